@@ -1,0 +1,114 @@
+"""The `provdc` command line: one entry point for engineers, ops teams and auditors."""
+
+from __future__ import annotations
+
+import json
+import sys
+from enum import Enum
+from pathlib import Path
+
+import typer
+from rich.console import Console
+
+from provdc.errors import EXIT_INVALID, ProvdcError
+from provdc.topology import report
+from provdc.topology.validate import load
+
+app = typer.Typer(
+    help="provdc: the provincial integrated data centre as code.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+out = Console()
+err = Console(stderr=True)
+
+DEFAULT_TOPOLOGY = Path("inventory/soctrang/topology.yml")
+
+
+class Format(str, Enum):
+    table = "table"
+    json = "json"
+
+
+def fail(exc: ProvdcError) -> None:
+    """Print a user error as one paragraph (no traceback) and exit 2."""
+    err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+    raise typer.Exit(EXIT_INVALID)
+
+
+@app.command()
+def validate(topology: Path = typer.Argument(..., help="the province topology YAML")) -> None:
+    """Check a topology file: schema, hierarchy, address plan, bandwidth, flows."""
+    try:
+        loaded = load(topology)
+    except ProvdcError as exc:
+        fail(exc)
+    topo = loaded.topology
+    out.print(
+        f"[green]valid:[/] {topology}: {topo.province.name}, {len(topo.sites)} sites, "
+        f"{len(topo.datacenter.zones)} zones, {len(topo.services)} services, "
+        f"{len(topo.flows)} flows"
+    )
+
+
+@app.command()
+def plan(
+    topology: Path = typer.Argument(..., help="the province topology YAML"),
+    format: Format = typer.Option(Format.table, "--format", "-f"),
+) -> None:
+    """Print the address plan (zones, sites) and the bandwidth oversubscription."""
+    try:
+        loaded = load(topology)
+    except ProvdcError as exc:
+        fail(exc)
+    data = report.plan_document(loaded)
+    if format is Format.json:
+        sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2) + "\n")
+        return
+    for table in report.plan_tables(data):
+        out.print(table)
+
+
+@app.command()
+def schema() -> None:
+    """Print the topology JSON Schema (for editors: yaml-language-server)."""
+    from provdc.topology.schema import Topology
+
+    doc = Topology.model_json_schema(by_alias=True)
+    doc["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    doc["title"] = "provdc province topology"
+    sys.stdout.write(json.dumps(doc, ensure_ascii=False, indent=2) + "\n")
+
+
+def _register_subcommands() -> None:
+    """Sub-command groups live next to their engines; each registers itself here."""
+    import importlib
+
+    for module, name in (
+        ("provdc.lab.cli", "lab"),
+        ("provdc.audit.cli", "audit"),
+        ("provdc.qos.cli", "bandwidth"),
+        ("provdc.cloud.cli", None),
+        ("provdc.segmentation.cli", "segmentation"),
+    ):
+        try:
+            mod = importlib.import_module(module)
+        except ModuleNotFoundError as exc:
+            if exc.name and module.startswith(exc.name):
+                continue  # that part of provdc is not installed yet
+            raise
+        mod.register(app)
+
+
+_register_subcommands()
+
+
+def main() -> None:
+    try:
+        app()
+    except ProvdcError as exc:  # a sub-command raised without catching
+        err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        sys.exit(EXIT_INVALID)
+
+

@@ -1,0 +1,255 @@
+"""The province topology: one YAML file describes the whole province.
+
+Everything provdc does derives from these models: the address plan, the lab, the
+inventories, the bandwidth classes, the Pulumi resources and the controls that apply
+to each host (through its security level). Unknown keys are errors, so a typo never
+silently falls back to a default.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Literal
+
+from netaddr import IPNetwork
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+SLUG = r"^[a-z0-9]+(-[a-z0-9]+)*$"
+SlugStr = Annotated[str, Field(pattern=SLUG, min_length=1, max_length=63)]
+ZoneName = Annotated[str, Field(pattern=r"^[A-Z][A-Z0-9_]*$", max_length=16)]
+Mbit = Annotated[float, Field(gt=0, le=1_000_000)]
+SecurityLevel = Annotated[int, Field(ge=1, le=5)]
+PrefixLen = Annotated[int, Field(ge=8, le=30)]
+
+# DSCP names (RFC 2474/2597/3246/5865/8622) and their code points.
+DSCP_CODEPOINTS: dict[str, int] = {
+    "CS0": 0, "BE": 0, "LE": 1, "CS1": 8, "AF11": 10, "AF12": 12, "AF13": 14,
+    "CS2": 16, "AF21": 18, "AF22": 20, "AF23": 22, "CS3": 24, "AF31": 26, "AF32": 28,
+    "AF33": 30, "CS4": 32, "AF41": 34, "AF42": 36, "AF43": 38, "CS5": 40, "VA": 44,
+    "EF": 46, "CS6": 48, "CS7": 56,
+}
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, frozen=True)
+
+
+def _network(value: str) -> str:
+    """Accept only a network address in CIDR form (10.94.0.0/16, not 10.94.0.1/16)."""
+    try:
+        net = IPNetwork(value, expand_partial=False)
+    except Exception as exc:  # netaddr raises several types for bad input
+        raise ValueError(f"'{value}' is not a CIDR network such as 10.94.0.0/16") from exc
+    if "/" not in str(value):
+        raise ValueError(f"'{value}' has no prefix length; write it as a CIDR such as 10.94.0.0/16")
+    if net.ip != net.network:
+        raise ValueError(f"'{value}' has host bits set; the network is {net.cidr}")
+    return str(net.cidr)
+
+
+Cidr = Annotated[str, Field(description="an IPv4 network in CIDR form, e.g. 10.94.0.0/16")]
+
+
+class Province(Strict):
+    name: str = Field(min_length=1, description="official name with diacritics, e.g. Sóc Trăng")
+    slug: SlugStr
+    gso_code: Annotated[str, Field(pattern=r"^\d{2}$", description="GSO province code, e.g. 94")]
+    lan_supernet: Cidr = Field(description="the province's private LAN supernet")
+    tslcd_wan: Cidr = Field(
+        description="TSLCD WAN prefix allocated by the Central Post Department (CBĐTW); an input, "
+        "not something provdc allocates"
+    )
+    reserved: list[Cidr] = Field(default_factory=list, description="ranges no site may use")
+    regime: Literal["nd85_tt12_tcvn11930", "nd331_tcvn14423"] = Field(
+        default="nd85_tt12_tcvn11930", description="which regulatory regime the controls follow"
+    )
+
+    _cidrs = field_validator("lan_supernet", "tslcd_wan")(classmethod(lambda cls, v: _network(v)))
+
+    @field_validator("reserved")
+    @classmethod
+    def _reserved(cls, v: list[str]) -> list[str]:
+        return [_network(x) for x in v]
+
+
+class Zone(Strict):
+    name: ZoneName
+    prefix_len: PrefixLen
+    slot: int | None = Field(default=None, ge=0, description="pinned index of the zone subnet")
+    internet_facing: bool = False
+    description: str = ""
+
+
+class Datacenter(Strict):
+    name: str
+    block: Cidr = Field(description="the data-centre block inside the LAN supernet")
+    zones: list[Zone] = Field(min_length=1)
+
+    _block = field_validator("block")(classmethod(lambda cls, v: _network(v)))
+
+
+class TrafficClass(Strict):
+    name: SlugStr
+    dscp: str = Field(description="DSCP name (EF, AF41, CS1...) or a number 0-63")
+    rate_mbit: Mbit = Field(description="guaranteed rate")
+    ceil_mbit: Mbit = Field(description="ceiling the class may borrow up to")
+    default: bool = Field(default=False, description="unclassified traffic lands here")
+    description: str = ""
+
+    @field_validator("dscp", mode="before")
+    @classmethod
+    def _dscp(cls, v: object) -> str:
+        if isinstance(v, bool):
+            raise ValueError("DSCP must be a name such as EF or AF41, or a number 0-63")
+        if isinstance(v, int):
+            if 0 <= v <= 63:
+                return str(v)
+            raise ValueError(f"DSCP {v} is outside 0-63")
+        text = str(v).strip().upper()
+        if text in DSCP_CODEPOINTS or (text.isdigit() and 0 <= int(text) <= 63):
+            return text
+        raise ValueError(
+            f"unknown DSCP '{v}'; use one of {', '.join(sorted(DSCP_CODEPOINTS))} or a number 0-63"
+        )
+
+    @property
+    def codepoint(self) -> int:
+        return int(self.dscp) if self.dscp.isdigit() else DSCP_CODEPOINTS[self.dscp]
+
+
+class Bandwidth(Strict):
+    link_mbit: Mbit = Field(description="contracted TSLCD uplink of a site of this tier")
+    shaped_pct: float = Field(
+        default=95, gt=50, le=100, description="root HTB rate as a percentage of the link"
+    )
+    classes: list[TrafficClass] = Field(min_length=1)
+
+    @property
+    def shaped_mbit(self) -> float:
+        return round(self.link_mbit * self.shaped_pct / 100, 3)
+
+
+class Tier(Strict):
+    name: SlugStr
+    description: str = ""
+    block_prefix_len: PrefixLen = Field(description="address block of each site of this tier")
+    lan_prefix_len: PrefixLen = Field(description="the site's own LAN inside its block")
+    lan_slot: int = Field(default=0, ge=0, description="index of the LAN inside the block")
+    pool: Cidr | None = Field(
+        default=None, description="where blocks of this tier are carved (default: parent's block)"
+    )
+    security_level: SecurityLevel = 2
+    agency_hosts: int = Field(default=1, ge=0, le=50, description="agency hosts per site (lab)")
+    bandwidth: Bandwidth
+
+    @field_validator("pool")
+    @classmethod
+    def _pool(cls, v: str | None) -> str | None:
+        return None if v is None else _network(v)
+
+    @model_validator(mode="after")
+    def _lan_fits(self) -> Tier:
+        if self.lan_prefix_len < self.block_prefix_len:
+            raise ValueError(
+                f"lan_prefix_len /{self.lan_prefix_len} is larger than the block "
+                f"/{self.block_prefix_len}; the LAN must fit inside the block"
+            )
+        return self
+
+
+class Site(Strict):
+    name: str = Field(min_length=1, description="name with diacritics")
+    slug: SlugStr
+    gso_code: Annotated[str, Field(pattern=r"^\d{2,5}$")] | None = None
+    tier: SlugStr
+    parent: SlugStr | None = None
+    slot: int | None = Field(default=None, ge=0, description="pinned index inside the pool")
+    kind: str = Field(default="", description="GSO type slug (huyen, xa, phuong...) or 'so'")
+
+    @field_validator("gso_code", mode="before")
+    @classmethod
+    def _code_is_text(cls, v: object) -> object:
+        if isinstance(v, bool) or (v is not None and not isinstance(v, str | int)):
+            raise ValueError("gso_code must be a code such as '941' (quote it in YAML)")
+        return None if v is None else str(v)
+
+
+Protocol = Literal["tcp", "udp", "icmp"]
+ENDPOINT = re.compile(r"^(zone|service|tier|site|external):[A-Za-z0-9_-]+$")
+
+
+class Service(Strict):
+    name: str
+    slug: SlugStr
+    zone: ZoneName
+    instances: int = Field(default=1, ge=1, le=16, description="HA count")
+    security_level: SecurityLevel
+    ports: list[Annotated[int, Field(ge=1, le=65535)]] = Field(default_factory=list)
+    role: str = Field(default="", description="operational role: bastion, soc, ntp, backup...")
+    description: str = ""
+
+
+class Flow(Strict):
+    source: str = Field(alias="from", description="zone:X, service:x, tier:x, site:x, external:x")
+    to: str
+    proto: Protocol = "tcp"
+    ports: list[Annotated[int, Field(ge=1, le=65535)]] = Field(default_factory=list)
+    description: str = ""
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @field_validator("source", "to")
+    @classmethod
+    def _endpoint(cls, v: str) -> str:
+        if not ENDPOINT.match(v):
+            raise ValueError(
+                f"'{v}' is not an endpoint; write zone:APP, service:lgsp, tier:commune, "
+                "site:so-tttt or external:internet"
+            )
+        return v
+
+    @model_validator(mode="after")
+    def _ports_match_proto(self) -> Flow:
+        if self.proto == "icmp" and self.ports:
+            raise ValueError("icmp flows take no ports")
+        if self.proto != "icmp" and not self.ports:
+            raise ValueError(f"a {self.proto} flow needs at least one port")
+        return self
+
+
+class Operations(Strict):
+    ntp_servers: list[str] = Field(default_factory=list, description="provincial NTP sources")
+    syslog_port: int = Field(default=6514, ge=1, le=65535, description="syslog over TLS")
+    admin_users: list[SlugStr] = Field(default_factory=lambda: ["provdc"])
+
+
+class Topology(Strict):
+    version: Literal[1] = 1
+    province: Province
+    datacenter: Datacenter
+    tiers: list[Tier] = Field(min_length=1)
+    sites: list[Site] = Field(min_length=1)
+    services: list[Service] = Field(default_factory=list)
+    flows: list[Flow] = Field(default_factory=list)
+    operations: Operations = Field(default_factory=Operations)
+
+    # Lookups used everywhere downstream.
+    def tier(self, name: str) -> Tier:
+        return next(t for t in self.tiers if t.name == name)
+
+    def site(self, slug: str) -> Site:
+        return next(s for s in self.sites if s.slug == slug)
+
+    def zone(self, name: str) -> Zone:
+        return next(z for z in self.datacenter.zones if z.name == name)
+
+    def children(self, slug: str | None) -> list[Site]:
+        return [s for s in self.sites if s.parent == slug]
+
+    @property
+    def root(self) -> Site:
+        return next(s for s in self.sites if s.parent is None)
+
+    @property
+    def max_security_level(self) -> int:
+        levels = [s.security_level for s in self.services] + [t.security_level for t in self.tiers]
+        return max(levels)
