@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 
 import typer
@@ -20,13 +20,14 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-out = Console()
-err = Console(stderr=True)
+# Wide tables when piped (rich assumes 80 columns without a terminal).
+out = Console(width=None if sys.stdout.isatty() else 160)
+err = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
 
 DEFAULT_TOPOLOGY = Path("inventory/soctrang/topology.yml")
 
 
-class Format(str, Enum):
+class Format(StrEnum):
     table = "table"
     json = "json"
 
@@ -85,12 +86,12 @@ def _register_subcommands() -> None:
     """Sub-command groups live next to their engines; each registers itself here."""
     import importlib
 
-    for module, name in (
-        ("provdc.lab.cli", "lab"),
-        ("provdc.audit.cli", "audit"),
-        ("provdc.qos.cli", "bandwidth"),
-        ("provdc.cloud.cli", None),
-        ("provdc.segmentation.cli", "segmentation"),
+    for module in (
+        "provdc.lab.cli",
+        "provdc.audit.cli",
+        "provdc.qos.cli",
+        "provdc.cloud.cli",
+        "provdc.segmentation.cli",
     ):
         try:
             mod = importlib.import_module(module)

@@ -22,7 +22,8 @@ def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode, deep: bool =
         key = loader.construct_object(key_node, deep=deep)
         if key in seen:
             raise yaml.constructor.ConstructorError(
-                None, None, f"duplicate key '{key}' (first at line {seen[key]})", key_node.start_mark
+                None, None, f"duplicate key '{key}' (first at line {seen[key]})",
+                key_node.start_mark,
             )
         seen[key] = key_node.start_mark.line + 1
     return loader.construct_mapping(node, deep=deep)
@@ -55,7 +56,9 @@ class YamlDocument:
             self.text = Path(path).read_text(encoding="utf-8") if text is None else text
         except FileNotFoundError:
             raise ProvdcError(
-                "file not found", self.path, fix="check the path, e.g. inventory/soctrang/topology.yml"
+                "file not found",
+                self.path,
+                fix="check the path, e.g. inventory/soctrang/topology.yml",
             ) from None
         except UnicodeDecodeError as exc:
             raise ProvdcError(
@@ -67,10 +70,13 @@ class YamlDocument:
             node = yaml.compose(self.text, Loader=_LineLoader)
             self.data = yaml.load(self.text, Loader=_LineLoader)
         except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
+            # the context mark is where the broken construct starts (what the user wrote);
+            # the problem mark is where the parser gave up, often the next line
+            mark = getattr(exc, "context_mark", None) or getattr(exc, "problem_mark", None)
             problem = getattr(exc, "problem", None) or str(exc)
+            context = getattr(exc, "context", None)
             raise ProvdcError(
-                f"not valid YAML: {problem}",
+                f"not valid YAML: {problem}" + (f" ({context})" if context else ""),
                 self.path,
                 line=mark.line + 1 if mark else None,
                 fix="correct the YAML syntax at that line (indentation, a missing colon or quote)",

@@ -125,7 +125,8 @@ def _place(
         count = 2 ** (prefix_len - pool.prefixlen)
         if slot >= count:
             raise NoRoom(f"slot {slot} is outside {pool} (it has {count} /{prefix_len} slots)")
-        return slot, IPNetwork(f"{IPAddress(pool.first + slot * 2 ** (32 - prefix_len))}/{prefix_len}")
+        first = IPAddress(pool.first + slot * 2 ** (32 - prefix_len))
+        return slot, IPNetwork(f"{first}/{prefix_len}")
     for index, net in slot_candidates(pool, prefix_len):
         if not any(_overlaps(net, t) for t in taken):
             return index, net

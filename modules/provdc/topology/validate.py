@@ -16,6 +16,7 @@ from netaddr import IPNetwork
 from pydantic import ValidationError
 
 from provdc.errors import ProvdcError, ValidationFailed
+from provdc.text import slugify
 from provdc.topology import addressing as ap
 from provdc.topology.bandwidth import check_bandwidth
 from provdc.topology.schema import Topology
@@ -107,6 +108,12 @@ def parse(doc: YamlDocument) -> Topology:
             elif err["type"] == "missing":
                 msg = "required field is missing"
             fix = _FIXES.get(err["type"], "correct the value as the message says")
+            if err["type"] == "string_pattern_mismatch" and loc[-1] in ("slug", "parent", "tier"):
+                msg = f"'{err['input']}' is not a slug"
+                fix = (f"slugs are lowercase ASCII letters, digits and hyphens; "
+                       f"write '{slugify(str(err['input']))}'"
+                       + (" (parent names the slug of a site, not its name)"
+                          if loc[-1] == "parent" else ""))
             errors.append(ProvdcError(msg, doc.path, doc.line_of(loc), field_path(loc), fix))
         raise ValidationFailed(errors) from None
 
@@ -190,7 +197,7 @@ def _check_cycles(topo: Topology, chk: Checker, by_slug: dict) -> None:
             if cur.parent in seen:
                 loop = seen[seen.index(cur.parent):] + [cur.parent]
                 if not reported & set(loop):
-                    chk.add(("sites", index[cur.slug], "parent"),
+                    chk.add(("sites", index[loop[0]], "parent"),
                             "the hierarchy has a cycle: " + " -> ".join(loop),
                             "make one of these sites hang off a site outside the loop")
                     reported |= set(loop)
@@ -218,7 +225,8 @@ def build_plan(topo: Topology, chk: Checker) -> ap.AddressPlan:
                     "list only ranges of the supernet")
     wan = IPNetwork(topo.province.tslcd_wan)
     if wan.first <= supernet.last and supernet.first <= wan.last:
-        chk.add(("province", "tslcd_wan"), f"the TSLCD WAN prefix {wan} overlaps the LAN {supernet}",
+        chk.add(("province", "tslcd_wan"),
+                f"the TSLCD WAN prefix {wan} overlaps the LAN {supernet}",
                 "copy the WAN prefix allocated by CBĐTW; it must be separate from the LAN")
     if wan.size < ap.wan_links_needed(topo):
         chk.add(("province", "tslcd_wan"),
@@ -308,7 +316,8 @@ def _plan_sites(topo, plan, chk, supernet, reserved, index) -> None:
         lan = lans[tier.lan_slot]
         if 2 ** (32 - tier.lan_prefix_len) - 3 < tier.agency_hosts:
             chk.add(("tiers", topo.tiers.index(tier), "lan_prefix_len"),
-                    f"a /{tier.lan_prefix_len} LAN cannot hold {tier.agency_hosts} hosts and a gateway",
+                    f"a /{tier.lan_prefix_len} LAN cannot hold {tier.agency_hosts} hosts "
+                    "and a gateway",
                     "use a shorter lan_prefix_len or fewer agency_hosts")
             continue
         used.append(block)

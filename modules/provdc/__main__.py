@@ -1,0 +1,3 @@
+from provdc.cli import main
+
+main()
