@@ -1,0 +1,129 @@
+"""`provdc bandwidth`: render, ship and measure the TSLCD bandwidth policy."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from provdc.errors import ProvdcError
+from provdc.qos import htb, policy
+from provdc.qos import inventory as inv
+
+group = typer.Typer(help="Bandwidth policy (HTB + DSCP) on the site gateways' TSLCD uplinks.",
+                    no_args_is_help=True)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(group, name="bandwidth")
+
+
+def _load_topology(topology: Path | None, inventory: inv.Inventory | None):
+    from provdc.cli import DEFAULT_TOPOLOGY
+    from provdc.topology.validate import load
+
+    path = topology or (inventory.topology if inventory else None) or DEFAULT_TOPOLOGY
+    return load(path).topology
+
+
+def class_table(spec: dict, title: str) -> Table:
+    table = Table(title=title, title_justify="left")
+    for col in ("class", "classid", "DSCP", "guaranteed Mbit/s", "ceiling Mbit/s", "default"):
+        table.add_column(col, justify="right" if "Mbit" in col else "left")
+    for c in spec["classes"]:
+        table.add_row(c["name"], c["classid"], f"{c['dscp']} ({c['codepoint']})",
+                      f"{c['rate_kbit'] / 1000:g}", f"{c['ceil_kbit'] / 1000:g}",
+                      "yes" if c["default"] else "")
+    return table
+
+
+@group.command()
+def render(
+    site: str = typer.Argument(..., help="site slug"),
+    inventory: Path | None = typer.Option(None, "-i", "--inventory", help="Ansible inventory"),
+    topology: Path | None = typer.Option(None, "--topology", "-t", help="topology YAML"),
+    device: str = typer.Option("eth0", help="uplink interface when no inventory is given"),
+    leaf: str = typer.Option("fq_codel", help="leaf qdisc to render (hosts detect their own)"),
+) -> None:
+    """Print a site's class table and the tc batch of both ends of its uplink."""
+    from provdc.cli import fail, out
+
+    try:
+        inventory_ = inv.read(inventory) if inventory else None
+        topo = _load_topology(topology, inventory_)
+        if inventory_:
+            gw = inventory_.gateway_of(site)
+            ends = [("uplink", gw.uplink_if, gw.host), ("downlink", gw.core_if, "core")]
+        else:
+            ends = [("uplink", device, "gateway")]
+        specs = [(policy.site_spec(topo, site, dev, d), where) for d, dev, where in ends]
+    except ProvdcError as exc:
+        fail(exc)
+    first = specs[0][0]
+    out.print(class_table(first, f"{site} ({first['tier']}): link {first['link_kbit'] / 1000:g} "
+                                 f"Mbit/s, shaped at {first['shaped_kbit'] / 1000:g} Mbit/s"))
+    for spec, where in specs:
+        out.print(f"\n# {spec['direction']}: egress of {spec['device']} on {where}")
+        out.print(htb.render_batch(spec["device"], htb.tree_from_spec(spec, leaf),
+                                 htb.class_names(spec)), end="",
+                  highlight=False, markup=False)
+
+
+@group.command()
+def specs(
+    inventory: Path | None = typer.Option(None, "-i", "--inventory"),
+    gateways: str | None = typer.Option(None, help="JSON {host: {provdc_site, ...}} (Ansible)"),
+    topology: Path | None = typer.Option(None, "--topology", "-t"),
+) -> None:
+    """Print the spec files of every gateway, both directions, as JSON (used by the playbook).
+
+    Every gateway is checked before anything is printed, so a bad one stops the run before
+    any host is touched."""
+    from provdc.cli import fail
+
+    try:
+        inventory_ = inv.read(inventory) if inventory else None
+        if inventory_:
+            gws = inventory_.gateways()
+        elif gateways:
+            gws = [inv.gateway(h, v) for h, v in json.loads(gateways).items()]
+        else:
+            raise ProvdcError("no gateways given", fix="pass -i INVENTORY")
+        topo = _load_topology(topology, inventory_)
+        result = {g.host: {d: policy.spec_text(policy.site_spec(topo, g.site, dev, d))
+                           for d, dev in (("uplink", g.uplink_if), ("downlink", g.core_if))}
+                  for g in gws}
+    except ProvdcError as exc:
+        fail(exc)
+    sys.stdout.write(json.dumps(result, ensure_ascii=False) + "\n")
+
+
+@group.command()
+def measure(
+    site: str = typer.Argument(..., help="site slug"),
+    inventory: Path = typer.Option(..., "-i", "--inventory"),
+    topology: Path | None = typer.Option(None, "--topology", "-t"),
+    seconds: int = typer.Option(4, help="length of each iperf3 run"),
+    format: str = typer.Option("table", "--format", "-f", help="table or json"),
+) -> None:
+    """Measure each class with iperf3 (DSCP-marked), alone and all at once, site -> DC."""
+    from provdc.cli import fail, out
+    from provdc.qos import measure as m
+
+    try:
+        if format not in ("table", "json"):
+            raise ProvdcError(f"unknown format '{format}'", field="--format",
+                              fix="use table or json")
+        inventory_ = inv.read(inventory)
+        topo = _load_topology(topology, inventory_)
+        setup = m.Setup.from_inventory(inventory_, topo, site)
+        report = m.run(setup, seconds=seconds)
+    except ProvdcError as exc:
+        fail(exc)
+    if format == "json":
+        sys.stdout.write(json.dumps(report, ensure_ascii=False, indent=2) + "\n")
+    else:
+        out.print(m.report_table(report))
