@@ -1,1 +1,12 @@
-"""The Pulumi program (filled in by the cloud stacks work): valid but empty for now."""
+"""The Pulumi program of the provincial data centre (`main: stacks/` in Pulumi.yaml).
+
+Everything derives from the topology named in the stack config (`provdc:topology`); the
+components live in the provdc package so that `provdc preview` runs the same code offline.
+"""
+
+import pulumi
+from provdc.cloud.program import build
+from provdc.cloud.settings import from_pulumi_config
+
+for _key, _value in build(from_pulumi_config()).items():
+    pulumi.export(_key, _value)

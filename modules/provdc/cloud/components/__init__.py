@@ -1,0 +1,1 @@
+"""Reusable ComponentResources of the cloud data centre (see program.py for the wiring)."""
