@@ -1,0 +1,493 @@
+"""The check renderer: one function per kind reads a host's state and returns evidence.
+
+A check only needs `host.run(command)` returning an object with `rc` and `stdout` (a testinfra
+Host does), so the compliance suite, the audit and the breaker tests share this code.
+Where runtime and persisted state can differ (live sysctl vs /etc/sysctl.d, `sshd -T` vs the
+drop-in, a mounted file system vs /etc/fstab, a running vs an enabled unit) both are read and
+each piece of evidence says which one it is about.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+import shlex
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+
+from provdc.controls import files
+from provdc.controls.model import Control
+
+RUNTIME = "runtime"
+PERSISTED = "persisted"
+STATE = "state"  # files read at use time: on disk is what is in force
+
+
+@dataclass
+class Evidence:
+    item: str
+    state: str  # runtime | persisted | state
+    expected: str
+    actual: str
+    ok: bool
+
+
+@dataclass
+class Result:
+    control: str
+    status: str  # pass | fail | not_applicable
+    mode: str  # enforced | configuration-only
+    evidence: list[Evidence] = field(default_factory=list)
+    reason: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.status != "fail"
+
+    def failures(self) -> list[Evidence]:
+        return [e for e in self.evidence if not e.ok]
+
+    def summary(self) -> str:
+        if self.status == "not_applicable":
+            return f"{self.control}: not applicable ({self.reason})"
+        bad = self.failures()
+        if not bad:
+            return f"{self.control}: pass ({self.mode})"
+        parts = [f"[{e.state}] {e.item}: expected {e.expected}, actual {e.actual}" for e in bad]
+        return f"{self.control}: FAIL ({self.mode}) " + "; ".join(parts)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class HostContext:
+    """What decides applicability: facts about the host and its inventory variables."""
+
+    in_container: bool
+    level: int
+    groups: list[str] = field(default_factory=list)
+    os_family: str = "Debian"
+
+
+class Probe:
+    """Runs commands on one host and caches outputs shared by several controls."""
+
+    def __init__(self, host):
+        self.host = host
+        self._cache: dict[str, tuple[int, str]] = {}
+
+    def run(self, command: str) -> tuple[int, str]:
+        if command not in self._cache:
+            res = self.host.run(command)
+            self._cache[command] = (res.rc, res.stdout)
+        return self._cache[command]
+
+    def out(self, command: str) -> str:
+        return self.run(command)[1]
+
+    def read(self, path: str) -> str | None:
+        rc, text = self.run(f"cat {shlex.quote(path)} 2>/dev/null")
+        return text if rc == 0 else None
+
+
+def host_context(probe: Probe, variables: dict | None = None) -> HostContext:
+    from provdc.controls.model import DEFAULT_LEVEL
+
+    variables = variables or {}
+    rc, _ = probe.run("systemd-detect-virt --container --quiet")
+    os_release = probe.read("/etc/os-release") or ""
+    family = "Debian" if re.search(r"^(ID|ID_LIKE)=.*debian", os_release, re.M) else "other"
+    return HostContext(
+        in_container=rc == 0,
+        level=int(variables.get("provdc_security_level", DEFAULT_LEVEL)),
+        groups=list(variables.get("group_names", [])),
+        os_family=family,
+    )
+
+
+def not_applicable_reason(control: Control, ctx: HostContext) -> str | None:
+    if ctx.level < control.min_level:
+        return f"applies from security level {control.min_level}; host is level {ctx.level}"
+    exempt = sorted(set(control.exempt_groups) & set(ctx.groups))
+    if exempt:
+        return f"hosts of group {exempt[0]} are exempt by design"
+    if ctx.os_family not in control.os_families:
+        return f"written for {', '.join(control.os_families)}; host is {ctx.os_family}"
+    return None
+
+
+def evaluate(control: Control, probe: Probe, ctx: HostContext) -> Result:
+    config_only = control.configuration_only(ctx.in_container)
+    mode = "configuration-only" if config_only else "enforced"
+    reason = not_applicable_reason(control, ctx)
+    if reason:
+        return Result(control.id, "not_applicable", mode, reason=reason)
+    evidence = CHECKS[control.kind](control, probe, not config_only)
+    status = "pass" if evidence and all(e.ok for e in evidence) else "fail"
+    return Result(control.id, status, mode, evidence)
+
+
+# --- helpers --------------------------------------------------------------------------------
+
+
+def _norm(value: object) -> str:
+    return " ".join(str(value).split()).lower()
+
+
+def _active_lines(text: str | None, comment: str = "#") -> list[str]:
+    out = []
+    for line in (text or "").splitlines():
+        line = line.split(comment, 1)[0].strip() if comment else line.strip()
+        if line:
+            out.append(line)
+    return out
+
+
+# --- one check per kind ---------------------------------------------------------------------
+
+Check = Callable[[Control, Probe, bool], list[Evidence]]
+
+
+def check_sysctl(control: Control, probe: Probe, runtime: bool) -> list[Evidence]:
+    settings = control.check.settings
+    persisted = _effective_sysctl(probe.out(files.SYSCTL_CAT))
+    ev = []
+    if runtime:
+        live = _live_sysctl(probe, list(settings))
+    for key, want in settings.items():
+        if runtime:
+            got = live.get(key, "missing")
+            ev.append(Evidence(key, RUNTIME, str(want), got, _norm(got) == _norm(want)))
+        got = persisted.get(key, "not set")
+        ev.append(Evidence(key, PERSISTED, str(want), got, _norm(got) == _norm(want)))
+    return ev
+
+
+def _live_sysctl(probe: Probe, keys: list[str]) -> dict[str, str]:
+    cmd = "; ".join(
+        f"printf '%s=' {k}; sysctl -n {k} 2>/dev/null || echo missing" for k in keys
+    )
+    out = {}
+    for line in probe.out(cmd).splitlines():
+        if "=" in line:
+            key, value = line.split("=", 1)
+            out[key] = value.strip()
+    return out
+
+
+def _effective_sysctl(text: str) -> dict[str, str]:
+    """What systemd-sysctl applies at boot: files in order, the last assignment wins."""
+    assignments: list[tuple[str, str]] = []
+    for line in _active_lines(text):
+        line = line.split(";", 1)[0].strip() if line.startswith(";") else line
+        if "=" not in line:
+            continue
+        key, value = (p.strip() for p in line.split("=", 1))
+        assignments.append((key.lstrip("-").replace("/", "."), value))
+
+    class Lookup(dict):
+        def get(self, key, default=None):
+            found = default
+            for pattern, value in assignments:
+                if pattern == key or fnmatch.fnmatchcase(key, pattern):
+                    found = value
+            return found
+
+    return Lookup()
+
+
+def check_sshd_option(control: Control, probe: Probe, runtime: bool) -> list[Evidence]:
+    effective = {}
+    for line in probe.out(files.SSHD_EFFECTIVE).splitlines():
+        key, _, value = line.partition(" ")
+        effective[key.lower()] = value.strip()
+    dropin = {}
+    for line in _active_lines(probe.read(files.SSHD_DROPIN)):
+        key, _, value = line.partition(" ")
+        dropin.setdefault(key.lower(), value.strip())
+    ev = []
+    for key, want in control.check.options.items():
+        want_n = _sshd_norm(want)
+        got = effective.get(key.lower(), "not reported by sshd -T")
+        ev.append(Evidence(key, RUNTIME, str(want), got, _sshd_norm(got) == want_n))
+        got = dropin.get(key.lower(), f"not in {files.SSHD_DROPIN}")
+        ev.append(Evidence(key, PERSISTED, str(want), got, _sshd_norm(got) == want_n))
+    return ev
+
+
+def _sshd_norm(value: object) -> str:
+    # sshd -T reports prohibit-password under its old name
+    return _norm(value).replace("without-password", "prohibit-password")
+
+
+def check_key_value(control: Control, probe: Probe, runtime: bool) -> list[Evidence]:
+    p = control.check
+    text = probe.read(p.path)
+    if text is None:
+        return [Evidence(p.path, STATE, "file present", "missing", False)]
+    lines = _active_lines(text)
+    ev = []
+    for key, want in p.settings.items():
+        if want is None:
+            found = any(line == key for line in lines)
+            ev.append(Evidence(key, STATE, "flag set", "set" if found else "absent", found))
+            continue
+        values = [v for k, v in (_split_kv(line, p.separator) for line in lines) if k == key]
+        got = ", ".join(values) if values else "not set"
+        ok = bool(values) and all(_norm(v) == _norm(want) for v in values)
+        ev.append(Evidence(key, STATE, str(want), got, ok))
+    return ev
+
+
+def _split_kv(line: str, separator: str) -> tuple[str, str]:
+    if separator.strip() == "=":
+        key, _, value = line.partition("=")
+    else:
+        parts = line.split(None, 1)
+        key, value = parts[0], parts[1] if len(parts) > 1 else ""
+    return key.strip(), value.strip().strip('"')
+
+
+def check_pam_profile(control: Control, probe: Probe, runtime: bool) -> list[Evidence]:
+    ev = []
+    for pam_file, patterns in control.check.expect.items():
+        lines = _active_lines(probe.read(f"/etc/pam.d/{pam_file}"))
+        for pattern in patterns:
+            hit = next((line for line in lines if re.search(pattern, line)), None)
+            ev.append(Evidence(f"/etc/pam.d/{pam_file}", STATE, pattern, hit or "no such line",
+                               hit is not None))
+    return ev
+
+
+def check_file_line(control: Control, probe: Probe, runtime: bool) -> list[Evidence]:
+    p = control.check
+    lines = _active_lines(probe.read(p.path))
+    hits = [line for line in lines if re.search(p.regexp, line)]
+    ok = any(_norm(h) == _norm(p.line) for h in hits)
+    return [Evidence(p.path, STATE, p.line, " | ".join(hits) or "no such line", ok)]
+
+
+def _stat(probe: Probe, paths: list[str]) -> dict[str, tuple[str, str, str] | None]:
+    cmd = "; ".join(
+        f"stat -c '%n|%a|%U|%G' {shlex.quote(p)} 2>/dev/null || echo '{p}|missing'" for p in paths
+    )
+    out: dict[str, tuple[str, str, str] | None] = {}
+    for line in probe.out(cmd).splitlines():
+        parts = line.split("|")
+        out[parts[0]] = None if parts[1] == "missing" else (parts[1], parts[2], parts[3])
+    return out
+
+
+def _mode_ev(path: str, st, mode: str, owner: str, group: str, missing_ok: bool) -> Evidence:
+    expected = f"mode <= {mode}, {owner}:{group}"
+    if st is None:
+        return Evidence(path, STATE, expected, "missing", missing_ok)
+    got_mode, got_owner, got_group = st
+    ok = (int(got_mode, 8) & ~int(mode, 8)) == 0 and (got_owner, got_group) == (owner, group)
+    return Evidence(path, STATE, expected, f"mode {int(got_mode, 8):04o}, {got_owner}:{got_group}",
+                    ok)
+
+
+def check_file_mode(control: Control, probe: Probe, runtime: bool) -> list[Evidence]:
+    p = control.check
+    stats = _stat(probe, p.paths)
+    return [_mode_ev(x, stats.get(x), p.mode, p.owner, p.group, p.missing_ok) for x in p.paths]
+
+
+def check_file_content(control: Control, probe: Probe, runtime: bool) -> list[Evidence]:
+    p = control.check
+    text = probe.read(p.path)
+    if text is None:
+        return [Evidence(p.path, STATE, "file with the catalogue content", "missing", False)]
+    same = text.rstrip() == p.content.rstrip()
+    first_diff = "identical" if same else _first_difference(p.content, text)
+    ev = [Evidence(p.path, STATE, "content as in the catalogue", first_diff, same)]
+    ev.append(_mode_ev(p.path, _stat(probe, [p.path]).get(p.path), p.mode, "root", "root", False))
+    return ev
+
+
+def _first_difference(want: str, got: str) -> str:
+    w, g = want.rstrip().splitlines(), got.rstrip().splitlines()
+    for i in range(max(len(w), len(g))):
+        a = w[i] if i < len(w) else "<end>"
+        b = g[i] if i < len(g) else "<end>"
+        if a != b:
+            return f"line {i + 1}: {b!r} (expected {a!r})"
+    return "differs"
+
+
+def _dpkg_status(probe: Probe, packages: list[str]) -> dict[str, str]:
+    names = " ".join(shlex.quote(p) for p in packages)
+    out = probe.out(f"dpkg-query -W -f='${{Package}} ${{db:Status-Abbrev}}\\n' {names} 2>/dev/null")
+    status = {}
+    for line in out.splitlines():
+        name, _, abbrev = line.partition(" ")
+        status[name] = abbrev
+    return status
+
+
+def _installed(abbrev: str | None) -> bool:
+    # second letter = current state: i installed, U unpacked, H half, F failed-config, ...
+    return bool(abbrev) and len(abbrev) > 1 and abbrev[1] in "iUHFWt"
+
+
+def check_package_absent(control: Control, probe: Probe, runtime: bool) -> list[Evidence]:
+    status = _dpkg_status(probe, control.check.packages)
+    return [
+        Evidence(p, STATE, "not installed", "installed" if _installed(status.get(p)) else
+                 "not installed", not _installed(status.get(p)))
+        for p in control.check.packages
+    ]
+
+
+def check_package_present(control: Control, probe: Probe, runtime: bool) -> list[Evidence]:
+    status = _dpkg_status(probe, control.check.packages)
+    return [
+        Evidence(p, STATE, "installed", (status.get(p) or "not installed").strip(),
+                 (status.get(p) or "").startswith("ii"))
+        for p in control.check.packages
+    ]
+
+
+def _unit_states(probe: Probe, units: list[str]) -> dict[str, tuple[str, str]]:
+    cmd = "; ".join(
+        f"printf '%s|%s|%s\\n' {u} \"$(systemctl is-enabled {u} 2>/dev/null)\" "
+        f"\"$(systemctl is-active {u} 2>/dev/null)\"" for u in units
+    )
+    out = {}
+    for line in probe.out(cmd).splitlines():
+        unit, enabled, active = line.split("|")
+        out[unit] = (enabled or "not-found", active or "unknown")
+    return out
+
+
+def check_service_enabled(control: Control, probe: Probe, runtime: bool) -> list[Evidence]:
+    ev = []
+    for unit, (enabled, active) in _unit_states(probe, control.check.services).items():
+        ev.append(Evidence(unit, PERSISTED, "enabled", enabled, enabled == "enabled"))
+        if runtime:
+            ev.append(Evidence(unit, RUNTIME, "active", active, active == "active"))
+    return ev
+
+
+def check_service_disabled(control: Control, probe: Probe, runtime: bool) -> list[Evidence]:
+    masked = control.check.masked
+    ev = []
+    for unit, (enabled, active) in _unit_states(probe, control.check.services).items():
+        if enabled == "not-found":
+            ev.append(Evidence(unit, PERSISTED, "absent, disabled or masked", "not installed",
+                               True))
+            continue
+        want = "masked" if masked else "disabled or masked"
+        ok = enabled == "masked" if masked else enabled in ("disabled", "masked", "static")
+        ev.append(Evidence(unit, PERSISTED, want, enabled, ok))
+        ev.append(Evidence(unit, RUNTIME, "inactive", active, active != "active"))
+    return ev
+
+
+def check_kernel_module_disabled(control: Control, probe: Probe, runtime: bool) -> list[Evidence]:
+    config = probe.out("modprobe --showconfig 2>/dev/null | grep -E '^(install|blacklist) '")
+    loaded = {line.split()[0] for line in probe.out("cat /proc/modules").splitlines() if line}
+    ev = []
+    for module in control.check.modules:
+        name = module.replace("-", "_")
+        install = re.search(rf"^install {name} (/usr)?/bin/(false|true)\b", config, re.M)
+        black = re.search(rf"^blacklist {name}$", config, re.M)
+        got = ", ".join(x for x, ok in (("install /bin/false", install), ("blacklisted", black))
+                        if ok) or "loadable"
+        ev.append(Evidence(module, PERSISTED, "install /bin/false, blacklisted", got,
+                           bool(install and black)))
+        ev.append(Evidence(module, RUNTIME, "not loaded",
+                           "loaded" if name in loaded else "not loaded", name not in loaded))
+    return ev
+
+
+def check_mount_option(control: Control, probe: Probe, runtime: bool) -> list[Evidence]:
+    p = control.check
+    want = ",".join(p.options)
+    rc, live = probe.run(f"findmnt -n -o OPTIONS -M {shlex.quote(p.target)}")
+    live_opts = set(live.strip().split(",")) if rc == 0 and live.strip() else set()
+    ev = [Evidence(p.target, RUNTIME, want, live.strip() or "not a mount point",
+                   bool(live_opts) and set(p.options) <= live_opts)]
+    fstab = [line.split() for line in _active_lines(probe.read("/etc/fstab"))]
+    entry = next((f for f in fstab if len(f) >= 4 and f[1] == p.target), None)
+    opts = set(entry[3].split(",")) if entry else set()
+    ev.append(Evidence(p.target, PERSISTED, want, entry[3] if entry else "no /etc/fstab entry",
+                       bool(entry) and set(p.options) <= opts))
+    return ev
+
+
+def check_auditd_rule(control: Control, probe: Probe, runtime: bool) -> list[Evidence]:
+    p = control.check
+    path = files.auditd_rules_file(control)
+    lines = {_norm(x) for x in _active_lines(probe.read(path))}
+    ev = [Evidence(path, PERSISTED, rule, "present" if _norm(rule) in lines else "absent",
+                   _norm(rule) in lines) for rule in p.rules]
+    if runtime:
+        loaded = probe.out("auditctl -l 2>&1; auditctl -s 2>&1")
+        for pattern in p.runtime:
+            hit = pattern in loaded
+            ev.append(Evidence("auditctl", RUNTIME, pattern, "loaded" if hit else "not loaded",
+                               hit))
+    return ev
+
+
+def check_find_none(control: Control, probe: Probe, runtime: bool) -> list[Evidence]:
+    cmd = shlex.join(files.find_argv(control.check)) + " 2>/dev/null | head -n 20"
+    found = probe.out(cmd).split()
+    return [Evidence(" ".join(control.check.expression), STATE, "no match",
+                     ", ".join(found) or "no match", not found)]
+
+
+def check_accounts(control: Control, probe: Probe, runtime: bool) -> list[Evidence]:
+    rule = control.check.rule
+    argv, expected = files.ACCOUNT_QUERIES[rule]
+    got = probe.out(shlex.join(argv)).split()
+    want = expected.split()
+    return [Evidence(rule, STATE, " ".join(want) or "none", " ".join(got) or "none", got == want)]
+
+
+def check_nftables_input(control: Control, probe: Probe, runtime: bool) -> list[Evidence]:
+    p = control.check
+    ev = []
+    rc, live = probe.run(f"nft list chain inet {p.table} input 2>/dev/null")
+    ports = files.nft_ports(live)
+    if runtime:
+        ev.append(Evidence("input policy", RUNTIME, "drop",
+                           "drop" if "policy drop" in live else (live.strip() and "accept")
+                           or "no provdc chain", rc == 0 and "policy drop" in live))
+        for port in p.allow_tcp:
+            ev.append(Evidence(f"tcp/{port}", RUNTIME, "allowed",
+                               "allowed" if str(port) in ports else "blocked", str(port) in ports))
+    text = probe.read(files.NFT_FILE) or ""
+    ev.append(Evidence(files.NFT_FILE, PERSISTED, "policy drop", "policy drop" if
+                       "policy drop" in text else "missing", "policy drop" in text))
+    conf = probe.read("/etc/nftables.conf") or ""
+    included = files.NFT_INCLUDE in conf
+    ev.append(Evidence("/etc/nftables.conf", PERSISTED, files.NFT_INCLUDE,
+                       "present" if included else "absent", included))
+    enabled = probe.out("systemctl is-enabled nftables.service 2>/dev/null").strip() or "missing"
+    ev.append(Evidence("nftables.service", PERSISTED, "enabled", enabled, enabled == "enabled"))
+    return ev
+
+
+CHECKS: dict[str, Check] = {
+    "sysctl": check_sysctl,
+    "sshd_option": check_sshd_option,
+    "key_value": check_key_value,
+    "pam_profile": check_pam_profile,
+    "file_line": check_file_line,
+    "file_mode": check_file_mode,
+    "file_content": check_file_content,
+    "package_absent": check_package_absent,
+    "package_present": check_package_present,
+    "service_enabled": check_service_enabled,
+    "service_disabled": check_service_disabled,
+    "kernel_module_disabled": check_kernel_module_disabled,
+    "mount_option": check_mount_option,
+    "auditd_rule": check_auditd_rule,
+    "find_none": check_find_none,
+    "accounts": check_accounts,
+    "nftables_input": check_nftables_input,
+}

@@ -1,0 +1,58 @@
+"""Where the fix writes and the check reads: one definition shared by both renderers."""
+
+from __future__ import annotations
+
+import re
+import shlex
+
+# The role renders these files from the selected controls of each kind; the check reads them.
+SYSCTL_FILE = "/etc/sysctl.d/60-provdc-baseline.conf"
+SSHD_DROPIN = "/etc/ssh/sshd_config.d/05-provdc-baseline.conf"
+MODPROBE_FILE = "/etc/modprobe.d/60-provdc-baseline.conf"
+NFT_FILE = "/etc/nftables.d/60-provdc-baseline.nft"
+NFT_INCLUDE = 'include "/etc/nftables.d/*.nft"'
+PAM_CONFIGS_DIR = "/usr/share/pam-configs"
+
+# Every sysctl file in the order systemd-sysctl applies it (later assignments win).
+SYSCTL_CAT = (
+    "systemd-sysctl --cat-config 2>/dev/null || cat /usr/lib/sysctl.d/*.conf "
+    "/etc/sysctl.d/*.conf /etc/sysctl.conf 2>/dev/null"
+)
+# The configuration sshd applies to a new root connection from localhost.
+SSHD_EFFECTIVE = "sshd -T -C user=root,host=localhost,addr=127.0.0.1 2>&1"
+
+# accounts rules: (argv printing the offending names, what it must print)
+ACCOUNT_QUERIES: dict[str, tuple[list[str], str]] = {
+    "uid0_only_root": (["awk", "-F:", "$3 == 0 {print $1}", "/etc/passwd"], "root"),
+    "no_empty_password": (["awk", "-F:", '$2 == "" {print $1}', "/etc/shadow"], ""),
+    "system_nologin": (
+        ["awk", "-F:", "$3 > 0 && $3 < 1000 && $1 !~ /^(sync|shutdown|halt)$/ && "
+         "$7 !~ /(nologin|false)$/ {print $1}", "/etc/passwd"],
+        "",
+    ),
+}
+
+
+def auditd_rules_file(control) -> str:
+    return f"/etc/audit/rules.d/{control.check.order}-provdc-{control.id.lower()}.rules"
+
+
+def find_argv(params, fix: bool = False) -> list[str]:
+    argv = ["find", *params.paths]
+    if params.xdev:
+        argv.append("-xdev")
+    argv += params.expression
+    argv += ["-exec", *params.fix, "{}", "+"] if fix else ["-print"]
+    return argv
+
+
+def find_command(params, fix: bool = False) -> str:
+    return shlex.join(find_argv(params, fix))
+
+
+def nft_ports(chain_listing: str) -> set[str]:
+    """Ports accepted by `tcp dport` rules in an `nft list chain` output."""
+    ports: set[str] = set()
+    for m in re.finditer(r"tcp dport (\{[^}]*\}|\S+) accept", chain_listing):
+        ports.update(p.strip() for p in m.group(1).strip("{} ").split(","))
+    return ports
