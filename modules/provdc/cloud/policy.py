@@ -87,7 +87,7 @@ def _count(resources, types) -> int:
     return sum(1 for t, _, _ in resources if t in types)
 
 
-def _covers_admin_port(proto: Any, lo: Any, hi: Any) -> list[int]:
+def covers_admin_port(proto: Any, lo: Any, hi: Any) -> list[int]:
     proto = str(proto).lower()
     if proto in ("-1", "all"):
         return list(ADMIN_PORTS)
@@ -220,25 +220,25 @@ def check_admin_ports(typ: str, props: Props, ctx: Context) -> list[str]:
     found: list[tuple[list[int], list[str]]] = []
     if typ == "aws:ec2/securityGroup:SecurityGroup":
         for r in props.get("ingress") or []:
-            found.append((_covers_admin_port(r.get("protocol"), r.get("fromPort"), r.get("toPort")),
+            found.append((covers_admin_port(r.get("protocol"), r.get("fromPort"), r.get("toPort")),
                           _anywhere(r.get("cidrBlocks") or [], r.get("ipv6CidrBlocks") or [])))
     elif typ == "aws:ec2/securityGroupRule:SecurityGroupRule" and props.get("type") == "ingress":
-        found.append((_covers_admin_port(props.get("protocol"), props.get("fromPort"),
+        found.append((covers_admin_port(props.get("protocol"), props.get("fromPort"),
                                          props.get("toPort")),
                       _anywhere(props.get("cidrBlocks") or [], props.get("ipv6CidrBlocks") or [])))
     elif typ == "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule":
-        found.append((_covers_admin_port(props.get("ipProtocol"), props.get("fromPort"),
+        found.append((covers_admin_port(props.get("ipProtocol"), props.get("fromPort"),
                                          props.get("toPort")),
                       _anywhere(props.get("cidrIpv4"), props.get("cidrIpv6"))))
     elif typ == "aws:ec2/networkAcl:NetworkAcl":
         for r in props.get("ingress") or []:
             if str(r.get("action", "")).lower() == "allow":
-                found.append((_covers_admin_port(r.get("protocol"), r.get("fromPort"),
+                found.append((covers_admin_port(r.get("protocol"), r.get("fromPort"),
                                                  r.get("toPort")),
                               _anywhere(r.get("cidrBlock"), r.get("ipv6CidrBlock"))))
     elif (typ == "aws:ec2/networkAclRule:NetworkAclRule" and not _true(props.get("egress"))
           and str(props.get("ruleAction", "")).lower() == "allow"):
-        found.append((_covers_admin_port(props.get("protocol"), props.get("fromPort"),
+        found.append((covers_admin_port(props.get("protocol"), props.get("fromPort"),
                                          props.get("toPort")),
                       _anywhere(props.get("cidrBlock"), props.get("ipv6CidrBlock"))))
     return [f"admin port(s) {ports} open to {', '.join(src)}" for ports, src in found

@@ -36,11 +36,10 @@ class FlowSecurityGroups(pulumi.ComponentResource):
             )
             for key, cidrs in layout.prefix_lists(s.topology, s.plan).items()
         }
-        for rule in rules:
-            self._rule(rule, s, child)
+        self.rules = {rule.key: (rule, self._rule(rule, s, child)) for rule in rules}
         self.register_outputs({})
 
-    def _rule(self, rule: layout.SgRule, s: StackSettings, child: pulumi.ResourceOptions) -> None:
+    def _rule(self, rule: layout.SgRule, s: StackSettings, child: pulumi.ResourceOptions):
         peer = {}
         if rule.peer.kind == "sg":
             peer["referenced_security_group_id"] = self.groups[rule.peer.ref].id
@@ -53,9 +52,9 @@ class FlowSecurityGroups(pulumi.ComponentResource):
         desc = f"flow {rule.flow}: {flow.source} -> {flow.to}" if flow else "adminSources"
         cls = (aws.vpc.SecurityGroupIngressRule if rule.direction == "ingress"
                else aws.vpc.SecurityGroupEgressRule)
-        cls(f"{self._name}-{rule.key}", security_group_id=self.groups[rule.group].id,
-            ip_protocol=rule.proto, from_port=port, to_port=port, description=desc[:255],
-            opts=child, **peer)
+        return cls(f"{self._name}-{rule.key}", security_group_id=self.groups[rule.group].id,
+                   ip_protocol=rule.proto, from_port=port, to_port=port,
+                   description=desc[:255], opts=child, **peer)
 
 
 def _slug(key: str) -> str:

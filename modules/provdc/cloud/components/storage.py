@@ -83,8 +83,9 @@ class SecureBucket(pulumi.ComponentResource):
         policy = pulumi.Output.all(self.bucket.arn, account_id).apply(
             lambda a: bucket_policy(a[0], a[1], g.tls_only_buckets, role == "log-archive"))
         aws.s3.BucketPolicy(f"{name}-policy", bucket=self.bucket.id, policy=policy, opts=child)
+        self.lock = None
         if lock_days is not None:
-            aws.s3.BucketObjectLockConfiguration(
+            self.lock = aws.s3.BucketObjectLockConfiguration(
                 f"{name}-lock", bucket=self.bucket.id, opts=child,
                 rule={"default_retention": {"mode": levels.lock_mode(s.topology.max_security_level),
                                             "days": lock_days}})

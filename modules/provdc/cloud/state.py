@@ -1,0 +1,162 @@
+"""The Pulumi state bucket on any S3-compatible endpoint (AWS, an in-country cloud, MinIO).
+
+Idempotent: each setting is read first and written only if it differs, and the result says
+what changed, so a second run reports nothing to do.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from urllib.parse import urlencode, urlparse
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import ClientError, EndpointConnectionError
+
+from provdc.errors import ProvdcError
+
+BUCKET_NAME = re.compile(r"^(?!xn--)(?!.*\.\.)[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+
+
+@dataclass
+class BootstrapResult:
+    bucket: str
+    login_url: str
+    changed: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+def check_endpoint(endpoint: str | None) -> None:
+    if endpoint is None:
+        return
+    url = urlparse(endpoint)
+    if url.scheme not in ("http", "https") or not url.hostname:
+        raise ProvdcError(f"'{endpoint}' is not an http(s) URL", None, None, "--endpoint",
+                          "give the S3 endpoint as https://host[:port] (http only on loopback)")
+    if url.scheme == "http" and not is_loopback(endpoint):
+        raise ProvdcError(f"'{endpoint}' sends state and credentials in clear text", None, None,
+                          "--endpoint", "use https:// (plain http is accepted on loopback only)")
+
+
+def is_loopback(endpoint: str) -> bool:
+    host = urlparse(endpoint).hostname or ""
+    return host == "localhost" or host == "::1" or host.startswith("127.")
+
+
+def check_bucket_name(name: str) -> None:
+    if not BUCKET_NAME.match(name):
+        raise ProvdcError(f"'{name}' is not a valid bucket name", None, None, "--bucket",
+                          "use 3-63 lower-case letters, digits, dots and hyphens")
+
+
+def client(service: str, endpoint: str | None, region: str):
+    return boto3.client(service, endpoint_url=endpoint, region_name=region,
+                        config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 2}))
+
+
+def login_url(bucket: str, endpoint: str | None, region: str, prefix: str = "") -> str:
+    """The `pulumi login` URL for a self-managed S3 backend (path-style for non-AWS)."""
+    path = f"s3://{bucket}" + (f"/{prefix.strip('/')}" if prefix else "")
+    if endpoint is None:
+        return f"{path}?{urlencode({'region': region})}"
+    url = urlparse(endpoint)
+    params = {"region": region, "endpoint": url.netloc, "s3ForcePathStyle": "true"}
+    if url.scheme == "http":
+        params["disableSSL"] = "true"
+    return f"{path}?{urlencode(params)}"
+
+
+def bootstrap(bucket: str, endpoint: str | None, region: str,
+              kms_key: str | None = None) -> BootstrapResult:
+    """Create the state bucket if needed: versioned, encrypted, public access blocked, TLS only."""
+    check_endpoint(endpoint)
+    check_bucket_name(bucket)
+    s3 = client("s3", endpoint, region)
+    result = BootstrapResult(bucket, login_url(bucket, endpoint, region))
+    try:
+        _ensure_bucket(s3, bucket, region, result)
+        _ensure_versioning(s3, bucket, result)
+        _ensure_encryption(s3, bucket, kms_key, result)
+        _ensure_public_access_block(s3, bucket, result)
+        if endpoint is None or urlparse(endpoint).scheme == "https":
+            _ensure_tls_policy(s3, bucket, result)
+        else:  # a TLS-only policy on a plain-http endpoint would lock the operator out
+            result.notes.append("plain-http loopback endpoint: TLS-only policy not set")
+    except EndpointConnectionError as exc:
+        raise ProvdcError(f"cannot reach the S3 endpoint: {exc}", None, None, "--endpoint",
+                          "check the URL and that the service is up") from None
+    except ClientError as exc:
+        err = exc.response.get("Error", {})
+        raise ProvdcError(f"the S3 endpoint refused: {err.get('Code')}: {err.get('Message')}",
+                          None, None, "--bucket",
+                          "check credentials (AWS_ACCESS_KEY_ID/...) and that the name is free"
+                          ) from None
+    return result
+
+
+def _ensure_bucket(s3, bucket: str, region: str, result: BootstrapResult) -> None:
+    try:
+        s3.head_bucket(Bucket=bucket)
+        return
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") not in ("404", "NoSuchBucket", "NotFound"):
+            raise
+    args = {"Bucket": bucket}
+    if region != "us-east-1":
+        args["CreateBucketConfiguration"] = {"LocationConstraint": region}
+    s3.create_bucket(**args)
+    result.changed.append("created the bucket")
+
+
+def _ensure_versioning(s3, bucket: str, result: BootstrapResult) -> None:
+    if s3.get_bucket_versioning(Bucket=bucket).get("Status") != "Enabled":
+        s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+        result.changed.append("enabled versioning")
+
+
+def _ensure_encryption(s3, bucket: str, kms_key: str | None, result: BootstrapResult) -> None:
+    want = {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": kms_key} if kms_key else {
+        "SSEAlgorithm": "AES256"}
+    try:
+        config = s3.get_bucket_encryption(Bucket=bucket)["ServerSideEncryptionConfiguration"]
+        have = config["Rules"][0].get("ApplyServerSideEncryptionByDefault", {})
+    except ClientError:
+        have = {}
+    if {k: have.get(k) for k in want} != want:
+        s3.put_bucket_encryption(Bucket=bucket, ServerSideEncryptionConfiguration={
+            "Rules": [{"ApplyServerSideEncryptionByDefault": want, "BucketKeyEnabled": True}]})
+        result.changed.append(f"set default encryption {want['SSEAlgorithm']}")
+
+
+PUBLIC_BLOCK = {"BlockPublicAcls": True, "IgnorePublicAcls": True, "BlockPublicPolicy": True,
+                "RestrictPublicBuckets": True}
+
+
+def _ensure_public_access_block(s3, bucket: str, result: BootstrapResult) -> None:
+    try:
+        have = s3.get_public_access_block(Bucket=bucket)["PublicAccessBlockConfiguration"]
+    except ClientError:
+        have = {}
+    if have != PUBLIC_BLOCK:
+        s3.put_public_access_block(Bucket=bucket, PublicAccessBlockConfiguration=PUBLIC_BLOCK)
+        result.changed.append("blocked public access")
+
+
+def tls_only_policy(bucket: str) -> dict:
+    arn = f"arn:aws:s3:::{bucket}"
+    return {"Version": "2012-10-17", "Statement": [{
+        "Sid": "DenyInsecureTransport", "Effect": "Deny", "Principal": "*", "Action": "s3:*",
+        "Resource": [arn, f"{arn}/*"], "Condition": {"Bool": {"aws:SecureTransport": "false"}}}]}
+
+
+def _ensure_tls_policy(s3, bucket: str, result: BootstrapResult) -> None:
+    want = tls_only_policy(bucket)
+    try:
+        have = json.loads(s3.get_bucket_policy(Bucket=bucket)["Policy"])
+    except ClientError:
+        have = None
+    if have != want:
+        s3.put_bucket_policy(Bucket=bucket, Policy=json.dumps(want))
+        result.changed.append("set the TLS-only bucket policy")
