@@ -1,0 +1,158 @@
+"""`provdc lab up|status|down|ssh|exec`: the local lab on this machine (root)."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from provdc.errors import EXIT_INVALID, ProvdcError
+from provdc.lab.model import DEFAULT_LAB_NAME, Profile, check_lab_name, core_netns
+
+out = Console()
+err = Console(stderr=True)
+
+lab_app = typer.Typer(
+    help="The local lab: the province's data centre and agency sites as real Linux hosts "
+    "(systemd-nspawn) on this machine. Needs root.",
+    no_args_is_help=True,
+)
+
+NameOpt = typer.Option(
+    DEFAULT_LAB_NAME, "--name", "-n", envvar="PROVDC_LAB_NAME",
+    help="lab name: prefixes its namespaces, cgroups and directories; several labs can run "
+    "side by side",
+)
+
+
+def _fail(exc: ProvdcError) -> None:
+    err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+    raise typer.Exit(EXIT_INVALID)
+
+
+def _log(msg: str) -> None:
+    err.print(f"[dim]lab:[/] {msg}", highlight=False)
+
+
+def hosts_table(st: dict) -> Table:
+    table = Table(title=f"lab {st['name']}: {st['status']}, {st.get('running', 0)}/"
+                  f"{len(st['hosts'])} hosts running")
+    for col in ("host", "role", "address", "segment", "state"):
+        table.add_column(col)
+    for h in st["hosts"]:
+        table.add_row(h["name"], h["role"] + (" (extra)" if h.get("extra") else ""),
+                      h["address"], h["segment"],
+                      "[green]running[/]" if h["running"] else "[red]stopped[/]")
+    return table
+
+
+@lab_app.command()
+def up(
+    topology: Path = typer.Option(Path("inventory/soctrang/topology.yml"), "--topology", "-t",
+                                  help="the province topology YAML"),
+    profile: Profile = typer.Option(Profile.small, "--profile", "-p",
+                                    help="small: ~18 hosts for tests and the demo; "
+                                    "province: every site of the topology"),
+    name: str = NameOpt,
+    inventory_dir: Path = typer.Option(
+        None, "--inventory-dir",
+        help="where to write hosts.yml, pyinfra_inventory.py and ssh_config (default "
+        "inventory/lab/, or inventory/lab-<name>/ for another lab name)"),
+    sites: str = typer.Option(None, "--sites",
+                              help="comma-separated site slugs instead of the profile's sites"),
+    timeout: float = typer.Option(180, help="seconds to wait for every host's sshd"),
+) -> None:
+    """Bring the lab up (idempotent) and write its inventory; prints its hosts."""
+    from provdc.lab import runtime
+    from provdc.lab.model import plan_lab
+    from provdc.topology.validate import load
+
+    try:
+        check_lab_name(name)
+        loaded = load(topology)
+        site_list = [s.strip() for s in sites.split(",") if s.strip()] if sites else None
+        plan = plan_lab(loaded, name, profile, site_list)
+        runtime.up(plan, inventory_dir, log=_log, timeout=timeout)
+    except ProvdcError as exc:
+        _fail(exc)
+    out.print(hosts_table(runtime.status(name)))
+
+
+@lab_app.command()
+def status(
+    name: str = NameOpt,
+    as_json: bool = typer.Option(False, "--json", help="machine-readable output"),
+    all_labs: bool = typer.Option(False, "--all", help="every lab on this machine"),
+) -> None:
+    """Show a lab's hosts and whether they run (exit 1 if the lab is not fully up)."""
+    from provdc.lab import runtime
+
+    names = runtime.list_labs() if all_labs else [check_lab_name(name)]
+    docs = [runtime.status(n) for n in names]
+    if as_json:
+        sys.stdout.write(json.dumps(docs if all_labs else docs[0], indent=2) + "\n")
+    else:
+        for st in docs:
+            if st["status"] == "down":
+                left = st.get("leftovers")
+                out.print(f"lab {st['name']}: down" + (f" (leftovers: {left})" if left else ""))
+            else:
+                out.print(hosts_table(st))
+                out.print(f"inventory: {st['inventory']}/hosts.yml", highlight=False)
+        if not docs:
+            out.print("no labs on this machine")
+    if not all_labs and docs[0]["status"] != "up":
+        raise typer.Exit(1)
+
+
+@lab_app.command()
+def down(name: str = NameOpt) -> None:
+    """Stop every host and remove everything the lab created (also after a crash)."""
+    from provdc.lab import runtime
+
+    try:
+        runtime.down(check_lab_name(name), log=_log)
+        left = runtime.leftovers(name)
+    except ProvdcError as exc:
+        _fail(exc)
+    if left:
+        err.print(f"[bold red]error:[/] lab '{name}' left {left}")
+        raise typer.Exit(1)
+
+
+@lab_app.command(context_settings={"allow_interspersed_args": False})
+def ssh(
+    host: str = typer.Argument(..., help="a lab host name (see `provdc lab status`)"),
+    command: list[str] = typer.Argument(None, help="after `--`: a command to run instead "
+                                        "of a shell"),
+    name: str = NameOpt,
+) -> None:
+    """Open a root shell on a lab host, or run `-- CMD` there."""
+    from provdc.lab.runtime import LabDir
+
+    cfg = LabDir(check_lab_name(name)).ssh_config
+    if not cfg.is_file():
+        _fail(ProvdcError(f"lab '{name}' is not up", fix="run `provdc lab up` first"))
+    args = ["ssh", "-F", str(cfg)] + (["-t"] if not command and sys.stdin.isatty() else [])
+    os.execvp("ssh", args + [host, *(command or [])])
+
+
+@lab_app.command(name="exec", context_settings={"allow_interspersed_args": False})
+def exec_(
+    command: list[str] = typer.Argument(..., help="after `--`: the command to run"),
+    name: str = NameOpt,
+) -> None:
+    """Run a command in the lab's core namespace (where every lab address is routed)."""
+    check_lab_name(name)
+    if not Path(f"/run/netns/{core_netns(name)}").exists():
+        _fail(ProvdcError(f"lab '{name}' is not up", fix="run `provdc lab up` first"))
+    os.execvp("nsenter", ["nsenter", f"--net=/run/netns/{core_netns(name)}", *command])
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(lab_app, name="lab")

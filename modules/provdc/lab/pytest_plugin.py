@@ -1,0 +1,266 @@
+"""pytest fixtures for integration tests on the local lab.
+
+Registered from `tests/conftest.py` (`pytest_plugins = ["provdc.lab.pytest_plugin"]`).
+
+`lab` (session scope) brings the *small* lab up once per test session and always tears it
+down (also on failure, Ctrl-C or SIGTERM), then fails the session if anything of the lab is
+left on the machine (namespace, mount, cgroup, process, directory). Tests that use it are
+skipped, with the reason, when not root or when systemd-nspawn is missing.
+
+Its name comes from `PROVDC_LAB_NAME`, else `t-<hash of the checkout path>` so that two
+checkouts (two engineers, CI) never share a lab; with pytest-xdist each worker gets its own
+lab (`<name>-gw0`...). Set `PROVDC_LAB_PROFILE=province` for the full province and
+`PROVDC_LAB_KEEP=1` to leave the lab up after the session (then `provdc lab down --name ...`).
+The inventory goes to the lab's own directory (`inventory/lab-<name>/`), never over an
+operator's `inventory/lab/`.
+
+The `lab` object (`LabHandle`):
+
+    lab.name                    the lab name (prefix of its namespaces, cgroups, directories)
+    lab.inventory               Path of the Ansible hosts.yml (also pyinfra_inventory.py,
+                                ssh_config in the same directory: lab.pyinfra_inventory,
+                                lab.ssh_config)
+    lab.hosts                   list of Host (name, role, address, groups, vars, zone, site...)
+    lab.host(name)              one Host; lab.group("gateways") -> hosts of a group
+    lab.ssh(host, cmd, check=True, timeout=60) -> CompletedProcess (text; cmd is a shell string)
+    lab.core_exec(cmd, check=True) -> CompletedProcess   run argv (list) or a shell string in
+                                the core namespace (routes to every zone and site LAN)
+    lab.netns(host)             the host's network namespace name (`ip netns exec NAME ...`);
+                                lab.core_netns for the core router namespace
+    lab.loaded                  the topology (provdc.topology.validate.Loaded)
+    lab.ansible_playbook(playbook, *args, inventory=None) -> CompletedProcess
+                                ansible-playbook with the lab inventory and the repo's ansible.cfg
+    lab.ansible(pattern, *args) -> CompletedProcess   ad-hoc `ansible PATTERN ARGS`
+    lab.add_host(name, segment) -> Host   a pristine host on "zone:<ZONE>" or "site:<slug>"
+                                (booted, SSH up; not in lab.inventory: use
+                                lab.inventory_for([name]) for an inventory of just it)
+    lab.remove_host(name)
+    lab.inventory_for(names) -> Path   an Ansible inventory of just these hosts
+
+`fresh_host` (function scope) is a factory for pristine twins, removed after the test:
+
+    def test_idempotent(lab, fresh_host):
+        twin = fresh_host("zone:APP")          # or fresh_host("site:phuong-5")
+        lab.ansible_playbook("playbooks/site.yml", inventory=lab.inventory_for([twin.name]))
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import shutil
+import signal
+import subprocess
+import sys
+from itertools import count
+from pathlib import Path
+
+import pytest
+
+from provdc.lab.model import Host, core_netns, netns_name, plan_lab
+from provdc.topology.validate import Loaded, load
+
+REPO = Path(__file__).resolve().parents[3]
+DEFAULT_TOPOLOGY = REPO / "inventory" / "soctrang" / "topology.yml"
+
+
+def default_lab_name(root: Path = REPO) -> str:
+    name = os.environ.get("PROVDC_LAB_NAME") or (
+        "t-" + hashlib.sha256(str(root.resolve()).encode()).hexdigest()[:8]
+    )
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    return f"{name}-{worker}" if worker else name
+
+
+def skip_reason() -> str | None:
+    """Why the lab cannot run here (None: it can)."""
+    if os.geteuid() != 0:
+        return "the lab needs root"
+    if shutil.which("systemd-nspawn") is None:
+        return "systemd-nspawn is not installed (apt-get install systemd-container)"
+    for tool in ("ip", "nsenter", "nc", "ssh"):
+        if shutil.which(tool) is None:
+            return f"{tool} is not installed"
+    return None
+
+
+class LabHandle:
+    """A running lab, as tests see it (see the module docstring)."""
+
+    def __init__(self, name: str, loaded: Loaded):
+        from provdc.lab import runtime
+
+        self._rt = runtime
+        self.name = name
+        self.loaded = loaded
+        self.core_netns = core_netns(name)
+
+    # --- data
+    @property
+    def _state(self):
+        state = self._rt.load_state(self.name)
+        if state is None:
+            raise RuntimeError(f"lab {self.name} is not up")
+        return state
+
+    @property
+    def inventory_dir(self) -> Path:
+        return Path(self._state.inventory_dir)
+
+    @property
+    def inventory(self) -> Path:
+        return self.inventory_dir / "hosts.yml"
+
+    @property
+    def pyinfra_inventory(self) -> Path:
+        return self.inventory_dir / "pyinfra_inventory.py"
+
+    @property
+    def ssh_config(self) -> Path:
+        return self._rt.LabDir(self.name).ssh_config
+
+    @property
+    def hosts(self) -> list[Host]:
+        return [h for h in self._state.plan.hosts if not h.extra]
+
+    @property
+    def extra_hosts(self) -> list[Host]:
+        return [h for h in self._state.plan.hosts if h.extra]
+
+    def host(self, name: str) -> Host:
+        return self._state.plan.host(name)
+
+    def group(self, group: str) -> list[Host]:
+        return [h for h in self.hosts if group in h.groups]
+
+    def vars(self, host: str) -> dict:
+        from provdc.lab import inventory as inv
+
+        ldir = self._rt.LabDir(self.name)
+        return inv.host_vars(self._state.plan, self.host(host), ldir.key, ldir.control_dir)
+
+    def netns(self, host: str) -> str:
+        return netns_name(self.name, host)
+
+    # --- actions
+    def ssh(self, host: str, cmd: str, check: bool = True,
+            timeout: float = 60) -> subprocess.CompletedProcess:
+        proc = subprocess.run(
+            ["ssh", "-F", str(self.ssh_config), "-o", "BatchMode=yes", host, cmd],
+            capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL,
+        )
+        if check and proc.returncode != 0:
+            raise AssertionError(
+                f"ssh {host} {cmd!r} exited {proc.returncode}\nstdout: {proc.stdout}\n"
+                f"stderr: {proc.stderr}"
+            )
+        return proc
+
+    def core_exec(self, cmd: list[str] | str, check: bool = True,
+                  timeout: float = 60) -> subprocess.CompletedProcess:
+        argv = ["sh", "-c", cmd] if isinstance(cmd, str) else list(cmd)
+        return subprocess.run(
+            ["nsenter", f"--net=/run/netns/{self.core_netns}", *argv],
+            capture_output=True, text=True, check=check, timeout=timeout,
+        )
+
+    def _ansible_env(self) -> dict:
+        env = dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible.cfg"),
+                   ANSIBLE_HOST_KEY_CHECKING="False", ANSIBLE_NOCOLOR="1")
+        venv_bin = Path(sys.executable).parent
+        env["PATH"] = f"{venv_bin}:{env.get('PATH', '')}"
+        return env
+
+    def ansible_playbook(self, playbook: str | Path, *args: str,
+                         inventory: Path | None = None,
+                         timeout: float = 1800) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            ["ansible-playbook", "-i", str(inventory or self.inventory), str(playbook), *args],
+            capture_output=True, text=True, cwd=REPO, env=self._ansible_env(), timeout=timeout,
+        )
+
+    def ansible(self, pattern: str, *args: str, inventory: Path | None = None,
+                timeout: float = 600) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            ["ansible", "-i", str(inventory or self.inventory), pattern, *args],
+            capture_output=True, text=True, cwd=REPO, env=self._ansible_env(), timeout=timeout,
+        )
+
+    def add_host(self, name: str, segment: str) -> Host:
+        return self._rt.add_host(self.name, name, segment)
+
+    def remove_host(self, name: str) -> None:
+        self._rt.remove_host(self.name, name)
+
+    def inventory_for(self, names: list[str], path: Path | None = None) -> Path:
+        from provdc.lab import inventory as inv
+
+        state = self._state
+        ldir = self._rt.LabDir(self.name)
+        hosts = [state.plan.host(n) for n in names]
+        path = path or ldir.root / f"inventory-{'-'.join(names)[:80]}.yml"
+        path.write_text(inv.render_hosts_yml(state.plan, ldir.key, ldir.control_dir, hosts))
+        return path
+
+
+def bring_up(name: str, topology: Path = DEFAULT_TOPOLOGY, profile: str = "small",
+             sites: list[str] | None = None) -> LabHandle:
+    from provdc.lab import runtime
+
+    loaded = load(topology)
+    plan = plan_lab(loaded, name, profile, sites)
+    inv_dir = REPO / "inventory" / f"lab-{name}"
+    runtime.up(plan, inv_dir, log=lambda m: None)
+    return LabHandle(name, loaded)
+
+
+def tear_down(name: str) -> dict:
+    """Down, then return what is left (empty: clean)."""
+    from provdc.lab import runtime
+
+    runtime.down(name, log=lambda m: None)
+    return runtime.leftovers(name)
+
+
+@pytest.fixture(scope="session")
+def lab():
+    reason = skip_reason()
+    if reason:
+        pytest.skip(reason)
+    name = default_lab_name()
+    profile = os.environ.get("PROVDC_LAB_PROFILE", "small")
+    previous = signal.getsignal(signal.SIGTERM)
+
+    def on_term(signum, frame):  # let pytest unwind and run the teardown below
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, on_term)
+    try:
+        handle = bring_up(name, profile=profile)
+        yield handle
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        if os.environ.get("PROVDC_LAB_KEEP") != "1":
+            left = tear_down(name)
+            if left:
+                pytest.fail(f"lab {name} leaked after down: {left}", pytrace=False)
+
+
+_fresh_numbers = count(1)
+
+
+@pytest.fixture
+def fresh_host(lab):
+    made: list[str] = []
+
+    def make(segment: str, name: str | None = None) -> Host:
+        name = name or f"fresh-{next(_fresh_numbers)}"
+        host = lab.add_host(name, segment)
+        made.append(name)
+        return host
+
+    yield make
+    for name in made:
+        with contextlib.suppress(Exception):
+            lab.remove_host(name)
