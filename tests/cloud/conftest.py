@@ -16,6 +16,14 @@ ROOT = Path(__file__).resolve().parents[2]
 
 # pulumi_aws warns about its own deprecated classes at import; not ours to fix.
 warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"pulumi_aws\..*")
+_QUIET = pytest.mark.filterwarnings("ignore::DeprecationWarning:pulumi_aws")
+
+
+def pytest_collection_modifyitems(items):
+    here = Path(__file__).parent
+    for item in items:
+        if here in Path(str(item.fspath)).parents:
+            item.add_marker(_QUIET)
 
 
 @pytest.fixture(scope="session")
@@ -37,7 +45,12 @@ def soctrang_preview(soctrang):
     return preview(soctrang)
 
 
-def write_stack(tmp: Path, name: str, changes: dict) -> Path:
+@pytest.fixture
+def write_stack():
+    return _write_stack
+
+
+def _write_stack(tmp: Path, name: str, changes: dict) -> Path:
     """Copy Pulumi.soctrang.yaml into `tmp` as Pulumi.<name>.yaml with `changes` applied
     (keys like "provdc:guardrails.imdsTokens" set nested values)."""
     doc = yaml.safe_load((ROOT / "Pulumi.soctrang.yaml").read_text(encoding="utf-8"))

@@ -78,7 +78,7 @@ class PortalLoadBalancer(pulumi.ComponentResource):
         )
         for priority, (svc, host) in enumerate(zip(services, names, strict=True), start=10):
             tg = aws.lb.TargetGroup(
-                f"{name}-{svc}", port=443, protocol="HTTPS", vpc_id=vpc_id, target_type="instance",
+                f"{name}-{svc}-tg", port=443, protocol="HTTPS", vpc_id=vpc_id, target_type="instance",
                 health_check={"protocol": "HTTPS", "path": "/", "matcher": "200-399"}, opts=child)
             for h in fleet.hosts:
                 if h.service == svc:
@@ -86,7 +86,7 @@ class PortalLoadBalancer(pulumi.ComponentResource):
                                                  target_id=fleet.instances[h.name].id, port=443,
                                                  opts=child)
             aws.lb.ListenerRule(
-                f"{name}-{svc}", listener_arn=self.listener.arn, priority=priority,
+                f"{name}-{svc}-rule", listener_arn=self.listener.arn, priority=priority,
                 actions=[{"type": "forward", "target_group_arn": tg.arn}],
                 conditions=[{"host_header": {"values": [host]}}], opts=child)
         self.register_outputs({"dns_name": self.lb.dns_name})

@@ -98,7 +98,7 @@ class AuditTrail(pulumi.ComponentResource):
             "Version": "2012-10-17", "Statement": [{
                 "Effect": "Allow", "Action": "sts:AssumeRole",
                 "Principal": {"Service": "cloudtrail.amazonaws.com"}}]}), opts=child)
-        aws.iam.RolePolicy(f"{name}-trail-to-logs", role=role.id, opts=child,
+        aws.iam.RolePolicy(f"{name}-trail-to-logs-policy", role=role.id, opts=child,
                            policy=self.log_group.arn.apply(lambda arn: json.dumps({
                                "Version": "2012-10-17", "Statement": [{
                                    "Effect": "Allow",
@@ -119,7 +119,7 @@ class AuditTrail(pulumi.ComponentResource):
                 metric_transformation={"name": metric, "namespace": "provdc/CIS", "value": "1"},
                 opts=child)
             aws.cloudwatch.MetricAlarm(
-                f"{name}-{metric}", name=f"provdc-{s.stack}-{metric}", metric_name=metric,
+                f"{name}-{metric}-alarm", name=f"provdc-{s.stack}-{metric}", metric_name=metric,
                 namespace="provdc/CIS", statistic="Sum", period=300, evaluation_periods=1,
                 threshold=1, comparison_operator="GreaterThanOrEqualToThreshold",
                 treat_missing_data="notBreaching", alarm_actions=[self.topic.arn],

@@ -59,7 +59,7 @@ class DcNetwork(pulumi.ComponentResource):
         for az_index in (0, 1):
             side = "ab"[az_index]
             edge = self.subnets[f"{NAT_ZONE.lower()}-{side}"]
-            eip = aws.ec2.Eip(f"{n}-nat-{side}", domain="vpc", opts=self._child())
+            eip = aws.ec2.Eip(f"{n}-nat-eip-{side}", domain="vpc", opts=self._child())
             nat = aws.ec2.NatGateway(f"{n}-nat-{side}", subnet_id=edge.id,
                                      allocation_id=eip.id, opts=self._child())
             tables[side] = aws.ec2.RouteTable(

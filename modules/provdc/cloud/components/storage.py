@@ -30,7 +30,7 @@ class Keys(pulumi.ComponentResource):
                                 enable_key_rotation=rotate, deletion_window_in_days=30,
                                 policy=policy, opts=keep)
         for key, alias in ((self.logs, "logs"), (self.data, "data")):
-            aws.kms.Alias(f"{name}-{alias}", name=f"alias/provdc-{s.stack}-{alias}",
+            aws.kms.Alias(f"{name}-{alias}-alias", name=f"alias/provdc-{s.stack}-{alias}",
                           target_key_id=key.key_id, opts=pulumi.ResourceOptions(parent=self))
         self.register_outputs({"logs": self.logs.arn, "data": self.data.arn})
 
