@@ -175,3 +175,15 @@ def test_image_key_follows_the_package_list(tmp_path):
     f.write_text("# comment\nopenssh-server  # inline\n\npython3\npython3\n")
     assert image.packages(f) == ["openssh-server", "python3"]
     assert "openssh-server" in image.packages() and "systemd-sysv" in image.packages()
+
+
+def test_preflight_names_every_missing_requirement(monkeypatch):
+    from provdc.lab import runtime
+
+    monkeypatch.setattr(runtime.os, "geteuid", lambda: 1000)
+    monkeypatch.setattr(runtime.shutil, "which", lambda tool: None)
+    with pytest.raises(ProvdcError) as exc:
+        runtime.preflight(need_mmdebstrap=True)
+    text = str(exc.value)
+    assert "needs root" in text and "systemd-nspawn" in text and "mmdebstrap" in text
+    assert "Fix:" in text

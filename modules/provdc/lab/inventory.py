@@ -22,6 +22,12 @@ def proxy_command(lab: str) -> str:
     return f"nsenter --net=/run/netns/{core_netns(lab)} nc %h %p"
 
 
+def paramiko_proxy_command(lab: str) -> str:
+    """For pyinfra (paramiko): the proxy must outlive the TCP stream, because paramiko
+    kills it on close and fails if it already exited and was reaped."""
+    return f"nsenter --net=/run/netns/{core_netns(lab)} sh -c 'nc %h %p; exec sleep 30'"
+
+
 def ssh_options(lab: str, key: Path, control_dir: Path) -> list[tuple[str, str]]:
     return [
         ("ProxyCommand", proxy_command(lab)),
@@ -123,13 +129,19 @@ def render_hosts_yml(lab: LabPlan, key: Path, control_dir: Path,
 
 
 def render_ssh_config(lab: LabPlan, key: Path, control_dir: Path,
-                      hosts: list[Host] | None = None) -> str:
+                      hosts: list[Host] | None = None, paramiko: bool = False) -> str:
+    """OpenSSH config (`ssh -F FILE HOST`); paramiko=True: the variant pyinfra reads."""
     hosts = lab.hosts if hosts is None else hosts
     lines = [f"# ssh_config of lab '{lab.name}' (generated): ssh -F THIS_FILE HOST", ""]
     for h in hosts:
         lines += [f"Host {h.name} {h.address}", f"  HostName {h.address}", ""]
     lines += ["Host *", "  User root", f"  IdentityFile {key}", "  IdentitiesOnly yes"]
-    lines += [f"  {opt} {value}" for opt, value in ssh_options(lab.name, key, control_dir)]
+    for opt, value in ssh_options(lab.name, key, control_dir):
+        if paramiko and opt == "ProxyCommand":
+            value = paramiko_proxy_command(lab.name)
+        elif paramiko and opt.startswith("Control"):
+            continue
+        lines.append(f"  {opt} {value}")
     return "\n".join(lines) + "\n"
 
 

@@ -198,8 +198,11 @@ def plan_lab(
     name: str = DEFAULT_LAB_NAME,
     profile: Profile | str = Profile.small,
     sites: list[str] | None = None,
+    services: list[str] | None = None,
 ) -> LabPlan:
-    """Every host, segment and core route of a lab, in a stable order."""
+    """Every host, segment and core route of a lab, in a stable order.
+
+    `sites` / `services` replace the profile's choice of sites / DC services (slugs)."""
     profile = Profile(profile)
     check_lab_name(name)
     topo, plan = loaded.topology, loaded.plan
@@ -211,7 +214,15 @@ def plan_lab(
         lab.segments[key] = Segment(key, str(zp.cidr), str(zp.gateway), zone_bridge(zp.name),
                                     "core")
     used_in_zone: dict[str, int] = {}
+    known_services = {s.slug for s in topo.services}
+    if services is not None and set(services) - known_services:
+        raise ProvdcError(
+            f"unknown service(s) {', '.join(sorted(set(services) - known_services))}",
+            file=loaded.path, fix="name services by their slugs in the topology",
+        )
     for svc in topo.services:
+        if services is not None and svc.slug not in services:
+            continue
         zp = plan.zone(svc.zone)
         count = svc.instances if profile is Profile.province else 1
         for n in range(1, count + 1):

@@ -54,6 +54,7 @@ CGROUP_PARENT = "provdc"
 INOTIFY_KEY = "fs.inotify.max_user_instances"
 INOTIFY_BASE = 256  # left for the machine's own use
 INOTIFY_PER_HOST = 8  # systemd, journald, logind, dbus... measured ~5-6 per booted host
+INVENTORY_FILES = ("hosts.yml", "ssh_config", "pyinfra_ssh_config", "pyinfra_inventory.py")
 REQUIRED_TOOLS = ("systemd-nspawn", "ip", "nsenter", "nc", "ssh", "ssh-keygen", "mount", "umount")
 
 
@@ -607,8 +608,10 @@ def write_inventories(state: State) -> None:
     out.mkdir(parents=True, exist_ok=True)
     (out / "hosts.yml").write_text(inv.render_hosts_yml(plan, ldir.key, ldir.control_dir, main))
     (out / "ssh_config").write_text(ssh_cfg)
+    (out / "pyinfra_ssh_config").write_text(
+        inv.render_ssh_config(plan, ldir.key, ldir.control_dir, main, paramiko=True))
     (out / "pyinfra_inventory.py").write_text(
-        inv.render_pyinfra(plan, ldir.key, out / "ssh_config", main))
+        inv.render_pyinfra(plan, ldir.key, out / "pyinfra_ssh_config", main))
 
 
 # --- add / remove a host on demand ------------------------------------------------------
@@ -853,9 +856,10 @@ def _down_locked(name: str, log: Log) -> None:
         shutil.rmtree(p, ignore_errors=True)
     if state and state.inventory_dir:
         out = Path(state.inventory_dir)
-        for f in ("hosts.yml", "ssh_config", "pyinfra_inventory.py"):
+        for f in INVENTORY_FILES:
             with contextlib.suppress(FileNotFoundError):
                 (out / f).unlink()
+        shutil.rmtree(out / "__pycache__", ignore_errors=True)
         with contextlib.suppress(OSError):
             out.rmdir()
     if ldir.root.exists():
