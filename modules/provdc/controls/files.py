@@ -15,7 +15,7 @@ PAM_CONFIGS_DIR = "/usr/share/pam-configs"
 
 # Every sysctl file in the order systemd-sysctl applies it (later assignments win).
 SYSCTL_CAT = (
-    "systemd-sysctl --cat-config 2>/dev/null || cat /usr/lib/sysctl.d/*.conf "
+    "/lib/systemd/systemd-sysctl --cat-config 2>/dev/null || cat /usr/lib/sysctl.d/*.conf "
     "/etc/sysctl.d/*.conf /etc/sysctl.conf 2>/dev/null"
 )
 # The configuration sshd applies to a new root connection from localhost.

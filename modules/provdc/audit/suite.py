@@ -1,0 +1,65 @@
+"""The compliance suite's engine: one pytest test per control per host, from the catalogue.
+
+`tests/compliance/test_baseline.py` parametrizes `run_control` over every control; testinfra
+parametrizes it again over every host of `--hosts`, so test ids read
+`test_control[ansible://lgsp-1-VN-SSH-02]`. Each test records its evidence (expected vs
+actual, runtime vs persisted) as the `provdc` user property, which the JSON plugin and the
+JUnit XML both carry to the report.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from provdc.controls import catalogue
+from provdc.controls.checks import HostContext, Probe, evaluate, host_context
+from provdc.controls.model import Control
+
+PROPERTY = "provdc"
+
+# one probe and context per host for the whole run (an audit only reads)
+_hosts: dict[str, tuple[Probe, HostContext]] = {}
+
+
+def control_params() -> list:
+    return [pytest.param(c, id=c.id) for c in catalogue().controls]
+
+
+def host_name(host) -> str:
+    backend = host.backend
+    return getattr(backend, "host", None) and getattr(backend.host, "name", None) or \
+        backend.get_hostname()
+
+
+def host_variables(host) -> dict:
+    for getter in (getattr(host.backend, "get_variables", None),
+                   lambda: host.ansible.get_variables()):
+        if getter is None:
+            continue
+        try:
+            return dict(getter())
+        except Exception:  # not an Ansible inventory host: no variables
+            continue
+    return {}
+
+
+def _probe(host) -> tuple[str, Probe, HostContext]:
+    name = host_name(host)
+    if name not in _hosts:
+        probe = Probe(host)
+        _hosts[name] = (probe, host_context(probe, host_variables(host)))
+    return (name, *_hosts[name])
+
+
+def run_control(host, control: Control, record_property) -> None:
+    name, probe, ctx = _probe(host)
+    result = evaluate(control, probe, ctx)
+    record = result.to_dict() | {"host": name, "level": ctx.level,
+                                 "in_container": ctx.in_container}
+    record_property(PROPERTY, json.dumps(record, ensure_ascii=False))
+    if result.status == "not_applicable":
+        pytest.skip(result.summary())
+    if result.status == "fail":
+        pytest.fail(result.summary(), pytrace=False)
