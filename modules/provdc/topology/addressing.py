@@ -13,6 +13,8 @@ sits in it (`lan_prefix_len`, `lan_slot`); children are carved from the parent's
 
 from __future__ import annotations
 
+import bisect
+from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -54,9 +56,12 @@ class AddressPlan:
     topology: Topology
     zones: list[ZonePlan] = field(default_factory=list)
     sites: list[SitePlan] = field(default_factory=list)
+    _by_slug: dict[str, SitePlan] = field(default_factory=dict, repr=False)
 
     def site(self, slug: str) -> SitePlan:
-        return next(s for s in self.sites if s.slug == slug)
+        if len(self._by_slug) != len(self.sites):
+            self._by_slug = {s.slug: s for s in self.sites}
+        return self._by_slug[slug]
 
     def zone(self, name: str) -> ZonePlan:
         return next(z for z in self.zones if z.name == name)
@@ -104,14 +109,42 @@ def slot_candidates(pool: IPNetwork, prefix_len: int) -> Iterator[tuple[int, IPN
 def zone_plan(topo: Topology) -> list[ZonePlan]:
     """Zones get their pinned slot, others the lowest free aligned slot, in file order."""
     block = IPNetwork(topo.datacenter.block)
-    taken: list[IPNetwork] = []
+    taken = Occupied()
     out: list[ZonePlan] = []
     for zone in sorted(topo.datacenter.zones, key=lambda z: z.slot is None):
         slot, net = _place(block, zone.prefix_len, zone.slot, taken)
-        taken.append(net)
+        if taken.clash(net) is None:  # overlapping pinned zones are reported by the checker
+            taken.add(net)
         out.append(ZonePlan(zone.name, net, gateway_of(net), slot, zone))
     order = {z.name: i for i, z in enumerate(topo.datacenter.zones)}
     return sorted(out, key=lambda z: order[z.name])
+
+
+class Occupied:
+    """Non-overlapping networks already placed under one parent, searchable in O(log n)."""
+
+    def __init__(self, fixed: list[IPNetwork] | None = None):
+        self._starts: list[int] = []
+        self._nets: list[IPNetwork] = []
+        self.fixed = list(fixed or [])  # a few ranges that may overlap each other (reserved)
+
+    def clash(self, net: IPNetwork) -> IPNetwork | None:
+        for other in self.fixed:
+            if _overlaps(net, other):
+                return other
+        i = bisect.bisect_right(self._starts, net.first)
+        for j in (i - 1, i):
+            if 0 <= j < len(self._nets) and _overlaps(net, self._nets[j]):
+                return self._nets[j]
+        return None
+
+    def add(self, net: IPNetwork) -> None:
+        i = bisect.bisect_right(self._starts, net.first)
+        self._starts.insert(i, net.first)
+        self._nets.insert(i, net)
+
+    def __iter__(self):
+        return iter(self.fixed + self._nets)
 
 
 class NoRoom(Exception):
@@ -119,7 +152,7 @@ class NoRoom(Exception):
 
 
 def _place(
-    pool: IPNetwork, prefix_len: int, slot: int | None, taken: list[IPNetwork]
+    pool: IPNetwork, prefix_len: int, slot: int | None, taken: Occupied
 ) -> tuple[int, IPNetwork]:
     if slot is not None:
         count = 2 ** (prefix_len - pool.prefixlen)
@@ -128,7 +161,7 @@ def _place(
         first = IPAddress(pool.first + slot * 2 ** (32 - prefix_len))
         return slot, IPNetwork(f"{first}/{prefix_len}")
     for index, net in slot_candidates(pool, prefix_len):
-        if not any(_overlaps(net, t) for t in taken):
+        if taken.clash(net) is None:
             return index, net
     raise NoRoom(f"{pool} has no free /{prefix_len} left")
 
@@ -140,9 +173,9 @@ def _overlaps(a: IPNetwork, b: IPNetwork) -> bool:
 def sites_in_plan_order(topo: Topology) -> list[tuple[Site, int]]:
     """Breadth-first from the root, children in (pinned first, GSO code, slug) order."""
     order: list[tuple[Site, int]] = []
-    frontier = [(topo.root, 0)]
+    frontier = deque([(topo.root, 0)])
     while frontier:
-        site, depth = frontier.pop(0)
+        site, depth = frontier.popleft()
         order.append((site, depth))
         kids = sorted(
             topo.children(site.slug), key=lambda s: (s.slot is None, s.gso_code or "", s.slug)

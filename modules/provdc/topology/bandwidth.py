@@ -27,8 +27,8 @@ def check_bandwidth(topo: Topology, chk) -> None:
             here = base + ("classes", ci)
             if cls.rate_mbit > cls.ceil_mbit:
                 chk.add(here + ("rate_mbit",),
-                        f"class '{cls.name}' guarantees {cls.rate_mbit:g} Mbit/s, above its ceiling "
-                        f"{cls.ceil_mbit:g} Mbit/s", "lower rate_mbit or raise ceil_mbit")
+                        f"class '{cls.name}' guarantees {cls.rate_mbit:g} Mbit/s, above its "
+                        f"ceiling {cls.ceil_mbit:g} Mbit/s", "lower rate_mbit or raise ceil_mbit")
             if cls.ceil_mbit > bw.link_mbit:
                 chk.add(here + ("ceil_mbit",),
                         f"class '{cls.name}' has a ceiling of {cls.ceil_mbit:g} Mbit/s, above the "

@@ -12,7 +12,14 @@ import re
 from typing import Annotated, Literal
 
 from netaddr import IPNetwork
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    field_validator,
+    model_validator,
+)
 
 SLUG = r"^[a-z0-9]+(-[a-z0-9]+)*$"
 SlugStr = Annotated[str, Field(pattern=SLUG, min_length=1, max_length=63)]
@@ -231,6 +238,7 @@ class Topology(Strict):
     services: list[Service] = Field(default_factory=list)
     flows: list[Flow] = Field(default_factory=list)
     operations: Operations = Field(default_factory=Operations)
+    _children_cache: dict[str | None, list[Site]] | None = PrivateAttr(default=None)
 
     # Lookups used everywhere downstream.
     def tier(self, name: str) -> Tier:
@@ -239,11 +247,22 @@ class Topology(Strict):
     def site(self, slug: str) -> Site:
         return next(s for s in self.sites if s.slug == slug)
 
+    def tier_of(self, site: Site) -> Tier:
+        return self.tier(site.tier)
+
     def zone(self, name: str) -> Zone:
         return next(z for z in self.datacenter.zones if z.name == name)
 
     def children(self, slug: str | None) -> list[Site]:
-        return [s for s in self.sites if s.parent == slug]
+        return self._children_map().get(slug, [])
+
+    def _children_map(self) -> dict[str | None, list[Site]]:
+        # computed once: the model is frozen, and 10,000-site provinces ask for it per site
+        if self._children_cache is None:
+            self._children_cache = {}
+            for site in self.sites:
+                self._children_cache.setdefault(site.parent, []).append(site)
+        return self._children_cache
 
     @property
     def root(self) -> Site:

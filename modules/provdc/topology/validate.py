@@ -267,7 +267,7 @@ def _plan_zones(topo: Topology, plan: ap.AddressPlan, chk: Checker, block: IPNet
 
 
 def _plan_sites(topo, plan, chk, supernet, reserved, index) -> None:
-    taken: dict[str, list[IPNetwork]] = {}  # parent slug -> blocks and LAN already used
+    taken: dict[str, ap.Occupied] = {}  # parent slug -> blocks and LAN already used
     placed: dict[str, ap.SitePlan] = {}
     for site, depth in ap.sites_in_plan_order(topo):
         tier = topo.tier(site.tier)
@@ -287,11 +287,10 @@ def _plan_sites(topo, plan, chk, supernet, reserved, index) -> None:
                     f"a /{tier.block_prefix_len} block of tier '{tier.name}' does not fit in "
                     f"{pool}", "use a longer block_prefix_len for this tier")
             continue
-        used = taken.setdefault(site.parent or "", [])
         # the root's block is the supernet itself; everyone below it avoids reserved ranges
-        blocked = used + reserved if parent is not None else used
+        used = taken.setdefault(site.parent or "", ap.Occupied(reserved if parent else []))
         try:
-            slot, block = ap._place(pool, tier.block_prefix_len, site.slot, blocked)
+            slot, block = ap._place(pool, tier.block_prefix_len, site.slot, used)
         except ap.NoRoom as exc:
             what = "slot" if site.slot is not None else "parent"
             chk.add(("sites", i, what),
@@ -300,28 +299,30 @@ def _plan_sites(topo, plan, chk, supernet, reserved, index) -> None:
                     "block_prefix_len" if site.slot is not None else
                     "the parent's address block is exhausted; enlarge it or use smaller blocks")
             continue
-        clash = next((b for b in blocked if ap._overlaps(block, b)), None)
+        clash = used.clash(block)
         if clash is not None:
             owner = _owner_of(clash, placed, reserved, topo)
             chk.add(("sites", i, "slot"),
                     f"block {block} of site '{site.slug}' overlaps {owner} ({clash})",
                     "pin a free slot (run `provdc plan` to see the slots in use)")
             continue
-        lans = list(block.subnet(tier.lan_prefix_len))
-        if tier.lan_slot >= len(lans):
+        try:
+            _, lan = ap._place(block, tier.lan_prefix_len, tier.lan_slot, ap.Occupied())
+        except ap.NoRoom:
+            count = 2 ** (tier.lan_prefix_len - tier.block_prefix_len)
             chk.add(("tiers", topo.tiers.index(tier), "lan_slot"),
                     f"lan_slot {tier.lan_slot} is outside a /{tier.block_prefix_len} block",
-                    f"use a lan_slot below {len(lans)}")
+                    f"use a lan_slot below {count}")
             continue
-        lan = lans[tier.lan_slot]
         if 2 ** (32 - tier.lan_prefix_len) - 3 < tier.agency_hosts:
             chk.add(("tiers", topo.tiers.index(tier), "lan_prefix_len"),
                     f"a /{tier.lan_prefix_len} LAN cannot hold {tier.agency_hosts} hosts "
                     "and a gateway",
                     "use a shorter lan_prefix_len or fewer agency_hosts")
             continue
-        used.append(block)
-        taken.setdefault(site.slug, []).append(lan)
+        used.add(block)
+        taken[site.slug] = ap.Occupied(reserved)
+        taken[site.slug].add(lan)
         sp = ap.SitePlan(site, block, lan, ap.gateway_of(lan), slot, depth, site.slot is not None)
         placed[site.slug] = sp
     plan.sites = [placed[s.slug] for s in topo.sites if s.slug in placed]
