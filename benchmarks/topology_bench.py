@@ -1,0 +1,79 @@
+"""Validate + plan wall time through the real CLI, for the sample and synthetic provinces.
+
+Baselines measured in the same run: the interpreter starting and importing the CLI
+(`provdc --help`), and parsing the same YAML with PyYAML's C loader alone (a floor: any
+validator must at least read the file).
+
+    .venv/bin/python benchmarks/topology_bench.py [--write]
+"""
+
+from __future__ import annotations
+
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _table import markdown_table, write_section  # noqa: E402
+
+from provdc.topology.synthetic import write_synthetic  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+PROVDC = [sys.executable, "-m", "provdc"]
+
+
+def wall(cmd: list[str], repeat: int) -> float:
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, cwd=ROOT)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def yaml_floor(path: Path, repeat: int) -> float:
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        yaml.load(path.read_text(encoding="utf-8"), Loader=loader)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def main() -> None:
+    tmp = Path(tempfile.mkdtemp())
+    cases = [
+        ("Sóc Trăng sample", ROOT / "inventory/soctrang/topology.yml", 142, 5),
+        ("synthetic 1,000 sites", write_synthetic(tmp / "s1k.yml", 10, 99), 1001, 3),
+        ("synthetic 10,000 sites", write_synthetic(tmp / "s10k.yml", 100, 99), 10001, 3),
+    ]
+    startup = wall([*PROVDC, "--help"], 5)
+    rows = []
+    for name, path, sites, repeat in cases:
+        validate = wall([*PROVDC, "validate", str(path)], repeat)
+        plan = wall([*PROVDC, "plan", str(path), "--format", "json"], repeat)
+        floor = yaml_floor(path, repeat)
+        rows.append([name, sites, f"{validate:.2f} s", f"{plan:.2f} s",
+                     f"{floor:.2f} s", f"{(plan - startup) / max(floor, 1e-3):.1f}×"])
+        print(rows[-1], flush=True)
+    body = (
+        "`.venv/bin/python benchmarks/topology_bench.py --write` — median CLI wall time, "
+        f"CLI start-up alone (`provdc --help`) {startup:.2f} s in the same run.\n\n"
+        + markdown_table(
+            ["topology", "sites", "validate", "plan --format json", "YAML parse floor",
+             "(plan − start-up) / floor"], rows)
+        + "\n\nTargets: full province < 1 s, 10,000 sites < 5 s of CLI wall time.\n"
+    )
+    print(body)
+    if "--write" in sys.argv:
+        write_section("topology", "Topology: validate + plan", body)
+
+
+if __name__ == "__main__":
+    main()
