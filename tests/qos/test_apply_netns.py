@@ -14,6 +14,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+
 from provdc.qos import htb
 
 SCRIPT = Path(htb.__file__)

@@ -6,10 +6,11 @@ import json
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
+
 from provdc.cli import app
 from provdc.qos import policy
 from provdc.topology.validate import load
-from typer.testing import CliRunner
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = ROOT / "inventory" / "soctrang" / "topology.yml"

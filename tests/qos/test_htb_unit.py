@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
+
 from provdc.qos import htb
 
 DATA = Path(__file__).parent / "data"
