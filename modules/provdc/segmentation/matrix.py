@@ -161,17 +161,22 @@ def _segment(v: dict) -> str | None:
 
 
 def _lab_operator_source(name: str, v: dict, hostvars: dict) -> tuple[str, ...]:
+    core = lab_operator_address(v, hostvars)
+    return (f"{core}/32",) if core else ()
+
+
+def lab_operator_address(v: dict, hostvars: dict) -> str | None:
     """In the lab the operator's SSH comes from the core namespace (ProxyCommand), so it
     reaches a host from the core's address on the host's path: the zone gateway for a DC
     host, the core end of the /31 for a gateway and for the agency hosts behind it."""
     if not v.get("provdc_core_netns"):
-        return ()
+        return None
     if v.get("provdc_role") == "agency":
         gw = hostvars.get(v.get("provdc_gateway_host") or "", {})
         core = gw.get("provdc_wan_core_address") or gw.get("provdc_default_gw")
     else:
         core = v.get("provdc_wan_core_address") or v.get("provdc_default_gw")
-    return (f"{core}/32",) if core else ()
+    return str(core) if core else None
 
 
 # --- the matrix, resolved -----------------------------------------------------------------

@@ -1,0 +1,133 @@
+"""`provdc segmentation`: render the firewalls from the flow matrix, prove them with traffic."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from provdc.errors import ProvdcError
+from provdc.segmentation import guard, sources
+from provdc.segmentation import render as rnd
+
+group = typer.Typer(help="Zone segmentation (nftables) from the topology's allowed-flow matrix.",
+                    no_args_is_help=True)
+
+ZONE_FIREWALL = "zone-firewall"
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(group, name="segmentation")
+
+
+def _format(value: str) -> str:
+    if value not in ("table", "json"):
+        raise ProvdcError(f"unknown format '{value}'", field="--format", fix="use table or json")
+    return value
+
+
+def summary_table(seg) -> Table:
+    table = Table(title=f"segmentation of {seg.loaded.path}: {len(seg.hosts)} host firewalls "
+                  "and the zone firewall", title_justify="left")
+    for col in ("firewall", "role", "chain", "rules", "address entries", "bytes", "digest"):
+        table.add_column(col, justify="right" if col in ("rules", "address entries", "bytes")
+                         else "left")
+    rows = [(ZONE_FIREWALL, "core", seg.zone)] + [
+        (name, seg.node(name).role, rs) for name, rs in seg.hosts.items()]
+    for name, role, rs in rows:
+        size = rnd.size(rs)
+        table.add_row(name, role, rs.hook, str(size["rules"]), str(size["addresses"]),
+                      str(size["bytes"]), rnd.digest(rs))
+    return table
+
+
+@group.command()
+def render(
+    host: str | None = typer.Argument(None, help=f"a host of the inventory, or {ZONE_FIREWALL}"),
+    inventory: Path | None = typer.Option(None, "-i", "--inventory", help="Ansible inventory"),
+    topology: Path | None = typer.Option(None, "--topology", "-t", help="topology YAML"),
+    operator_from: str | None = typer.Option(
+        None, "--operator-from", help="the address your SSH comes from (default: the lab's "
+        "core namespace, as its ProxyCommand does)"),
+) -> None:
+    """Print a host's (or the zone firewall's) nftables file, or a summary of all of them.
+
+    Refuses (exit 2) a matrix that misses an operations flow, and a ruleset that would cut
+    the operator's SSH path."""
+    from provdc.cli import fail, out
+
+    try:
+        if inventory:
+            seg, hostvars = sources.from_inventory(inventory, topology)
+            clients = ({h: operator_from for h in seg.hosts} if operator_from
+                       else sources.lab_clients(hostvars))
+            guard.check_operator_path(seg, clients, str(inventory))
+        else:
+            seg = sources.from_hostvars({}, topology)
+        if host and host != ZONE_FIREWALL and host not in seg.hosts:
+            raise ProvdcError(f"no host '{host}' in the inventory", field="HOST",
+                              fix=f"name a host of the inventory or {ZONE_FIREWALL}")
+    except ProvdcError as exc:
+        fail(exc)
+    if host:
+        rs = seg.zone if host == ZONE_FIREWALL else seg.hosts[host]
+        sys.stdout.write(rnd.render(rs, str(seg.loaded.path)))
+    else:
+        out.print(summary_table(seg))
+
+
+@group.command()
+def specs(
+    topology: Path | None = typer.Option(None, "--topology", "-t", help="topology YAML"),
+) -> None:
+    """Used by the playbook. Reads {"hostvars": {...}, "clients": {host: address}} on stdin,
+    checks the matrix and the operator's SSH path for every host, then prints
+    {"hosts": {host: nft text}, "zone": nft text} as JSON. Nothing is printed on error."""
+    from provdc.cli import fail
+
+    try:
+        try:
+            data = json.loads(sys.stdin.read())
+        except ValueError as exc:
+            raise ProvdcError(f"stdin is not JSON: {exc}", field="stdin",
+                              fix='pass {"hostvars": ..., "clients": ...}') from None
+        source = data.get("source") or "inventory"
+        seg = sources.from_hostvars(data.get("hostvars") or {}, topology, source)
+        guard.check_operator_path(seg, data.get("clients") or {}, source)
+    except ProvdcError as exc:
+        fail(exc)
+    path = str(seg.loaded.path)
+    result = {"hosts": {h: rnd.render(rs, path) for h, rs in seg.hosts.items()},
+              "zone": rnd.render(seg.zone, path)}
+    sys.stdout.write(json.dumps(result, ensure_ascii=False) + "\n")
+
+
+@group.command()
+def verify(
+    inventory: Path = typer.Option(..., "-i", "--inventory", help="the lab's Ansible inventory"),
+    topology: Path | None = typer.Option(None, "--topology", "-t", help="topology YAML"),
+    format: str = typer.Option("table", "--format", "-f", help="table or json"),
+    timeout: float = typer.Option(1.5, help="seconds before a probe counts as blocked"),
+) -> None:
+    """Prove the segmentation with real traffic on the lab: one connection per flow of the
+    matrix must open, every generated forbidden pair must stay closed. Exit 1 on any
+    mismatch."""
+    from provdc.cli import fail, out
+    from provdc.segmentation import verify as vf
+
+    try:
+        _format(format)
+        seg, hostvars = sources.from_inventory(inventory, topology)
+        report = vf.run(seg, hostvars, str(inventory), timeout=timeout)
+    except ProvdcError as exc:
+        fail(exc)
+    if format == "json":
+        sys.stdout.write(json.dumps(report, ensure_ascii=False, indent=2) + "\n")
+    else:
+        for table in vf.tables(report):
+            out.print(table)
+    if not report["ok"]:
+        raise typer.Exit(1)
