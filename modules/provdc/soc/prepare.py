@@ -1,0 +1,100 @@
+"""What `playbooks/soc.yml` works out on the controller before it touches any host.
+
+    echo '{"topology": ..., "hosts": {...}, ...}' | python -m provdc.soc.prepare
+
+reads the request (JSON on stdin), validates every setting, makes sure the lab CA and each
+host's certificate exist, and prints the resolved settings as JSON for the roles. A bad
+setting is one paragraph on stderr and exit code 2: the play stops before any host changes.
+
+Request keys: topology (path), pki_dir (path), ca_name, hosts (name -> [IPs], every host that
+gets a certificate), collector (inventory name), ntp_fallback (addresses of the hosts of the
+`ntp` service, used when the topology names no NTP server), upstream (mapping or null),
+retention_days (int or null), receivers (extra names that get a certificate, e.g. a lab
+stand-in for the upstream).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from provdc.errors import EXIT_INVALID, ProvdcError
+from provdc.soc import pki, retention, upstream
+from provdc.topology.validate import load
+
+
+def _collector(request: dict) -> dict:
+    name = request.get("collector")
+    hosts = request.get("hosts") or {}
+    if not name:
+        raise ProvdcError(
+            "no SOC collector in the inventory", file="soc.yml", field="soc_collector",
+            fix="add the soc-collector service host to the inventory (group "
+            "service_soc_collector) or set soc_collector to its inventory name")
+    if name not in hosts or not hosts[name]:
+        raise ProvdcError(f"the SOC collector '{name}' has no address in this inventory",
+                          file="soc.yml", field="soc_collector",
+                          fix="name a host of the inventory that has ansible_host set")
+    return {"name": name, "address": hosts[name][0]}
+
+
+def _ntp(topology, fallback: list[str]) -> list[str]:
+    servers = list(topology.operations.ntp_servers) or [a for a in fallback if a]
+    if not servers:
+        raise ProvdcError(
+            "no provincial NTP source", field="operations.ntp_servers",
+            fix="list the provincial NTP servers under operations.ntp_servers in the topology, "
+            "or put the ntp service's host in the inventory (group service_ntp)")
+    return servers
+
+
+def resolve(request: dict) -> dict:
+    """Validate the request and resolve it; creates the PKI files (idempotently)."""
+    loaded = load(Path(request["topology"]))
+    topo = loaded.topology
+    level = topo.max_security_level
+    days = retention.retention_days(level, request.get("retention_days"))
+    link = upstream.parse(request.get("upstream"))
+    collector = _collector(request)
+    ntp = _ntp(topo, request.get("ntp_fallback") or [])
+    hosts = {n: list(ips) for n, ips in (request.get("hosts") or {}).items()}
+    for extra, ips in (request.get("receivers") or {}).items():
+        hosts[extra] = list(ips)
+    ca_name = request.get("ca_name") or f"provdc lab SOC CA ({topo.province.name})"
+    changed, paths = pki.ensure(Path(request["pki_dir"]), ca_name, hosts)
+    return {
+        "changed": changed,
+        "port": topo.operations.syslog_port,
+        "level": level,
+        "retention_days": days,
+        "retention_source": retention.TABLE[level].source,
+        "ntp_servers": ntp,
+        "ntp_allow": topo.province.lan_supernet,
+        "collector": collector,
+        "upstream": link.facts() if link else None,
+        "pki": paths,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        request = json.loads(sys.stdin.read() or "{}")
+        if "topology" not in request or "pki_dir" not in request:
+            raise ProvdcError("the request needs 'topology' and 'pki_dir'", file="<stdin>",
+                              fix="see `python -m provdc.soc.prepare --help` (module docstring)")
+        print(json.dumps(resolve(request), indent=1, sort_keys=True))
+    except json.JSONDecodeError as exc:
+        print(f"error: <stdin>: the request is not JSON ({exc})", file=sys.stderr)
+        return EXIT_INVALID
+    except ProvdcError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_INVALID
+    return 0
+
+
+if __name__ == "__main__":
+    if "--help" in sys.argv[1:]:
+        print(__doc__)
+        sys.exit(0)
+    sys.exit(main())
