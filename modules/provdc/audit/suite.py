@@ -14,7 +14,7 @@ import json
 import pytest
 
 from provdc.controls import catalogue
-from provdc.controls.checks import HostContext, Probe, evaluate, host_context
+from provdc.controls.checks import HostContext, Probe, commands_for, evaluate, host_context
 from provdc.controls.model import Control
 
 PROPERTY = "provdc"
@@ -49,6 +49,8 @@ def _probe(host) -> tuple[str, Probe, HostContext]:
     name = host_name(host)
     if name not in _hosts:
         probe = Probe(host)
+        # every check's command in one round trip instead of one per check
+        probe.prefetch(commands_for(catalogue().controls))
         _hosts[name] = (probe, host_context(probe, host_variables(host)))
     return (name, *_hosts[name])
 

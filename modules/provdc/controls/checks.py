@@ -86,9 +86,52 @@ class Probe:
     def out(self, command: str) -> str:
         return self.run(command)[1]
 
+    def prefetch(self, commands: list[str]) -> None:
+        """Run many commands in ONE round trip (a shell script with markers), cache outputs."""
+        todo = [c for c in dict.fromkeys(commands) if c not in self._cache]
+        if not todo:
+            return
+        script = "".join(
+            f"printf '\\n{_MARK} {i} begin\\n'; ( {c} ); printf '\\n{_MARK} {i} rc=%s\\n' $?\n"
+            for i, c in enumerate(todo)
+        )
+        text = self.host.run(f"sh -c {shlex.quote(script)}").stdout
+        for i, command in enumerate(todo):
+            m = re.search(rf"\n{_MARK} {i} begin\n(.*?)\n{_MARK} {i} rc=(\d+)\n", text, re.S)
+            if m:
+                self._cache[command] = (int(m.group(2)), m.group(1))
+
     def read(self, path: str) -> str | None:
         rc, text = self.run(f"cat {shlex.quote(path)} 2>/dev/null")
         return text if rc == 0 else None
+
+
+_MARK = "@@provdc-probe"
+
+
+class _Recorder(Probe):
+    """Answers every command with success and no output, remembering the commands asked."""
+
+    def __init__(self):
+        super().__init__(host=None)
+        self.commands: list[str] = []
+
+    def run(self, command: str) -> tuple[int, str]:
+        self.commands.append(command)
+        return 0, ""
+
+
+def commands_for(controls: list[Control], runtime: bool = True) -> list[str]:
+    """Every command the checks of these controls will run (they depend on parameters only)."""
+    rec = _Recorder()
+    for c in controls:
+        CHECKS[c.kind](c, rec, runtime)
+    return rec.commands
+
+
+def evaluate_all(controls: list[Control], probe: Probe, ctx: HostContext) -> list[Result]:
+    probe.prefetch(commands_for(controls))
+    return [evaluate(c, probe, ctx) for c in controls]
 
 
 def host_context(probe: Probe, variables: dict | None = None) -> HostContext:

@@ -1,0 +1,91 @@
+"""`provdc audit` (the auditor's command) and `provdc controls` (the catalogue's tools)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from provdc.errors import ProvdcError
+
+out = Console()
+ROLE_DIR = Path(__file__).resolve().parents[3] / "playbooks" / "roles" / "baseline"
+
+
+def audit_cmd(
+    inventory: Path = typer.Option(..., "-i", "--inventory", help="Ansible inventory of the hosts"),
+    out_dir: Path = typer.Option(Path("reports/audit"), "--out", help="where the reports go"),
+    waivers: Path = typer.Option(None, "--waivers", help="waivers YAML (control, hosts, "
+                                 "justification, owner, expiry)"),
+    workers: int = typer.Option(4, "--workers", help="parallel pytest workers (xdist)"),
+) -> None:
+    """Check every host against the control catalogue; write report.json, junit.xml, report.html."""
+    from provdc.audit.run import audit
+    from provdc.audit.waivers import load_waivers
+    from provdc.cli import fail
+
+    try:
+        accepted = load_waivers(waivers)  # validated before any host is touched
+        doc = audit(inventory, out_dir, accepted, workers)
+    except ProvdcError as exc:
+        fail(exc)
+    from provdc.audit.report import exit_code
+
+    s = doc["scores"]["overall"]
+    out.print(
+        f"audit: {len(doc['hosts'])} hosts, score {s['score']}% (with waivers "
+        f"{s['score_with_waivers']}%): {s['pass']} pass, {s['fail']} fail, {s['waived']} "
+        f"waived, {s['not_applicable']} not applicable, {s['error']} not checked; "
+        f"{s['configuration_only']} configuration-only"
+    )
+    if doc["unreachable"]:
+        out.print(f"[red]not checked:[/] {', '.join(doc['unreachable'])}")
+    for key in ("html", "json", "junit"):
+        out.print(f"{key}: {doc['_files'][key]}")
+    raise typer.Exit(exit_code(doc))
+
+
+controls_app = typer.Typer(help="The baseline control catalogue.", no_args_is_help=True)
+
+
+@controls_app.command("list")
+def list_cmd() -> None:
+    """List the controls: id, level, kind, title."""
+    from provdc.controls import catalogue
+
+    table = Table("id", "level", "kind", "container", "title")
+    for c in catalogue().controls:
+        table.add_row(c.id, str(c.min_level), c.kind,
+                      "enforced" if c.enforce_in_container else "config-only", c.title.en)
+    out.print(table)
+
+
+@controls_app.command("render-ansible")
+def render_ansible(
+    role_dir: Path = typer.Option(ROLE_DIR, "--role-dir", help="the baseline role"),
+    check: bool = typer.Option(False, "--check", help="only report whether files are stale"),
+) -> None:
+    """Write the baseline role's generated files (defaults, vars, tasks/main.yml)."""
+    from provdc.cli import fail
+    from provdc.controls import load_catalogue
+    from provdc.controls.ansible import render_role, write_role
+
+    try:
+        cat = load_catalogue()
+    except ProvdcError as exc:
+        fail(exc)
+    if check:
+        stale = [p for p, t in render_role(cat, role_dir).items()
+                 if not p.exists() or p.read_text(encoding="utf-8") != t]
+        for p in stale:
+            out.print(f"stale: {p}")
+        raise typer.Exit(1 if stale else 0)
+    for p in write_role(cat, role_dir):
+        out.print(f"wrote {p}")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("audit")(audit_cmd)
+    app.add_typer(controls_app, name="controls")

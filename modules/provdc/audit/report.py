@@ -1,0 +1,284 @@
+"""The audit report: raw test results + catalogue + waivers -> report.json and report.html.
+
+Statuses: pass, fail, waived (a failure covered by a valid waiver), not_applicable (level,
+exemption), error (the host could not be checked, e.g. unreachable). An expired waiver leaves
+the failure a failure and says so. Scores: pass / (pass + fail + waived + error), per host,
+per control family and overall; `score_with_waivers` counts waived as passed.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from collections import Counter
+from datetime import UTC, date, datetime
+
+from provdc.audit.waivers import Waiver, find_waiver
+from provdc.controls import catalogue
+from provdc.controls.model import FAMILIES
+
+STATUSES = ("pass", "fail", "waived", "error", "not_applicable")
+
+
+def build(raw: list[dict], hosts: list[str], inventory: str, waivers: list[Waiver],
+          today: date | None = None) -> dict:
+    today = today or date.today()
+    cat = catalogue()
+    results = []
+    for record in raw:
+        result = _result(record)
+        if result is None:
+            continue
+        _apply_waiver(result, waivers, today)
+        results.append(result)
+    seen = {(r["host"], r["control"]) for r in results}
+    for host in hosts:  # a host with no result at all was never reached
+        if not any(h == host for h, _ in seen):
+            results.append({"host": host, "control": "(host)", "status": "error",
+                            "mode": "", "evidence": [], "reason": "no result: host not checked"})
+    controls = {
+        c.id: {
+            "title": c.title.model_dump(), "rationale": c.rationale.model_dump(),
+            "severity": c.severity, "family": c.family, "kind": c.kind,
+            "min_level": c.min_level, "enforce_in_container": c.enforce_in_container,
+            "references": [r.model_dump() for r in c.references],
+        }
+        for c in cat.controls
+    }
+    return {
+        "provdc_audit": 1,
+        "generated": datetime.now(UTC).isoformat(timespec="seconds"),
+        "inventory": inventory,
+        "catalogue_version": cat.version,
+        "hosts": sorted(hosts),
+        "controls": controls,
+        "results": sorted(results, key=lambda r: (r["host"], r["control"])),
+        "scores": scores(results),
+        "unreachable": sorted({r["host"] for r in results if r["status"] == "error"}),
+        "waivers": [w.model_dump(mode="json") for w in waivers],
+    }
+
+
+def _result(record: dict) -> dict | None:
+    if "provdc" in record:
+        p = record["provdc"]
+        return {"host": p["host"], "control": p["control"], "status": p["status"],
+                "mode": p["mode"], "evidence": p["evidence"], "reason": p.get("reason", ""),
+                "level": p.get("level")}
+    host = record.get("host")
+    if not host:
+        return None
+    name = record["nodeid"].split("::")[-1].split("[")[0]
+    error = record["outcome"] == "failed" and record.get("when") != "call"
+    status = {"passed": "pass", "skipped": "not_applicable"}.get(record["outcome"], "fail")
+    return {"host": host, "control": name, "status": "error" if error else status,
+            "mode": "enforced", "evidence": [], "reason": record.get("message", "")}
+
+
+def _apply_waiver(result: dict, waivers: list[Waiver], today: date) -> None:
+    if result["status"] != "fail":
+        return
+    waiver = find_waiver(waivers, result["control"], result["host"])
+    if waiver is None:
+        return
+    result["waiver"] = waiver.model_dump(mode="json")
+    if waiver.expired(today):
+        result["reason"] = f"waiver expired on {waiver.expiry.isoformat()}"
+    else:
+        result["status"] = "waived"
+
+
+def _score(counts: Counter) -> dict:
+    judged = counts["pass"] + counts["fail"] + counts["waived"] + counts["error"]
+    out = {s: counts[s] for s in STATUSES}
+    out["score"] = round(100 * counts["pass"] / judged, 1) if judged else None
+    out["score_with_waivers"] = (
+        round(100 * (counts["pass"] + counts["waived"]) / judged, 1) if judged else None
+    )
+    out["configuration_only"] = counts["configuration-only"]
+    return out
+
+
+def scores(results: list[dict]) -> dict:
+    per_host: dict[str, Counter] = {}
+    per_family: dict[str, Counter] = {}
+    overall: Counter = Counter()
+    for r in results:
+        fam = r["control"].split("-")[1] if r["control"].startswith("VN-") else "OTHER"
+        for bucket in (per_host.setdefault(r["host"], Counter()),
+                       per_family.setdefault(fam, Counter()), overall):
+            bucket[r["status"]] += 1
+            if r["mode"] == "configuration-only" and r["status"] != "not_applicable":
+                bucket["configuration-only"] += 1
+    return {
+        "hosts": {h: _score(c) for h, c in sorted(per_host.items())},
+        "families": {f: _score(c) for f, c in sorted(per_family.items())},
+        "overall": _score(overall),
+    }
+
+
+def exit_code(doc: dict) -> int:
+    """0 when every applicable control passed or is validly waived, else 1."""
+    bad = doc["scores"]["overall"]
+    return 0 if bad["fail"] == 0 and bad["error"] == 0 else 1
+
+
+def write_json(doc: dict) -> str:
+    return json.dumps(doc, ensure_ascii=False, indent=1) + "\n"
+
+
+# --- HTML -----------------------------------------------------------------------------------
+
+MARK = {"pass": "✔", "fail": "✘", "waived": "W", "error": "!", "not_applicable": "–"}
+LABEL = {
+    "pass": "Đạt / Pass", "fail": "Không đạt / Fail", "waived": "Miễn trừ / Waived",
+    "error": "Lỗi kiểm tra / Not checked", "not_applicable": "Không áp dụng / N/A",
+}
+CSS = """
+body{font-family:system-ui,sans-serif;margin:1.5em;color:#222}
+h1{font-size:1.4em} h2{font-size:1.15em;margin-top:1.6em}
+table{border-collapse:collapse;font-size:.85em} td,th{border:1px solid #ccc;padding:2px 5px}
+th.v{writing-mode:vertical-rl;transform:rotate(180deg);white-space:nowrap}
+.pass{background:#d9f2d9}.fail{background:#f8d0d0}.waived{background:#fff0c0}
+.error{background:#e0d0f0}.not_applicable{background:#eee;color:#888}
+.cfg{font-size:.7em;vertical-align:super} .ev td{font-family:monospace;font-size:.8em}
+.small{font-size:.8em;color:#555}
+"""
+
+
+def _e(text: object) -> str:
+    return html.escape(str(text))
+
+
+def render_html(doc: dict) -> str:
+    hosts = doc["hosts"]
+    controls = sorted({r["control"] for r in doc["results"]} - {"(host)"})
+    cell = {(r["host"], r["control"]): r for r in doc["results"]}
+    meta = doc["controls"]
+    ov = doc["scores"]["overall"]
+    parts = [
+        "<!doctype html><html lang='vi'><head><meta charset='utf-8'>",
+        f"<title>Báo cáo đánh giá tuân thủ / Compliance audit report</title><style>{CSS}</style>",
+        "</head><body>",
+        "<h1>Báo cáo đánh giá tuân thủ cấu hình cơ sở / Baseline compliance audit report</h1>",
+        f"<p class='small'>Thời điểm / Generated: {_e(doc['generated'])} · Danh mục / "
+        f"Catalogue: {_e(doc['catalogue_version'])} · Kho máy / Inventory: "
+        f"{_e(doc['inventory'])}</p>",
+        f"<p><b>Điểm chung / Overall score: {ov['score']}%</b> (tính cả miễn trừ / with "
+        f"waivers: {ov['score_with_waivers']}%) · "
+        + " · ".join(f"{LABEL[s]}: {ov[s]}" for s in STATUSES)
+        + f" · Chỉ kiểm tra cấu hình / Configuration-only: {ov['configuration_only']}</p>",
+    ]
+    if doc["unreachable"]:
+        parts.append("<p class='fail'>Không kiểm tra được / Not checked (unreachable): "
+                     + _e(", ".join(doc["unreachable"])) + "</p>")
+    parts.append(
+        "<p class='small'><span class='cfg'>c</span> = chỉ kiểm tra cấu hình lưu trữ "
+        "(máy trong container: sysctl toàn cục, auditd) / configuration-only: in a container "
+        "the persisted configuration is checked, the runtime state cannot be.</p>"
+    )
+    parts += _score_tables(doc)
+    parts.append("<h2>Ma trận máy × kiểm soát / Hosts × controls</h2><table><tr><th>Control</th>"
+                 "<th>Tiêu đề / Title</th>"
+                 + "".join(f"<th class='v'>{_e(h)}</th>" for h in hosts) + "</tr>")
+    for cid in controls:
+        m = meta.get(cid)
+        title = f"{_e(m['title']['vi'])}<br><span class='small'>{_e(m['title']['en'])}</span>" \
+            if m else _e(cid)
+        row = f"<tr><td><a href='#{_e(cid)}'>{_e(cid)}</a></td><td>{title}</td>"
+        for h in hosts:
+            r = cell.get((h, cid))
+            if r is None:
+                row += "<td></td>"
+                continue
+            cfg = "<span class='cfg'>c</span>" if r["mode"] == "configuration-only" else ""
+            tip = _e(_tip(r))
+            row += f"<td class='{r['status']}' title='{tip}'>{MARK[r['status']]}{cfg}</td>"
+        parts.append(row + "</tr>")
+    parts.append("</table>")
+    parts += _findings(doc)
+    parts += _control_details(doc, controls)
+    parts.append("</body></html>")
+    return "\n".join(parts)
+
+
+def _tip(r: dict) -> str:
+    bad = [e for e in r["evidence"] if not e["ok"]]
+    if r.get("reason"):
+        return r["reason"]
+    if bad:
+        return "; ".join(f"[{e['state']}] {e['item']}: {e['actual']}" for e in bad[:3])
+    return LABEL[r["status"]]
+
+
+def _score_tables(doc: dict) -> list[str]:
+    out = ["<h2>Điểm theo máy / Score per host</h2><table><tr><th>Host</th><th>Score</th>"
+           "<th>Pass</th><th>Fail</th><th>Waived</th><th>N/A</th><th>Error</th></tr>"]
+    for h, s in doc["scores"]["hosts"].items():
+        out.append(f"<tr><td>{_e(h)}</td><td>{s['score']}%</td><td>{s['pass']}</td>"
+                   f"<td>{s['fail']}</td><td>{s['waived']}</td><td>{s['not_applicable']}</td>"
+                   f"<td>{s['error']}</td></tr>")
+    out.append("</table><h2>Điểm theo nhóm kiểm soát / Score per control family</h2><table>"
+               "<tr><th>Family</th><th>Score</th><th>Pass</th><th>Fail</th><th>Waived</th>"
+               "<th>Configuration-only</th></tr>")
+    for f, s in doc["scores"]["families"].items():
+        vi, en = FAMILIES.get(f, (f, f))
+        out.append(f"<tr><td>{_e(f)} — {_e(vi)} / {_e(en)}</td><td>{s['score']}%</td>"
+                   f"<td>{s['pass']}</td><td>{s['fail']}</td><td>{s['waived']}</td>"
+                   f"<td>{s['configuration_only']}</td></tr>")
+    out.append("</table>")
+    return out
+
+
+def _findings(doc: dict) -> list[str]:
+    out = ["<h2>Phát hiện và bằng chứng / Findings and evidence</h2>"]
+    bad = [r for r in doc["results"] if r["status"] in ("fail", "waived", "error")]
+    if not bad:
+        out.append("<p class='pass'>Mọi kiểm soát áp dụng đều đạt / Every applicable control "
+                   "passed.</p>")
+    for r in bad:
+        out.append(f"<h3 class='{r['status']}'>{_e(r['host'])} · {_e(r['control'])} · "
+                   f"{LABEL[r['status']]}</h3>")
+        if r.get("reason"):
+            out.append(f"<pre>{_e(r['reason'])}</pre>")
+        if r.get("waiver"):
+            w = r["waiver"]
+            out.append(f"<p class='small'>Miễn trừ / Waiver: {_e(w['justification'])} — "
+                       f"{_e(w['owner'])}, hết hạn / expires {_e(w['expiry'])}</p>")
+        out.append(_evidence_table(r["evidence"]))
+    return out
+
+
+def _evidence_table(evidence: list[dict]) -> str:
+    if not evidence:
+        return ""
+    rows = "".join(
+        f"<tr class='{'pass' if e['ok'] else 'fail'}'><td>{_e(e['state'])}</td>"
+        f"<td>{_e(e['item'])}</td><td>{_e(e['expected'])}</td><td>{_e(e['actual'])}</td></tr>"
+        for e in evidence
+    )
+    return ("<table class='ev'><tr><th>Trạng thái / State</th><th>Mục / Item</th>"
+            f"<th>Yêu cầu / Expected</th><th>Thực tế / Actual</th></tr>{rows}</table>")
+
+
+def _control_details(doc: dict, controls: list[str]) -> list[str]:
+    out = ["<h2>Kiểm soát và căn cứ / Controls and references</h2>"]
+    for cid in controls:
+        m = doc["controls"].get(cid)
+        if not m:
+            continue
+        refs = "".join(
+            f"<li>{_e(r['source'])} {_e(r['section'])} <span class='small'>({_e(r['regime'])}, "
+            f"độ tin cậy / confidence: {_e(r['confidence'])})</span></li>"
+            for r in m["references"]
+        )
+        cfg = "" if m["enforce_in_container"] else (
+            "<p class='small'>Trong container chỉ kiểm tra cấu hình / configuration-only in "
+            "containers.</p>")
+        out.append(
+            f"<h3 id='{_e(cid)}'>{_e(cid)} — {_e(m['title']['vi'])} / {_e(m['title']['en'])}</h3>"
+            f"<p>{_e(m['rationale']['vi'])}<br><i>{_e(m['rationale']['en'])}</i></p>"
+            f"<p class='small'>Mức độ / Severity: {_e(m['severity'])} · Áp dụng từ cấp độ / "
+            f"From level: {m['min_level']} · Kiểu / Kind: {_e(m['kind'])}</p>{cfg}<ul>{refs}</ul>"
+        )
+    return out

@@ -1,0 +1,101 @@
+"""Run the compliance suite against an inventory and turn the results into the reports."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from provdc.audit import report
+from provdc.audit.waivers import Waiver
+from provdc.errors import ProvdcError
+
+REPO = Path(__file__).resolve().parents[3]
+SUITE = REPO / "tests" / "compliance"
+
+
+@dataclass
+class AuditFiles:
+    json: Path
+    junit: Path
+    html: Path
+    raw: Path
+
+
+def _tool_env() -> dict:
+    env = dict(os.environ)
+    env["PATH"] = f"{Path(sys.executable).parent}:{env.get('PATH', '')}"
+    return env
+
+
+def inventory_hosts(inventory: Path) -> list[str]:
+    """The hosts of an Ansible inventory; a clear error when it cannot be read."""
+    if not inventory.is_file():
+        raise ProvdcError("inventory file not found", str(inventory), field="-i/--inventory",
+                          fix="pass an Ansible inventory, e.g. inventory/lab/hosts.yml after "
+                          "`provdc lab up`")
+    exe = shutil.which("ansible-inventory", path=_tool_env()["PATH"]) or "ansible-inventory"
+    proc = subprocess.run([exe, "-i", str(inventory), "--list"], capture_output=True, text=True,
+                          env=_tool_env())
+    data = {}
+    if proc.returncode == 0:
+        try:
+            data = json.loads(proc.stdout)
+        except json.JSONDecodeError:
+            data = {}
+    hosts = sorted(data.get("_meta", {}).get("hostvars", {}))
+    if not hosts:
+        last = (proc.stderr.strip().splitlines() or ["no hosts in it"])[-1]
+        raise ProvdcError(f"not a usable Ansible inventory ({last})", str(inventory),
+                          field="-i/--inventory",
+                          fix="check the YAML/INI syntax with `ansible-inventory -i FILE --list`")
+    return hosts
+
+
+def run_suite(inventory: Path, out: Path, limit: str | None = None,
+              workers: int = 4) -> AuditFiles:
+    if not SUITE.is_dir():
+        raise ProvdcError("the compliance suite (tests/compliance) is not here", str(SUITE),
+                          fix="run provdc audit from a provdc checkout")
+    out.mkdir(parents=True, exist_ok=True)
+    files = AuditFiles(out / "report.json", out / "junit.xml", out / "report.html",
+                       out / "results-raw.json")
+    cmd = [
+        sys.executable, "-m", "pytest", str(SUITE), "-q", "-p", "no:cacheprovider",
+        "-p", "provdc.audit.plugin", f"--provdc-json={files.raw}",
+        f"--junitxml={files.junit}", "-o", "junit_family=xunit2",
+        f"--hosts=ansible://{limit or 'all'}", f"--ansible-inventory={inventory}",
+        "--rootdir", str(REPO),
+    ]
+    if workers > 1 and _has_xdist():
+        cmd += ["-n", str(workers)]
+    subprocess.run(cmd, cwd=REPO, env=_tool_env(), stdout=subprocess.DEVNULL,
+                   stderr=subprocess.PIPE, text=True)
+    if not files.raw.exists():
+        raise ProvdcError("the compliance suite produced no results", str(inventory),
+                          fix="run `pytest tests/compliance --hosts=ansible://all "
+                          "--ansible-inventory=INVENTORY` to see why")
+    return files
+
+
+def _has_xdist() -> bool:
+    try:
+        import xdist  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def audit(inventory: Path, out: Path, waivers: list[Waiver], workers: int = 4) -> dict:
+    hosts = inventory_hosts(inventory)
+    files = run_suite(inventory, out, workers=workers)
+    raw = json.loads(files.raw.read_text(encoding="utf-8"))
+    doc = report.build(raw, hosts, str(inventory), waivers)
+    files.json.write_text(report.write_json(doc), encoding="utf-8")
+    files.html.write_text(report.render_html(doc), encoding="utf-8")
+    doc["_files"] = {k: str(v) for k, v in files.__dict__.items()}
+    return doc

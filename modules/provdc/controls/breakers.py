@@ -1,0 +1,135 @@
+"""Breakers: how to put a hardened host out of compliance with exactly one control.
+
+Used by the integration tests to prove that every check can fail, and fails alone: for each
+control, break it on a hardened host, audit, restore. One breaker per kind, driven by the
+control's own parameters (its `bad` values, its `breaker` snippet for find_none).
+
+A breaker is three shell snippets: `snapshot` saves the files it will touch (tar, plus a list
+of the ones that did not exist), `run` breaks, `restore` puts everything back.
+"""
+
+from __future__ import annotations
+
+import shlex
+from dataclasses import dataclass
+
+from provdc.controls import files
+from provdc.controls.model import Control
+
+STASH = "/var/tmp/provdc-break"
+
+
+@dataclass
+class Breaker:
+    control: str
+    run: str
+    restore: str
+    snapshot: str = ""
+
+
+def _snapshot(paths: list[str]) -> tuple[str, str]:
+    """Shell to save these paths and to put them back exactly (absent ones removed)."""
+    q = " ".join(shlex.quote(p) for p in paths)
+    save = (
+        f"rm -rf {STASH} && mkdir -p {STASH} && for p in {q}; do "
+        f"if [ -e \"$p\" ]; then echo \"$p\" >> {STASH}/present; "
+        f"else echo \"$p\" >> {STASH}/absent; fi; done; "
+        f"[ ! -s {STASH}/present ] || tar -C / -cpf {STASH}/saved.tar "
+        f"$(sed 's#^/##' {STASH}/present)"
+    )
+    back = (
+        f"[ ! -s {STASH}/saved.tar ] || tar -C / -xpf {STASH}/saved.tar; "
+        f"[ ! -s {STASH}/absent ] || xargs rm -rf < {STASH}/absent; rm -rf {STASH}"
+    )
+    return save, back
+
+
+def _flip(value: str) -> str:
+    return "0" if value != "0" else "1"
+
+
+def breaker(control: Control, in_container: bool) -> Breaker:
+    p = control.check
+    runtime = not control.configuration_only(in_container)
+    cid = control.id
+    match control.kind:
+        case "sysctl":
+            key, want = next(iter(p.settings.items()))
+            bad = _flip(str(want))
+            path = "/etc/sysctl.d/99-provdc-break.conf"
+            live = f"; sysctl -q -w {key}={bad}" if runtime else ""
+            back = f"; sysctl -q -w {key}={want}" if runtime else ""
+            return Breaker(cid, f"echo '{key} = {bad}' > {path}{live}", f"rm -f {path}{back}")
+        case "sshd_option":
+            option = next(iter(p.options))
+            path = "/etc/ssh/sshd_config.d/00-provdc-break.conf"
+            return Breaker(cid, f"echo '{option} {p.bad[option]}' > {path}", f"rm -f {path}")
+        case "key_value":
+            key = next(k for k in p.settings if k in p.bad)
+            save, back = _snapshot([p.path])
+            line = f"{key}{p.separator}{p.bad[key]}"
+            return Breaker(cid, f"echo {shlex.quote(line)} >> {p.path}", back, save)
+        case "pam_profile":
+            names = " ".join(p.profiles)
+            return Breaker(cid, f"pam-auth-update --package --disable {names}",
+                           f"pam-auth-update --package --enable {names}")
+        case "file_line":
+            save, back = _snapshot([p.path])
+            return Breaker(cid, f"sed -i -E {shlex.quote(f'/{p.regexp}/d')} {p.path}", back, save)
+        case "file_mode":
+            path = p.paths[0]
+            save, back = _snapshot([path])
+            make = f"mkdir -p $(dirname {path}) && install -m {p.mode} /dev/null {path}"
+            return Breaker(cid, f"[ -e {path} ] || {{ {make}; }}; chmod g+w {path}", back, save)
+        case "file_content":
+            save, back = _snapshot([p.path])
+            return Breaker(cid, f"echo '# provdc-break' >> {p.path}", back, save)
+        case "package_absent":
+            pkg = p.packages[0]
+            build = (
+                f"d={STASH}-deb && mkdir -p $d/DEBIAN && printf 'Package: {pkg}\\n"
+                f"Version: 0.0-provdc-break\\nArchitecture: all\\nMaintainer: provdc <ops@example.org>\\n"
+                f"Description: breaker stand-in\\n' > $d/DEBIAN/control && "
+                f"dpkg-deb -b $d $d.deb >/dev/null && dpkg -i $d.deb >/dev/null"
+            )
+            return Breaker(cid, build, f"dpkg -P {pkg} >/dev/null; rm -rf {STASH}-deb*")
+        case "package_present":
+            pkg = p.packages[0]
+            return Breaker(cid, f"echo '{pkg} deinstall' | dpkg --set-selections",
+                           f"echo '{pkg} install' | dpkg --set-selections")
+        case "service_enabled":
+            unit = p.services[0]
+            return Breaker(cid, f"systemctl disable -q {unit}", f"systemctl enable -q {unit}")
+        case "service_disabled":
+            unit = p.services[0]
+            if p.masked:
+                return Breaker(cid, f"systemctl unmask -q {unit}", f"systemctl mask -q {unit}")
+            return Breaker(cid, f"systemctl enable -q {unit}", f"systemctl disable -q {unit}")
+        case "kernel_module_disabled":
+            save, back = _snapshot([files.MODPROBE_FILE])
+            mod = p.modules[0]
+            return Breaker(cid, f"sed -i -E '/^(install|blacklist) {mod}( |$)/d' "
+                           f"{files.MODPROBE_FILE}", back, save)
+        case "mount_option":
+            opt = p.options[-1]
+            undo = opt[2:]  # noexec -> exec
+            return Breaker(cid, f"mount -o remount,{undo} {p.target}",
+                           f"mount -o remount,{opt} {p.target}")
+        case "auditd_rule":
+            path = files.auditd_rules_file(control)
+            save, back = _snapshot([path])
+            return Breaker(cid, f"rm -f {path}", back, save)
+        case "find_none":
+            # the control's own fix puts things right again
+            return Breaker(cid, p.breaker, files.find_command(p, fix=True) + " 2>/dev/null; true")
+        case "accounts":
+            save, back = _snapshot(["/etc/passwd", "/etc/shadow", "/etc/passwd-", "/etc/shadow-"])
+            run = {
+                "uid0_only_root": "echo 'toor:x:0:0::/root:/usr/sbin/nologin' >> /etc/passwd",
+                "no_empty_password": "sed -i 's/^games:[^:]*:/games::/' /etc/shadow",
+                "system_nologin": "sed -i -E 's#^(games:([^:]*:){5})[^:]*$#\\1/bin/sh#' /etc/passwd",
+            }[p.rule]
+            return Breaker(cid, run, back, save)
+        case "nftables_input":
+            return Breaker(cid, f"nft delete table inet {p.table}", f"nft -f {files.NFT_FILE}")
+    raise ValueError(f"no breaker for kind {control.kind}")

@@ -1,0 +1,212 @@
+"""The baseline role and the audit on real lab hosts (systemd-nspawn, sshd, ansible-playbook).
+
+Two pristine hosts of the APP zone (security level 3: every control applies) are added to
+the session's lab for this module and removed after it, so no other suite's hosts are
+hardened. The tests run in file order and build on each other: fresh -> check mode ->
+converge with one host unreachable -> rerun (idempotent, converges the other) -> audit ->
+SSH still works -> a bad sshd option is refused -> every control broken alone.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from provdc.controls import catalogue, files
+from provdc.controls.breakers import breaker
+from provdc.controls.checks import Probe, evaluate_all, host_context
+
+pytestmark = pytest.mark.lab
+
+REPO = Path(__file__).resolve().parents[2]
+PLAYBOOK = "playbooks/baseline.yml"
+A, B = "hard-a", "hard-b"
+RECAP = re.compile(r"^(\S+)\s*: ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.M)
+CONTROLS = catalogue().controls
+
+
+class Twins:
+    def __init__(self, lab, inventory: Path):
+        self.lab = lab
+        self.inventory = inventory
+        self.converged = False
+
+    def playbook(self, *args: str) -> tuple[subprocess.CompletedProcess, dict]:
+        proc = self.lab.ansible_playbook(PLAYBOOK, *args, inventory=self.inventory)
+        recap = {m[0]: dict(zip(("ok", "changed", "unreachable", "failed"),
+                                map(int, m[1:]), strict=True))
+                 for m in RECAP.findall(proc.stdout)}
+        return proc, recap
+
+    def ssh(self, host: str, cmd: str, check: bool = True) -> subprocess.CompletedProcess:
+        return self.lab.ssh(host, cmd, check=check)
+
+    def results(self, host: str) -> dict:
+        probe = Probe(_SshHost(self.lab, host))
+        ctx = host_context(probe, {"provdc_security_level": 3})
+        return {r.control: r for r in evaluate_all(CONTROLS, probe, ctx)}
+
+    def block_ssh(self, host: str, on: bool) -> None:
+        """Make a host unreachable (or reachable again) from outside it, in its own netns."""
+        ns = self.lab.netns(host)
+        if on:
+            rules = ("add table inet provdc_test_block\n"
+                     "add chain inet provdc_test_block input "
+                     "{ type filter hook input priority -300; }\n"
+                     "add rule inet provdc_test_block input tcp dport 22 reject with tcp reset\n")
+            subprocess.run(["ip", "netns", "exec", ns, "nft", "-f", "-"], input=rules,
+                           text=True, check=True)
+        else:
+            subprocess.run(["ip", "netns", "exec", ns, "nft", "delete", "table", "inet",
+                            "provdc_test_block"], check=False)
+
+
+class _SshHost:
+    """The smallest testinfra-like host: run(cmd) -> rc, stdout over the lab's SSH."""
+
+    def __init__(self, lab, name: str):
+        self.lab, self.name = lab, name
+
+    def run(self, cmd: str):
+        proc = self.lab.ssh(self.name, cmd, check=False, timeout=120)
+        proc.rc = proc.returncode
+        return proc
+
+
+@pytest.fixture(scope="module")
+def twins(lab, tmp_path_factory):
+    made = []
+    try:
+        for name in (A, B):
+            lab.add_host(name, "zone:APP")
+            made.append(name)
+        data = yaml.safe_load(lab.inventory_for(made).read_text())
+        for hostvars in data["all"]["hosts"].values():
+            hostvars["provdc_security_level"] = 3
+        inventory = tmp_path_factory.mktemp("hardening") / "hosts.yml"
+        inventory.write_text(yaml.safe_dump(data))
+        yield Twins(lab, inventory)
+    finally:
+        for name in made:
+            lab.remove_host(name)
+
+
+def _disk_state(twins: Twins, host: str) -> str:
+    """Everything the role could change: files under /etc and pam-configs, mounts, units."""
+    return twins.ssh(host, (
+        "find /etc /usr/share/pam-configs -xdev -printf '%p %m %u %g %s\\n' | sort; "
+        "find /etc -xdev -type f -exec md5sum {} + | sort; findmnt -n -o TARGET,OPTIONS; "
+        "systemctl list-unit-files --no-legend | sort; nft list ruleset"
+    )).stdout
+
+
+def test_a_fresh_host_fails_most_controls(twins):
+    results = twins.results(A)
+    failed = [c for c, r in results.items() if r.status == "fail"]
+    assert len(failed) > len(CONTROLS) / 2, f"only {len(failed)} failed: {failed}"
+
+
+def test_check_mode_on_a_fresh_host_changes_nothing(twins):
+    before = _disk_state(twins, A)
+    proc, recap = twins.playbook("--check", "--diff", "--limit", A)
+    assert recap[A]["failed"] == 0, proc.stdout[-3000:]
+    assert recap[A]["changed"] > 10, "check mode should report what it would change"
+    assert "+PermitRootLogin prohibit-password" in proc.stdout  # --diff shows the drop-in
+    assert _disk_state(twins, A) == before
+
+
+def test_converge_with_one_host_unreachable_then_rerun(twins):
+    twins.block_ssh(B, True)
+    try:
+        proc, recap = twins.playbook()
+    finally:
+        twins.block_ssh(B, False)
+    assert recap[A]["failed"] == 0 and recap[A]["changed"] > 0, proc.stdout[-3000:]
+    assert recap[B]["unreachable"] == 1, proc.stdout[-3000:]
+    assert re.search(rf"^{B}\s*: .*unreachable=1", proc.stdout, re.M)  # the summary names it
+    proc, recap = twins.playbook()
+    assert recap[A] == {**recap[A], "changed": 0, "failed": 0}, proc.stdout[-3000:]
+    assert recap[B]["failed"] == 0 and recap[B]["changed"] > 0, proc.stdout[-3000:]
+    twins.converged = True
+
+
+def test_second_run_changes_nothing(twins):
+    proc, recap = twins.playbook("--limit", B)
+    assert recap[B]["changed"] == 0 and recap[B]["failed"] == 0, proc.stdout[-3000:]
+
+
+def test_hardened_hosts_pass_every_control(twins):
+    for host in (A, B):
+        bad = [r.summary() for r in twins.results(host).values() if r.status != "pass"]
+        assert bad == [], host
+
+
+def test_audit_reports_every_host_compliant(twins, tmp_path):
+    proc = subprocess.run(
+        [str(Path(sys.executable).parent / "provdc"), "audit", "-i", str(twins.inventory),
+         "--out", str(tmp_path), "--workers", "1"],
+        capture_output=True, text=True, cwd=REPO,
+    )
+    doc = json.loads((tmp_path / "report.json").read_text())
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert doc["hosts"] == [A, B] and doc["unreachable"] == []
+    baseline = [r for r in doc["results"] if r["control"].startswith("VN-")]
+    assert len(baseline) == 2 * len(CONTROLS)
+    assert {r["status"] for r in baseline} == {"pass"}
+    assert doc["scores"]["overall"]["configuration_only"] > 0  # said honestly
+    assert (tmp_path / "junit.xml").exists() and "VN-SSH-02" in (tmp_path / "report.html").read_text()
+
+
+def test_operator_can_still_log_in(twins):
+    proc = twins.ssh(A, "true", check=False)
+    fresh = subprocess.run(
+        ["ssh", "-F", str(twins.lab.ssh_config), "-o", "ControlMaster=no", "-o",
+         "ControlPath=none", "-o", "BatchMode=yes", A, "id -u"],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert proc.returncode == 0 and fresh.stdout.strip() == "0", fresh.stderr
+
+
+@pytest.mark.parametrize("option", ["NoSuchOption yes", "MaxAuthTries banana"])
+def test_invalid_sshd_option_is_refused_before_reload(twins, option):
+    key, value = option.split()
+    before = twins.ssh(A, f"md5sum {files.SSHD_DROPIN}; sshd -T | sort").stdout
+    proc, recap = twins.playbook("--limit", A, "--tags", "VN-SSH-02", "-e",
+                                 json.dumps({"baseline_sshd_extra_options": {key: value}}))
+    assert recap[A]["failed"] == 1, proc.stdout[-3000:]
+    assert "failed to validate" in proc.stdout
+    assert twins.ssh(A, f"md5sum {files.SSHD_DROPIN}; sshd -T | sort").stdout == before
+    fresh = subprocess.run(
+        ["ssh", "-F", str(twins.lab.ssh_config), "-o", "ControlMaster=no", "-o",
+         "ControlPath=none", "-o", "BatchMode=yes", A, "systemctl is-active ssh"],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert fresh.stdout.strip() == "active"
+
+
+@pytest.mark.parametrize("control", CONTROLS, ids=lambda c: c.id)
+def test_breaking_one_control_flags_exactly_that_control(twins, control):
+    if not twins.converged:
+        pytest.skip("needs the converged hosts of test_converge_with_one_host_unreachable")
+    b = breaker(control, in_container=True)
+    if b.snapshot:
+        twins.ssh(A, b.snapshot)
+    twins.ssh(A, b.run)
+    try:
+        results = twins.results(A)
+    finally:
+        twins.ssh(A, b.restore)
+    flagged = sorted(c for c, r in results.items() if r.status != "pass")
+    assert flagged == [control.id], {c: results[c].summary() for c in flagged}
+
+
+def test_host_is_compliant_again_after_all_breakers(twins):
+    if not twins.converged:
+        pytest.skip("needs the converged hosts")
+    bad = [r.summary() for r in twins.results(A).values() if r.status != "pass"]
+    assert bad == []
