@@ -164,3 +164,35 @@ def test_load_spec_forms(tmp_path):
 
 def test_script_usage_error_exit_code(capsys):
     assert htb.main(["nonsense"]) == 2
+
+
+# --- measurement arithmetic (no traffic) --------------------------------------------------
+
+
+def test_busy_stretch_ignores_skewed_starts():
+    from provdc.qos import measure
+
+    # two classes at 1 MB/s each; class 1:20 starts late (t >= 1.0)
+    samples = [(t / 5, {"1:10": int(t / 5 * 1e6), "1:20": max(0, int((t / 5 - 1) * 1e6))})
+               for t in range(0, 21)]
+    rates = measure._busy_rates(samples, ["1:10", "1:20"], min_span=1)
+    assert rates == pytest.approx({"1:10": 8e6, "1:20": 8e6}, rel=1e-3)
+    with pytest.raises(measure.ProvdcError):
+        measure._busy_rates(samples[:7], ["1:10", "1:20"], min_span=1)
+
+
+def test_judge_applies_the_issue_bounds():
+    from provdc.qos import measure
+
+    g = measure.GOODPUT
+    row = {"class": "ef", "classid": "1:10", "rate_mbit": 6, "ceil_mbit": 28.5,
+           "counted_in": "1:10", "solo_mbit": 28.5 * g, "together_mbit": 6 * g}
+    assert measure.judge([dict(row)], 28.5)["ok"]
+    slow = dict(row, solo_mbit=28.5 * g * 0.94)
+    assert "not within 5%" in measure.judge([slow], 28.5)["problems"][0]
+    starved = dict(row, together_mbit=6 * g * 0.9)
+    assert "below 95%" in measure.judge([starved], 28.5)["problems"][0]
+    misfiled = dict(row, counted_in="1:40")
+    assert "counted in 1:40" in measure.judge([misfiled], 28.5)["problems"][0]
+    greedy = dict(row, together_mbit=28.5 * g * 1.05)
+    assert "above the corrected uplink" in measure.judge([greedy], 28.5)["problems"][0]

@@ -18,7 +18,6 @@ import re
 import shlex
 import subprocess
 import threading
-import time
 from dataclasses import dataclass
 
 from rich.table import Table
@@ -128,14 +127,15 @@ def _iperf(setup: Setup, direction: str, port: int, codepoint: int, seconds: int
 
 def _together(setup: Setup, direction: str, seconds: int) -> list[dict]:
     """Every class at once. The runs are started by one shell on the sender, yet on a busy
-    machine they may still start up to a second apart, and a class runs alone while the
-    others have not started. So the share of each class is read where HTB enforces it: the
-    class byte counters of the shaped interface over a window in which every run is active
-    (sampled on that host, with its own clock). Counters are layer 2; x 1448/1514 gives the
-    TCP goodput. The iperf3 receivers' own means are kept for reference."""
+    machine they may still start a second or more apart, and a class then runs alone for a
+    while. So each class's share is read where HTB enforces it: the byte counters of the
+    shaped interface, sampled while the runs last, fitted only over the stretch in which
+    every class is moving. Counters are layer 2; x 1448/1514 gives the TCP goodput. The
+    iperf3 receivers' own means are kept for reference."""
     (sender, _), (_, address) = _ends(setup, direction)
     classes = setup.spec["classes"]
-    runs = [f"iperf3 -J --get-server-output -c {address} -p {BASE_PORT + i} -t {seconds + 4} "
+    length = seconds + 4
+    runs = [f"iperf3 -J --get-server-output -c {address} -p {BASE_PORT + i} -t {length} "
             f"-O 1 --dscp {c['codepoint']} > /tmp/provdc-iperf3-{i}.json &"
             for i, c in enumerate(classes)]
     files = " ".join(f"/tmp/provdc-iperf3-{i}.json" for i in range(len(runs)))
@@ -143,43 +143,75 @@ def _together(setup: Setup, direction: str, seconds: int) -> list[dict]:
 
     def flows() -> None:
         result["text"] = sender.run(" ".join(runs) + f" wait; for f in {files}; do cat $f; "
-                                    f"echo {_SEP}; rm -f $f; done", timeout=seconds + 60)
+                                    f"echo {_SEP}; rm -f $f; done", timeout=length + 60)
 
     thread = threading.Thread(target=flows)
     thread.start()
     try:
-        time.sleep(2)  # every run started and past slow start
-        window = _window(setup, direction, seconds)
+        samples = _samples(setup, direction, length + 2)
     finally:
         thread.join()
+    rates = _busy_rates(samples, [c["classid"] for c in classes], min_span=min(seconds, 2))
     out = []
     for c, chunk in zip(classes, result.get("text", "").split(_SEP), strict=False):
         data = json.loads(chunk)
         if "error" in data:
             raise ProvdcError(f"iperf3 on {sender.name}: {data['error']}",
                               fix="re-run; check the hosts' iperf3 servers")
-        out.append({"layer2": window[c["classid"]], "iperf3": steady_goodput(data)})
+        out.append({"layer2": rates[c["classid"]], "iperf3": steady_goodput(data)})
     if len(out) != len(classes):
         raise ProvdcError(f"only {len(out)} of {len(classes)} concurrent iperf3 runs reported",
                           fix="re-run; check the hosts' iperf3 servers")
     return out
 
 
-def _window(setup: Setup, direction: str, seconds: int) -> dict[str, float]:
-    """Layer-2 bit/s of each class over `seconds`, from two counter samples on the shaper.
+Sample = tuple[float, dict[str, int]]
 
-    Each sample is bracketed by two clock readings and dated at their midpoint: on a loaded
-    machine starting `tc` alone can take a noticeable part of a second."""
+
+def _samples(setup: Setup, direction: str, seconds: int) -> list[Sample]:
+    """Class byte counters every 0.2 s for `seconds`, read on the shaper. Each sample is
+    dated at the midpoint of two clock readings around `tc`: on a loaded machine one `tc`
+    run can take a noticeable part of a second."""
     where, dev = setup.shapers[direction]
-    sample = f"date +%s.%N; tc -s class show dev {dev}; date +%s.%N; echo {_SEP}"
-    text = where.run(f"{sample}; sleep {seconds}; {sample}", timeout=seconds + 30)
+    loop = (f"end=$(($(date +%s) + {seconds})); while [ $(date +%s) -lt $end ]; do "
+            f"date +%s.%N; tc -s class show dev {dev}; date +%s.%N; echo {_SEP}; sleep 0.2; "
+            "done")
     samples = []
-    for chunk in text.split(_SEP)[:2]:
+    for chunk in where.run(loop, timeout=seconds + 30).split(_SEP):
         lines = chunk.strip().splitlines()
-        stamp = (float(lines[0]) + float(lines[-1])) / 2
-        samples.append((stamp, class_bytes("\n".join(lines[1:-1]))))
-    (t0, before), (t1, after) = samples
-    return {k: (after[k] - before.get(k, 0)) * 8 / (t1 - t0) for k in after}
+        if len(lines) >= 3:
+            stamp = (float(lines[0]) + float(lines[-1])) / 2
+            samples.append((stamp, class_bytes("\n".join(lines[1:-1]))))
+    return samples
+
+
+def _busy_rates(samples: list[Sample], classids: list[str], min_span: float) -> dict[str, float]:
+    """Bit/s of each class: least-squares slope of its counter over the longest stretch of
+    samples in which every class moved, without that stretch's first and last step (a run
+    may have started or stopped inside them)."""
+    busy = [all(b.get(k, 0) > a.get(k, 0) for k in classids)
+            for (_, a), (_, b) in zip(samples, samples[1:], strict=False)]
+    best, start = (0, 0), None
+    for i, flag in enumerate([*busy, False]):
+        if flag and start is None:
+            start = i
+        elif not flag and start is not None:
+            best = max(best, (start, i), key=lambda r: r[1] - r[0])
+            start = None
+    stretch = samples[best[0] + 1: best[1]]  # samples strictly inside the busy stretch
+    if len(stretch) < 3 or stretch[-1][0] - stretch[0][0] < min_span:
+        raise ProvdcError("the classes never all carried traffic together for "
+                          f"{min_span:g} s (busy stretch: {len(stretch)} samples)",
+                          fix="re-run on a less loaded machine or with more --seconds")
+    return {k: _slope([(t, c.get(k, 0)) for t, c in stretch]) * 8 for k in classids}
+
+
+def _slope(points: list[tuple[float, int]]) -> float:
+    n = len(points)
+    mt = sum(t for t, _ in points) / n
+    mb = sum(b for _, b in points) / n
+    return (sum((t - mt) * (b - mb) for t, b in points)
+            / sum((t - mt) ** 2 for t, _ in points))
 
 
 def steady_goodput(data: dict) -> float:
