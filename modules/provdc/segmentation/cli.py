@@ -96,7 +96,10 @@ def specs(
                               fix='pass {"hostvars": ..., "clients": ...}') from None
         source = data.get("source") or "inventory"
         seg = sources.from_hostvars(data.get("hostvars") or {}, topology, source)
-        guard.check_operator_path(seg, data.get("clients") or {}, source)
+        # the playbook passes each host's SSH_CONNECTION: "client port server port"
+        clients = {h: (c or "").split()[0] for h, c in (data.get("clients") or {}).items()
+                   if (c or "").split()}
+        guard.check_operator_path(seg, clients, source)
     except ProvdcError as exc:
         fail(exc)
     path = str(seg.loaded.path)

@@ -124,8 +124,8 @@ def nodes_from_hostvars(hostvars: dict[str, dict], source: str = "inventory") ->
     """Hosts with a `provdc_address` (what the lab and ops inventories write)."""
     out = []
     for name, v in hostvars.items():
-        if not v.get("provdc_address"):
-            continue
+        if not v.get("provdc_address") or v.get("provdc_role") == "core":
+            continue  # the core router carries the zone firewall, not a host firewall
         if v.get("provdc_admin_sources") is not None:
             admin = v["provdc_admin_sources"]
             if isinstance(admin, str) or not all(_is_network(a) for a in admin):

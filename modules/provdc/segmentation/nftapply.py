@@ -38,7 +38,7 @@ from pathlib import Path
 
 STATE_DIR = Path("/var/lib/provdc-segmentation")
 BOOT_DIR = Path("/etc/provdc/segmentation")
-LOCK_FILE = "/run/provdc-segmentation.lock"
+LOCK_FILE = "provdc-segmentation.lock"  # in the state directory
 TABLE_RE = re.compile(r"^\s*table\s+(ip|ip6|inet|arp|bridge|netdev)\s+([A-Za-z0-9_-]+)", re.M)
 COUNTER_RE = re.compile(r"counter packets \d+ bytes \d+")
 
@@ -136,7 +136,7 @@ def start_timer(table: str, seconds: int) -> None:
         ["systemd-run", f"--unit={unit_name(table)}", f"--on-active={seconds}s",
          "--timer-property=AccuracySec=100ms", "--description=provdc segmentation: revert "
          f"{table} unless confirmed", sys.executable, os.path.realpath(__file__), "revert",
-         table], capture_output=True, text=True)
+         table, "--state-dir", str(STATE_DIR)], capture_output=True, text=True)
     if proc.returncode != 0:
         raise Failed(f"systemd-run: {proc.stderr.strip()}")
 
@@ -241,7 +241,8 @@ def load(paths: list[str]) -> dict:
 
 @contextlib.contextmanager
 def locked():
-    with open(LOCK_FILE, "a+") as fh:
+    STATE_DIR.mkdir(parents=True, exist_ok=True)
+    with open(STATE_DIR / LOCK_FILE, "a+") as fh:
         fcntl.flock(fh, fcntl.LOCK_EX)
         try:
             yield
@@ -250,11 +251,13 @@ def locked():
 
 
 def main(argv: list[str]) -> int:
+    global STATE_DIR  # --state-dir: the lab's core keeps its state in the lab's directory
     if not argv or argv[0] not in ("check", "apply", "confirm", "revert", "load"):
         print(__doc__, file=sys.stderr)
         return 2
     cmd, args = argv[0], argv[1:]
-    opts = {"--confirm-within": "0", "--boot-dir": str(BOOT_DIR)}
+    opts = {"--confirm-within": "0", "--boot-dir": str(BOOT_DIR),
+            "--state-dir": str(STATE_DIR)}
     rest = []
     while args:
         a = args.pop(0)
@@ -263,6 +266,7 @@ def main(argv: list[str]) -> int:
         else:
             rest.append(a)
     boot_dir = Path(opts["--boot-dir"])
+    STATE_DIR = Path(opts["--state-dir"])
     try:
         with locked():
             if cmd == "check":
