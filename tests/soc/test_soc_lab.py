@@ -1,0 +1,207 @@
+"""Security monitoring end to end on the lab (issue: SOC collector, agents, onward link).
+
+soc.yml runs on the collector, the NTP host and the agency hosts; an extra lab host in the
+EDGE zone stands in for the upstream (NCSC). Proven here: a failed SSH login, a sudo command
+and a new account on an agency host reach the collector within 10 s, filed under the right
+host; nothing is lost while the collector is down; the upstream gets what is at or above
+the configured severity and nothing below, as RFC 5424 syslog and as CEF; the retention
+purge deletes what is older than the level's retention and keeps the rest; a second run
+changes nothing; a bad setting stops the play before any host changes.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+
+import pytest
+
+from provdc.soc import labproof as lp
+
+pytestmark = pytest.mark.lab
+
+PLAYBOOK = "playbooks/soc.yml"
+LIMIT = "localhost,service_soc_collector,service_ntp,agency_hosts"
+UPSTREAM = "soc-upstream"
+DEADLINE_S = 10
+
+
+def recap(output: str) -> dict[str, dict[str, int]]:
+    out = {}
+    for host, counts in re.findall(r"^(\S+)\s+:\s+(ok=.*)$", output, re.MULTILINE):
+        out[host] = {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", counts)}
+    return out
+
+
+class Soc:
+    """The lab with soc.yml applied, and what the tests need to drive it."""
+
+    def __init__(self, lab, tmp_path_factory):
+        self.lab = lab
+        self.ssh = lp.Ssh(lab.ssh_config)
+        self.pki_dir = tmp_path_factory.mktemp("soc-pki")
+        self.collector = lab.group("service_soc_collector")[0]
+        self.agency = lab.group("agency_hosts")[0]
+        self.upstream = None
+
+    def extra_vars(self, **upstream) -> str:
+        settings = {"soc_pki_dir": str(self.pki_dir),
+                    "soc_extra_certificates": {UPSTREAM: [self.upstream.address]}}
+        if upstream:
+            settings["soc_upstream"] = {"host": self.upstream.address,
+                                        "permitted_peer": UPSTREAM, **upstream}
+        return json.dumps(settings)
+
+    def apply(self, *args: str, **upstream):
+        return self.lab.ansible_playbook(PLAYBOOK, "--limit", LIMIT,
+                                         "-e", self.extra_vars(**upstream), *args)
+
+    def at_collector(self, host: str, needles: list[str], timeout: float = DEADLINE_S):
+        return lp.wait_for(self.ssh, self.collector.name, f"{lp.STORE}/{host}/*.log",
+                           needles, timeout)
+
+    def pki(self) -> dict:
+        ca = self.pki_dir / "ca.crt"
+        hosts = {n: {"cert": str(self.pki_dir / "hosts" / f"{n}.crt"),
+                     "key": str(self.pki_dir / "hosts" / f"{n}.key")} for n in [UPSTREAM]}
+        return {"ca": str(ca), "hosts": hosts}
+
+
+@pytest.fixture(scope="module")
+def soc(lab, tmp_path_factory):
+    s = Soc(lab, tmp_path_factory)
+    s.upstream = lab.add_host(UPSTREAM, "zone:EDGE")
+    try:
+        run = s.apply(min_severity="warning", protocol="syslog")
+        assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-2000:]
+        s.first_run = run
+        lp.install_receiver(s.ssh, UPSTREAM, s.pki(), port=6514)
+        yield s
+    finally:
+        lab.remove_host(UPSTREAM)
+
+
+def test_first_run_changed_the_hosts(soc):
+    counts = recap(soc.first_run.stdout)
+    assert counts[soc.collector.name]["changed"] > 0
+    assert counts[soc.agency.name]["changed"] > 0
+
+
+def test_security_events_reach_the_collector_within_10_s(soc):
+    host, m = soc.agency, lp.marker()
+    soc.lab.core_exec(
+        f"ssh -o BatchMode=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null "
+        f"-o ConnectTimeout=5 intruder{m}@{host.address} true", check=False)
+    soc.ssh.run(host.name, f"sudo -u nobody /bin/echo sudo{m}")
+    soc.ssh.run(host.name, f"useradd -M -s /usr/sbin/nologin u{m}")
+    try:
+        needles = [f"intruder{m}", f"sudo{m}", f"name=u{m}"]
+        seen = soc.at_collector(host.name, needles)
+        assert set(seen) == set(needles), f"missing at the collector after 10 s: " \
+            f"{set(needles) - set(seen)}"
+        assert max(seen.values()) <= DEADLINE_S
+        # filed under the agency host, with the address it came from
+        for needle in needles:
+            lines = lp.lines_with(soc.ssh, soc.collector.name,
+                                  f"{lp.STORE}/{host.name}/*.log", needle)
+            assert lines and all(f" {host.name} [{host.address}] " in x for x in lines), lines
+        invalid = lp.lines_with(soc.ssh, soc.collector.name, f"{lp.STORE}/{host.name}/*.log",
+                                f"intruder{m}")
+        assert any("auth" in x and "Invalid user" in x for x in invalid), invalid
+    finally:
+        soc.ssh.run(host.name, f"userdel u{m}", check=False)
+
+
+def test_nothing_is_lost_while_the_collector_is_down(soc):
+    host, m, count = soc.agency, lp.marker("down"), 200
+    collector = soc.collector.name
+    soc.ssh.run(collector, "systemctl stop syslog.socket rsyslog.service")
+    try:
+        lp.send_burst(soc.ssh, host.name, m, count, severity="notice")
+        soc.ssh.run(host.name, "systemctl restart rsyslog")  # the queue survives a restart too
+        time.sleep(2)
+        assert not lp.lines_with(soc.ssh, collector, f"{lp.STORE}/{host.name}/*.log", m)
+    finally:
+        soc.ssh.run(collector, "systemctl start rsyslog.service")
+    needles = [f"{m} seq={n}" for n in range(count)]
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        lines = lp.lines_with(soc.ssh, collector, f"{lp.STORE}/{host.name}/*.log", m)
+        got = {re.search(r"seq=(\d+)", x).group(1) for x in lines}
+        if len(got) == count:
+            break
+        time.sleep(1)
+    assert {f"{m} seq={n}" for n in map(int, got)} == set(needles), \
+        f"{count - len(got)} of {count} events lost"
+
+
+def test_upstream_gets_the_severe_events_and_nothing_below(soc):
+    host, m = soc.agency, lp.marker("up")
+    above = ["warning", "err", "crit"]
+    below = ["info", "notice"]
+    for sev in below + above:  # the severe ones last: when they are there, all were handled
+        soc.ssh.run(host.name, f"logger -p user.{sev} {m}-{sev}")
+    seen = lp.wait_for(soc.ssh, UPSTREAM, lp.UPSTREAM_LOG, [f"{m}-{s}" for s in above], 30)
+    assert set(seen) == {f"{m}-{s}" for s in above}
+    # the collector itself stored all of them
+    stored = soc.at_collector(host.name, [f"{m}-{s}" for s in below + above])
+    assert len(stored) == 5
+    time.sleep(2)
+    lines = lp.lines_with(soc.ssh, UPSTREAM, lp.UPSTREAM_LOG, m)
+    assert not [x for x in lines if any(f"{m}-{s}" in x for s in below)], lines
+    for line in lines:  # "<severity number> <host> <message>"
+        assert int(line.split()[0]) <= 4 and line.split()[1] == host.name, line
+
+
+def test_retention_purge_keeps_exactly_the_level_s_days(soc):
+    collector = soc.collector.name
+    old, recent = f"{lp.STORE}/retention-probe/old.log", f"{lp.STORE}/retention-probe/new.log"
+    soc.ssh.run(collector, f"mkdir -p {lp.STORE}/retention-probe && "
+                f"touch -d '-92 days' {old} && touch -d '-88 days' {recent}")
+    soc.ssh.run(collector, "systemctl start provdc-soc-retention.service")
+    left = soc.ssh.run(collector, f"ls {lp.STORE}/retention-probe").stdout.split()
+    soc.ssh.run(collector, f"rm -rf {lp.STORE}/retention-probe")
+    assert left == ["new.log"], left  # level 3: 90 days
+    unit = soc.ssh.run(collector, "systemctl cat provdc-soc-retention.service").stdout
+    assert "-mtime +90" in unit
+
+
+def test_second_run_changes_nothing(soc):
+    run = soc.apply(min_severity="warning", protocol="syslog")
+    assert run.returncode == 0, run.stdout[-3000:]
+    changed = {h: c["changed"] for h, c in recap(run.stdout).items() if c["changed"]}
+    assert changed == {}, run.stdout[-5000:]
+
+
+def test_bad_upstream_setting_stops_before_any_host(soc):
+    conf = "/etc/rsyslog.d/60-provdc-soc-collector.conf"
+    before = soc.ssh.run(soc.collector.name, f"sha256sum {conf}").stdout
+    run = soc.apply(min_severity="loud", protocol="syslog")
+    assert run.returncode != 0
+    assert "soc_upstream.min_severity" in run.stdout + run.stderr
+    assert "Traceback" not in run.stdout + run.stderr
+    assert set(recap(run.stdout)) == {"localhost"}
+    assert soc.ssh.run(soc.collector.name, f"sha256sum {conf}").stdout == before
+
+
+def test_cef_onward_link(soc):
+    """Switch the link to CEF (collector only), check an event, then switch back."""
+    run = soc.lab.ansible_playbook(
+        PLAYBOOK, "--limit", f"localhost,{soc.collector.name}",
+        "-e", soc.extra_vars(min_severity="err", protocol="cef"))
+    assert run.returncode == 0, run.stdout[-3000:]
+    try:
+        host, m = soc.agency, lp.marker("cef")
+        soc.ssh.run(host.name, f"logger -t app{m} -p user.warning below{m}; "
+                    f"logger -t app{m} -p user.crit 'a=b|c {m}'")
+        seen = lp.wait_for(soc.ssh, UPSTREAM, lp.UPSTREAM_LOG, [f"c {m}"], 30)
+        assert seen, "the CEF event did not reach the upstream"
+        line = lp.lines_with(soc.ssh, UPSTREAM, lp.UPSTREAM_LOG, f"c {m}")[0]
+        assert f"CEF:0|provdc|soc-collector|1|user.crit|app{m}|8|" in line, line
+        assert f"dvchost={host.name} src={host.address} " in line, line
+        assert f"msg=a\\=b|c {m}" in line, line
+        assert not lp.lines_with(soc.ssh, UPSTREAM, lp.UPSTREAM_LOG, f"below{m}")
+    finally:
+        back = soc.apply(min_severity="warning", protocol="syslog")
+        assert back.returncode == 0, back.stdout[-3000:]
