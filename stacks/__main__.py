@@ -5,6 +5,7 @@ components live in the provdc package so that `provdc preview` runs the same cod
 """
 
 import pulumi
+
 from provdc.cloud.program import build
 from provdc.cloud.settings import from_pulumi_config
 

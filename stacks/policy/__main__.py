@@ -4,8 +4,9 @@ The rules are in provdc.cloud.policy (shared with `provdc preview`); this only s
 Set PROVDC_STACK=<stack> so the pack applies that stack's level and region allow-list.
 """
 
-from provdc.cloud.pack import PACK_NAME, context, policies
 from pulumi_policy import EnforcementLevel, PolicyPack
+
+from provdc.cloud.pack import PACK_NAME, context, policies
 
 PolicyPack(name=PACK_NAME, policies=policies(context()),
            enforcement_level=EnforcementLevel.MANDATORY)

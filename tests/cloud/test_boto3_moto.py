@@ -8,10 +8,11 @@ from xml.etree import ElementTree as ET
 
 import boto3
 import pytest
+from typer.testing import CliRunner
+
 from provdc.cli import app
 from provdc.cloud.audit import run_audit
 from provdc.cloud.state import bootstrap
-from typer.testing import CliRunner
 
 REGION = "ap-southeast-1"
 runner = CliRunner()

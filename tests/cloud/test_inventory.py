@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from provdc.cloud.inventory import build_inventory
 from provdc.errors import ProvdcError
 

@@ -10,6 +10,7 @@ import yaml
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from netaddr import IPAddress, IPNetwork, IPSet
+
 from provdc.cloud import layout
 from provdc.errors import ProvdcError
 from provdc.topology.validate import load

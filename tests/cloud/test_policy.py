@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 
 import pytest
-from provdc.cloud import pack, policy
 from pulumi_policy import (
     EnforcementLevel,
     PolicyResource,
@@ -15,6 +14,8 @@ from pulumi_policy import (
     ResourceValidationPolicy,
     StackValidationArgs,
 )
+
+from provdc.cloud import pack, policy
 
 CTX = policy.Context(security_level=3, allowed_regions=("ap-southeast-1",))
 POLICIES = {p.name: p for p in pack.policies(CTX)}
@@ -124,9 +125,10 @@ def test_resource_rule_denies_and_allows(rule_id):
 @pytest.mark.parametrize("rule_id", sorted(STACK_CASES))
 def test_stack_rule_denies_and_allows(rule_id):
     bad, good = STACK_CASES[rule_id]
-    denied = run_stack_policy(POLICIES[f"{rule_id}-stack"], bad)
+    stack_policy = POLICIES[pack.stack_policy_name(policy.RULES_BY_ID[rule_id])]
+    denied = run_stack_policy(stack_policy, bad)
     assert denied and denied[0].startswith(f"[{rule_id}]")
-    assert run_stack_policy(POLICIES[f"{rule_id}-stack"], good) == []
+    assert run_stack_policy(stack_policy, good) == []
 
 
 @pytest.mark.parametrize("props", [

@@ -7,8 +7,9 @@ from __future__ import annotations
 import json
 
 import pytest
-from provdc.cli import app
 from typer.testing import CliRunner
+
+from provdc.cli import app
 
 runner = CliRunner()
 

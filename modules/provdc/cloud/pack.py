@@ -64,9 +64,14 @@ def _stack_policy(rule: policy.Rule, ctx: policy.Context) -> StackValidationPoli
             report(policy.violation_text(rule, message), None)
 
     return StackValidationPolicy(
-        name=f"{rule.id}-stack", description=f"{rule.title}: every resource has it",
+        name=stack_policy_name(rule), description=f"{rule.title}: every resource has it",
         validate=validate, enforcement_level=EnforcementLevel.MANDATORY,
         severity=Severity.HIGH, framework=_framework(rule), remediation_steps=rule.remediation)
+
+
+def stack_policy_name(rule: policy.Rule) -> str:
+    """A rule with both kinds of check needs two policy names; a stack-only rule keeps its id."""
+    return f"{rule.id}-stack" if rule.check else rule.id
 
 
 def policies(ctx: policy.Context) -> list:

@@ -79,7 +79,8 @@ class PortalLoadBalancer(pulumi.ComponentResource):
         for priority, (svc, host) in enumerate(zip(services, names, strict=True), start=10):
             tg = aws.lb.TargetGroup(
                 f"{name}-{svc}-tg", port=443, protocol="HTTPS", vpc_id=vpc_id,
-                target_type="instance", health_check={"protocol": "HTTPS", "path": "/", "matcher": "200-399"}, opts=child)
+                target_type="instance", opts=child,
+                health_check={"protocol": "HTTPS", "path": "/", "matcher": "200-399"})
             for h in fleet.hosts:
                 if h.service == svc:
                     aws.lb.TargetGroupAttachment(f"{name}-{h.name}", target_group_arn=tg.arn,
