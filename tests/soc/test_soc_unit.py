@@ -194,3 +194,16 @@ def test_prepare_prints_json(tmp_path):
     assert first.returncode == 0, first.stderr
     assert json.loads(first.stdout)["changed"] is True
     assert json.loads(second.stdout)["changed"] is False
+
+
+def test_operator_ca_is_checked_never_replaced(tmp_path):
+    """Production: the operator's CA certificate and host certificates, no CA key."""
+    pki.ensure(tmp_path, "their CA", {"a": ["10.0.0.1"]})
+    (tmp_path / "ca.key").unlink()
+    ca_before = (tmp_path / "ca.crt").read_bytes()
+    changed, _ = pki.ensure(tmp_path, "their CA", {"a": ["10.0.0.1"]})
+    assert not changed and (tmp_path / "ca.crt").read_bytes() == ca_before
+    with pytest.raises(ProvdcError) as err:
+        pki.ensure(tmp_path, "their CA", {"a": ["10.0.0.1"], "b": ["10.0.0.2"]})
+    assert "host b" in str(err.value) and "from your CA" in str(err.value)
+    assert (tmp_path / "ca.crt").read_bytes() == ca_before

@@ -76,13 +76,16 @@ def _fresh(cert: x509.Certificate) -> bool:
     return cert.not_valid_after_utc - RENEW_BEFORE > _now()
 
 
-def _load_ca(directory: Path) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey] | None:
+def _load_ca(directory: Path) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey | None] | None:
+    """The CA certificate and, for provdc's own lab CA, its key (None: the operator's CA,
+    whose key provdc never sees)."""
     crt, key = directory / "ca.crt", directory / "ca.key"
-    if not (crt.is_file() and key.is_file()):
+    if not crt.is_file():
         return None
     try:
         cert = x509.load_pem_x509_certificate(crt.read_bytes())
-        private = serialization.load_pem_private_key(key.read_bytes(), password=None)
+        private = (serialization.load_pem_private_key(key.read_bytes(), password=None)
+                   if key.is_file() else None)
     except ValueError as exc:
         raise ProvdcError(f"the CA in {directory} cannot be read ({exc})", file=str(crt),
                           fix="restore ca.crt/ca.key, or remove both to let provdc create a "
@@ -93,6 +96,12 @@ def _load_ca(directory: Path) -> tuple[x509.Certificate, ec.EllipticCurvePrivate
 def ensure_ca(directory: Path, common_name: str) -> bool:
     """Create the CA if it is missing or expiring; True if something was written."""
     loaded = _load_ca(directory)
+    if loaded and loaded[1] is None:  # the operator's own CA: check it, never replace it
+        if not _fresh(loaded[0]):
+            raise ProvdcError(f"the CA certificate in {directory} expires on "
+                              f"{loaded[0].not_valid_after_utc:%Y-%m-%d}", file=str(directory),
+                              fix="renew the CA and re-issue the host certificates in your PKI")
+        return False
     if loaded and _fresh(loaded[0]):
         return False
     key = ec.generate_private_key(ec.SECP256R1())
@@ -167,6 +176,11 @@ def ensure_host(directory: Path, name: str, ips: list[str]) -> bool:
     crt = hosts / f"{name}.crt"
     if _valid_host_cert(crt, ca_cert, name, wanted):
         return False
+    if ca_key is None:
+        raise ProvdcError(
+            f"no valid certificate for host {name} ({', '.join(sorted(wanted))}) in {hosts}",
+            file=str(crt), fix=f"issue hosts/{name}.crt and .key from your CA (CN and DNS name "
+            f"{name}, IP addresses {', '.join(sorted(wanted))}, server and client use)")
     key = ec.generate_private_key(ec.SECP256R1())
     start = _now() - dt.timedelta(minutes=5)
     san = [x509.DNSName(name)] + [x509.IPAddress(ipaddress.ip_address(i)) for i in sorted(wanted)]
