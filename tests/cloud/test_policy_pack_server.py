@@ -69,5 +69,6 @@ def test_pack_applies_the_stack_level(analyzer):
     lock = policy.LOCK_TYPES[0]
     short = analyze(analyzer, lock, {"rule": {"defaultRetention": {"mode": "GOVERNANCE",
                                                                     "days": 60}}})
-    assert [d.policyName for d in short] == ["PDC-LOG-01"] and "needs at least 90" in short[0].message
+    assert [d.policyName for d in short] == ["PDC-LOG-01"]
+    assert "needs at least 90" in short[0].message
     assert analyze(analyzer, lock, {"rule": {"defaultRetention": {"days": 90}}}) == []
