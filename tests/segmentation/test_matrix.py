@@ -1,0 +1,149 @@
+"""The matrix resolved to rulesets: what each firewall admits, and the errors before apply."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+
+import pytest
+
+from provdc.errors import ProvdcError
+from provdc.segmentation import guard, matrix, render, sources
+from provdc.segmentation.sources import DEFAULT_TOPOLOGY as SAMPLE
+from provdc.topology.validate import load
+
+
+def host(seg, service: str) -> tuple[str, str]:
+    node = next(n for n in seg.nodes if n.service == service)
+    return node.name, node.address
+
+
+def addr(seg, service: str) -> str:
+    return host(seg, service)[1]
+
+
+def test_database_admits_only_the_application_zone_and_backup(small):
+    name, db = host(small, "shared-db")
+    rs = small.hosts[name]
+    assert rs.admits(addr(small, "lgsp"), db, "tcp", 5432)
+    assert rs.admits(addr(small, "backup"), db, "tcp", 5432)
+    assert not rs.admits(addr(small, "dvc-portal"), db, "tcp", 5432)  # DMZ -> DB
+    assert not rs.admits("10.94.66.2", db, "tcp", 5432)  # a commune
+    assert not small.zone.admits(addr(small, "dvc-portal"), db, "tcp", 5432)
+    assert small.zone.admits(addr(small, "qlvb"), db, "tcp", 5432)
+
+
+def test_ssh_only_from_the_bastion_and_the_operator(small):
+    name, qlvb = host(small, "qlvb")
+    rs = small.hosts[name]
+    assert rs.admits(addr(small, "bastion"), qlvb, "tcp", 22)
+    assert rs.admits("10.94.2.1", qlvb, "tcp", 22)  # the lab core's address on APP
+    assert not rs.admits(addr(small, "soc-collector"), qlvb, "tcp", 22)
+    assert not rs.admits("10.94.66.2", qlvb, "tcp", 22)
+    assert not small.zone.admits("10.94.67.2", addr(small, "bastion"), "tcp", 22)
+
+
+def test_egress_from_db_and_mgmt_is_denied_unless_listed(small):
+    outside = "203.0.113.7"
+    assert not small.zone.admits(addr(small, "shared-db"), outside, "tcp", 443)
+    assert not small.zone.admits(addr(small, "ntp"), outside, "tcp", 443)
+    assert small.zone.admits(addr(small, "soc-collector"), outside, "tcp", 6514)  # -> NCSC
+    assert small.zone.admits(addr(small, "lgsp"), outside, "tcp", 443)  # -> NGSP
+    text = render.render(small.zone)
+    assert "egress control" in text and "policy drop" in text
+
+
+def test_same_zone_operations_reach_the_host_firewall_only(small):
+    name, soc = host(small, "soc-collector")
+    assert small.hosts[name].admits(addr(small, "ntp"), soc, "tcp", 6514)  # MGMT -> SOC
+    ntp_name, ntp = host(small, "ntp")
+    assert small.hosts[ntp_name].admits(addr(small, "bastion"), ntp, "udp", 123)
+    assert not any(r.why.startswith("operations: syslog") for r in small.zone.rules)
+
+
+@pytest.mark.skipif(shutil.which("nft") is None, reason="nft is not installed")
+def test_every_rendering_passes_nft_check(small):
+    for rs in [small.zone, *small.hosts.values()]:
+        proc = subprocess.run(["nft", "-c", "-f", "-"], input=render.render(rs),
+                              capture_output=True, text=True)
+        assert proc.returncode == 0, (rs.name, proc.stderr)
+
+
+def test_rendering_is_deterministic_and_carries_its_digest(small, small_vars):
+    again = matrix.build(load(SAMPLE), matrix.nodes_from_hostvars(small_vars))
+    for name, rs in small.hosts.items():
+        text = render.render(rs)
+        assert text == render.render(again.hosts[name])
+        assert re.search(rf'comment "provdc segmentation {render.digest(rs)}"', text)
+
+
+def edit(tmp_path, old: str, new: str):
+    text = SAMPLE.read_text().replace(old, new)
+    assert text != SAMPLE.read_text(), old
+    path = tmp_path / "topology.yml"
+    path.write_text(text)
+    return path
+
+
+def test_a_flow_on_a_port_the_service_does_not_serve_is_an_error(tmp_path):
+    path = edit(tmp_path, 'to: "service:lgsp", proto: tcp, ports: [8443]}',
+                'to: "service:lgsp", proto: tcp, ports: [8080]}')
+    with pytest.raises(ProvdcError) as exc:
+        sources.from_hostvars({}, path)
+    msg = str(exc.value)
+    assert "flows[3].ports" in msg and "8080" in msg and "line " in msg and "Fix:" in msg
+
+
+def test_a_missing_operations_flow_is_an_error_naming_the_line_to_add(tmp_path):
+    path = edit(tmp_path, '  - {from: "service:bastion", to: "zone:DB", proto: tcp, ports: [22]}\n',
+                "")
+    with pytest.raises(ProvdcError) as exc:
+        sources.from_hostvars({}, path)
+    msg = str(exc.value)
+    assert "SSH from the bastion bastion to zone DB" in msg
+    assert 'add `- {from: "service:bastion", to: "zone:DB", proto: tcp, ports: [22]}`' in msg
+    assert re.search(r"line \d+: flows:", msg)
+
+
+def test_no_syslog_path_to_the_soc_is_an_error(tmp_path):
+    path = edit(tmp_path, '  - {from: "zone:DB", to: "service:soc-collector", proto: tcp, '
+                'ports: [6514]}\n', "")
+    with pytest.raises(ProvdcError, match="syslog .* from zone DB to the SOC collector"):
+        sources.from_hostvars({}, path)
+
+
+def test_an_unknown_zone_in_a_flow_is_an_error(tmp_path):
+    path = edit(tmp_path, 'to: "zone:BACKUP", proto: tcp, ports: [22]}',
+                'to: "zone:BAKUP", proto: tcp, ports: [22]}')
+    with pytest.raises(ProvdcError, match="unknown zone 'BAKUP'"):
+        sources.from_hostvars({}, path)
+
+
+def test_an_inventory_host_in_an_unknown_zone_is_an_error(small_vars):
+    bad = {**small_vars, "qlvb-1": {**small_vars["qlvb-1"], "provdc_zone": "APPS"}}
+    with pytest.raises(ProvdcError, match="qlvb-1 names the unknown zone 'APPS'"):
+        sources.from_hostvars(bad)
+
+
+def test_guard_admits_the_lab_operator_and_refuses_a_stranger(small, small_vars):
+    guard.check_operator_path(small, sources.lab_clients(small_vars))
+    with pytest.raises(ProvdcError) as exc:
+        guard.check_operator_path(small, {"qlvb-1": "10.94.8.5"})
+    msg = str(exc.value)
+    assert "would cut the operator's SSH path to qlvb-1" in msg
+    assert "qlvb-1: provdc_admin_sources" in msg and "Nothing was applied" in msg
+
+
+def test_guard_follows_the_production_path_through_the_core(small_vars):
+    """Without the lab, the operator comes from the bastion: its path crosses the zone
+    firewall, which must forward it, and the host firewall, which must admit it."""
+    prod = {h: {k: v for k, v in hv.items() if k != "provdc_core_netns"}
+            for h, hv in small_vars.items()}
+    seg = matrix.build(load(SAMPLE), matrix.nodes_from_hostvars(prod))
+    bastion = addr(seg, "bastion")
+    dc = [n.name for n in seg.nodes if n.role == "dc" and n.service != "bastion"]
+    guard.check_operator_path(seg, {h: bastion for h in dc})
+    # agency hosts are not administered from the bastion unless the matrix says so
+    with pytest.raises(ProvdcError, match="zone firewall on the core does not forward"):
+        guard.check_operator_path(seg, {"phuong-5-1": bastion})
