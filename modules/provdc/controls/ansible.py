@@ -70,7 +70,8 @@ def fix_items(control: Control) -> list[dict] | dict:
             probe = " && ".join(
                 f"grep -Eq {_shq(rx)} /etc/pam.d/{f}" for f, rxs in p.expect.items() for rx in rxs
             )
-            return {"id": cid, "profiles": dict(p.profiles), "probe": probe}
+            profiles = [{"name": n, "content": t} for n, t in p.profiles.items()]
+            return {"id": cid, "profiles": profiles, "probe": probe}
         case "file_line":
             return [{"id": cid, "path": p.path, "line": p.line, "regexp": p.regexp,
                      "insertafter": p.insertafter or "EOF"}]
@@ -147,8 +148,12 @@ def render_defaults(cat: Catalogue) -> str:
         "# The host's security level (Decree 85/2016) selects the controls; the lab inventory",
         "# sets it from the topology. A host without one gets the provincial IDC's level.",
         f'baseline_security_level: "{{{{ provdc_security_level | default({DEFAULT_LEVEL}) }}}}"',
-        "# Extra inbound TCP ports for the host firewall (VN-NET-09), e.g. a service's ports.",
-        'baseline_firewall_extra_tcp: "{{ provdc_open_tcp | default([]) }}"',
+        "# Extra inbound TCP ports or ranges for the host firewall (VN-NET-09): the host's",
+        "# service ports (`provdc_open_tcp` from the inventory); lab hosts also accept the",
+        "# iperf3 ports the bandwidth measurement uses.",
+        "baseline_firewall_extra_tcp: >-",
+        "  {{ (provdc_open_tcp | default([]))",
+        "     + (['5201-5299'] if provdc_lab_name is defined else []) }}",
         "# Extra sshd options for this host or group (validated with sshd -t before any reload).",
         "baseline_sshd_extra_options: {}",
         "",
@@ -212,7 +217,7 @@ def render_tasks(cat: Catalogue) -> str:
         entry["tags"] = ["baseline", *families, *entry["tags"]]
         entry["ansible.builtin.include_tasks"]["apply"]["tags"] = entry["tags"]
         kinds = entry.pop("_kinds")
-        entry["when"] = f"baseline_kind_ids.keys() | intersect({kinds}) | length > 0"
+        entry["when"] = f"baseline_ids.keys() | intersect({kinds}) | length > 0"
     return HEADER + _dump(tasks)
 
 

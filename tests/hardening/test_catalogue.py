@@ -1,0 +1,141 @@
+"""The catalogue as data: valid, complete, rendered into the role, errors that name the line."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from provdc.controls import CATALOGUE_PATH, catalogue, load_catalogue
+from provdc.controls.ansible import KIND_ORDER, render_role
+from provdc.controls.breakers import breaker
+from provdc.controls.checks import CHECKS, commands_for
+from provdc.controls.model import FAMILIES
+from provdc.errors import ProvdcError
+
+REPO = Path(__file__).resolve().parents[2]
+ROLE = REPO / "playbooks" / "roles" / "baseline"
+
+
+def test_at_least_40_controls_covering_every_draft_family():
+    cat = catalogue()
+    assert len(cat.controls) >= 40
+    assert {c.family for c in cat.controls} >= {"FS", "KRN", "NET", "SVC", "SSH", "AUTH",
+                                                "FILE", "LOG"}
+    assert set(FAMILIES) >= {c.family for c in cat.controls}
+
+
+def test_every_control_is_bilingual_and_referenced():
+    for c in catalogue().controls:
+        assert c.title.vi != c.title.en and c.rationale.vi != c.rationale.en, c.id
+        assert any(r.regime in ("cis", "nd85_tt12_tcvn11930", "devsec", "nist")
+                   for r in c.references), c.id
+
+
+def test_every_kind_has_a_check_a_fix_and_a_breaker():
+    kinds = {c.kind for c in catalogue().controls}
+    assert kinds <= set(CHECKS) and kinds <= set(KIND_ORDER)
+    for c in catalogue().controls:
+        assert breaker(c, in_container=True).run, c.id
+        assert commands_for([c]), c.id
+        assert (ROLE / "tasks" / f"{_task_file(c.kind)}.yml").exists(), c.kind
+
+
+def _task_file(kind: str) -> str:
+    from provdc.controls.ansible import KIND_TASK_FILE
+
+    return KIND_TASK_FILE.get(kind, kind)
+
+
+def test_global_sysctls_are_configuration_only_in_containers():
+    for c in catalogue().controls:
+        if c.kind == "sysctl" and any(k.startswith(("kernel.", "vm.", "fs."))
+                                      for k in c.check.settings):
+            assert c.configuration_only(in_container=True), c.id
+            assert not c.configuration_only(in_container=False), c.id
+
+
+def test_generated_role_files_are_up_to_date():
+    stale = [str(p) for p, text in render_role(catalogue(), ROLE).items()
+             if p.read_text(encoding="utf-8") != text]
+    assert stale == [], "run `provdc controls render-ansible` and commit the result"
+
+
+def test_every_control_has_a_toggle_and_ids_in_the_task_tags():
+    defaults = (ROLE / "defaults" / "main.yml").read_text()
+    tasks = (ROLE / "tasks" / "main.yml").read_text()
+    for c in catalogue().controls:
+        assert f"\n{c.toggle}: true" in defaults, c.id
+        assert f"- {c.id}\n" in tasks, c.id
+
+
+def _write(tmp_path: Path, old: str, new: str) -> Path:
+    text = CATALOGUE_PATH.read_text(encoding="utf-8")
+    assert old in text
+    path = tmp_path / "catalogue.yml"
+    path.write_text(text.replace(old, new, 1), encoding="utf-8")
+    return path
+
+
+def test_an_unknown_key_is_an_error_naming_line_and_control(tmp_path):
+    path = _write(tmp_path, "    severity: high\n    enforce_in_container: false\n",
+                  "    severity: high\n    severty: low\n    enforce_in_container: false\n")
+    with pytest.raises(ProvdcError) as err:
+        load_catalogue(path)
+    msg = str(err.value)
+    assert "line" in msg and "severty" in msg and "controls[VN-KRN-01]" in msg
+
+
+def test_a_global_sysctl_must_be_configuration_only(tmp_path):
+    path = _write(tmp_path, "      settings: {kernel.randomize_va_space: 2}\n",
+                  "      settings: {kernel.randomize_va_space: 2}\n")
+    text = path.read_text().replace(
+        "    enforce_in_container: false\n    references:\n      - {regime: cis, source: CIS "
+        "Debian 12, section: \"1.5.1\"", "    references:\n      - {regime: cis, source: CIS "
+        "Debian 12, section: \"1.5.1\"", 1)
+    path.write_text(text)
+    with pytest.raises(ProvdcError, match="global sysctl"):
+        load_catalogue(path)
+
+
+def test_a_bad_parameter_names_the_field(tmp_path):
+    path = _write(tmp_path, 'mode: "0400"', 'mode: "0999"')
+    with pytest.raises(ProvdcError, match=r"controls\[VN-BOOT-01\]\.check\.mode"):
+        load_catalogue(path)
+
+
+def test_adding_a_control_of_an_existing_kind_is_one_entry(tmp_path):
+    entry = """
+  - id: VN-NET-10
+    title: {vi: "Bỏ qua mọi ping", en: Ignore all pings}
+    rationale: {vi: "Giảm khả năng dò quét máy chủ.", en: Makes host discovery harder.}
+    severity: low
+    references: [{regime: cis, source: CIS Debian 12, section: "n/a", confidence: unverified}]
+    check: {kind: sysctl, settings: {net.ipv4.icmp_echo_ignore_all: 1}}
+"""
+    path = tmp_path / "catalogue.yml"
+    path.write_text(CATALOGUE_PATH.read_text(encoding="utf-8").rstrip() + "\n" + entry)
+    cat = load_catalogue(path)
+    new = cat.by_id["VN-NET-10"]
+    files = render_role(cat, tmp_path / "role")
+    assert "VN-NET-10" in next(t for p, t in files.items() if p.name == "main.yml"
+                               and p.parent.name == "tasks")
+    assert breaker(new, True).run and commands_for([new])
+
+
+@pytest.mark.skipif(shutil.which("ansible-lint", path=str(Path(sys.executable).parent)) is None,
+                    reason="ansible-lint is not installed (pip install -e '.[dev]')")
+def test_role_is_ansible_lint_and_yamllint_clean():
+    bin_dir = Path(sys.executable).parent
+    env = {"PATH": f"{bin_dir}:/usr/bin:/bin", "HOME": str(Path.home())}
+    lint = subprocess.run([str(bin_dir / "ansible-lint"), "--offline", "--nocolor",
+                           "playbooks/baseline.yml"], cwd=REPO, capture_output=True, text=True,
+                          env=env)
+    assert lint.returncode == 0, lint.stdout[-3000:] + lint.stderr[-2000:]
+    yl = subprocess.run([str(bin_dir / "yamllint"), "-s", "-d",
+                         "{extends: default, rules: {line-length: {max: 120}}}",
+                         "playbooks/baseline.yml", "playbooks/roles/baseline"],
+                        cwd=REPO, capture_output=True, text=True)
+    assert yl.returncode == 0, yl.stdout
