@@ -13,7 +13,8 @@ On top of the matrix come the operations flows: SSH from the bastion to every zo
 hosts services, syslog (TLS) from every such zone to the SOC collector, time from the NTP
 service. Between zones they must be IN the matrix (the cloud security groups and the zone
 firewall render the matrix, so a missing one is an error naming the line to add); inside
-one zone they never cross the zone firewall, so the host firewall adds them itself.
+one zone they need no line in the matrix: both firewalls add them (a zone firewall that
+bridges its zones, as the lab's core does with bridge netfilter, sees traffic inside a zone).
 Each host also admits SSH from its administration sources: `provdc_admin_sources` in the
 inventory, or in the lab, where the operator stands in the core namespace, the core's
 address facing the host.
@@ -378,9 +379,9 @@ def zone_ruleset(resolver: Resolver, edges: list[Edge]) -> Ruleset:
     resolved sources and destinations; DB and MGMT never reach outside unless listed."""
     rs = Ruleset("zone-firewall", ZONE_TABLE, "forward",
                  "zone firewall of the data-centre core, forward default deny")
+    # Same-zone operations flows too: where zones are bridges on the core with bridge
+    # netfilter (the lab), traffic inside a zone crosses this chain as well.
     for e in edges:
-        if e.implicit:
-            continue
         for src in resolver.addrs(e.source):
             for dst in resolver.addrs(e.to):
                 rs.rules.append(Rule(src, dst, e.proto, e.ports, e.why))

@@ -34,6 +34,7 @@ from rich.table import Table
 
 from provdc.errors import ProvdcError
 from provdc.segmentation import probe as probe_mod
+from provdc.segmentation.guard import on_zone_bridge
 from provdc.segmentation.matrix import EDGE_ZONE, Segmentation
 
 PROBE_SCRIPT = Path(probe_mod.__file__).read_text()
@@ -179,7 +180,9 @@ def expected(seg: Segmentation, src: Actor, dst: Actor, proto: str, port: int) -
     if not dst.netns and not seg.hosts[dst.name].admits(src.address, dst.address, proto, port):
         return False
     same = src.segment and IPAddress(dst.address) in IPNetwork(src.segment)
-    return bool(same) or seg.zone.admits(src.address, dst.address, proto, port)
+    if same and not on_zone_bridge(seg, src.segment):
+        return True  # a site LAN: bridged in its gateway, which does not filter
+    return seg.zone.admits(src.address, dst.address, proto, port)
 
 
 def plan_probes(seg: Segmentation, pool: list[Actor]) -> tuple[list[dict], list[str]]:
@@ -220,13 +223,24 @@ def plan_probes(seg: Segmentation, pool: list[Actor]) -> tuple[list[dict], list[
             for proto, port in sorted(ports):
                 add(src, dst, proto, port, "grid")
     for sel_src, sel_dst, port, why in MUST_DENY:
-        for src in members(sel_src, sources, topo)[:1] if sel_src != "agency" else [
-                a for a in sources if a.tier]:
-            for dst in members(sel_dst, targets, topo)[:1]:
+        for dst in members(sel_dst, targets, topo)[:1]:
+            srcs = [a for a in sources if a.tier] if sel_src == "agency" else [
+                a for a in members(sel_src, pool, topo) if not _excepted(topo, a, dst)][:1]
+            for src in srcs:
                 svc = next((s for s in topo.services if s.slug == dst.service), None)
                 for p in [port] if port else (svc.ports if svc else [443]):
                     add(src, dst, "udp" if p == 123 else "tcp", p, f"regulation: {why}", True)
     return list(probes.values()), untested
+
+
+def _excepted(topo, actor: Actor, dst: Actor) -> bool:
+    """The matrix names this service by itself as a source towards dst (lgsp -> NGSP): an
+    explicit exception to its zone's rule, so not the one to probe the zone's rule with."""
+    if not actor.service:
+        return False
+    towards = {f"zone:{dst.zone}", f"service:{dst.service}"}
+    return any(f.source == f"service:{actor.service}" and (
+        f.to in towards or (dst.netns and f.to.startswith("external:"))) for f in topo.flows)
 
 
 def _one_per(pool: list[Actor]) -> list[Actor]:
