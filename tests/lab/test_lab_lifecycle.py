@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
+
 from provdc.lab import runtime
 from provdc.lab.model import plan_lab
 from provdc.lab.pytest_plugin import DEFAULT_TOPOLOGY, default_lab_name, skip_reason

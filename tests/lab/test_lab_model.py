@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 from netaddr import IPAddress, IPNetwork
+
 from provdc.errors import ProvdcError
 from provdc.lab import image, inventory
 from provdc.lab.model import (
@@ -187,3 +188,11 @@ def test_preflight_names_every_missing_requirement(monkeypatch):
     text = str(exc.value)
     assert "needs root" in text and "systemd-nspawn" in text and "mmdebstrap" in text
     assert "Fix:" in text
+
+
+def test_small_profile_of_a_two_tier_province():
+    loaded = load(REPO / "inventory" / "cantho-2025" / "topology.yml")
+    sites = small_sites(loaded)
+    tiers = [loaded.topology.site(s).tier for s in sites]
+    below_root = {s.tier for s in loaded.topology.sites if s.parent}
+    assert set(tiers) == below_root and len(sites) == len(below_root) + 1

@@ -196,3 +196,26 @@ def ensure_image(log=print) -> Image:
         tmp.rename(final)
         log(f"lab image {key} built in {took:.0f} s")
         return Image(key, final / "rootfs", built_now=True, build_seconds=took)
+
+
+def prune(in_use: set[str], log=print) -> list[str]:
+    """Delete cached images other than the current one that no lab uses (not mounted)."""
+    root = cache_root()
+    if not root.is_dir():
+        return []
+    current = cache_key()
+    try:
+        mounts = Path("/proc/self/mountinfo").read_text()
+    except OSError:
+        mounts = ""
+    removed = []
+    with _locked(root / ".lock"):
+        for d in root.iterdir():
+            if d.name.startswith(".") or not d.is_dir() or d.name in in_use | {current}:
+                continue
+            if f"lowerdir={d}/" in mounts or f"lowerdir={d}," in mounts:
+                continue
+            shutil.rmtree(d, ignore_errors=True)
+            removed.append(d.name)
+            log(f"removed the unused lab image {d.name}")
+    return removed

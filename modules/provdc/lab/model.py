@@ -173,23 +173,27 @@ class LabPlan:
 
 
 def small_sites(loaded: Loaded) -> list[str]:
-    """The `small` profile's sites: one leaf child of the root (a department), one child
-    with children (a district) and two of that district's children (communes)."""
+    """The `small` profile's sites: one site of each tier below the root and a second one of
+    the lowest tier, children of an already chosen site where possible (Sóc Trăng: one
+    department, one district and two communes of that district)."""
     topo = loaded.topology
-    order = [s.slug for s in loaded.plan.sites]  # file order
-    root = topo.root.slug
-    kids = [topo.site(s) for s in order if topo.site(s).parent == root]
-    with_children = [k for k in kids if topo.children(k.slug)]
-    leaves = [k for k in kids if not topo.children(k.slug)]
+    plan_order = [sp.site for sp in loaded.plan.sites]  # file order of placed sites
+    depth = {sp.slug: sp.depth for sp in loaded.plan.sites}
+    below = [s for s in plan_order if s.parent is not None]
+    if not below:
+        return [topo.root.slug]
+    tiers: list[str] = []
+    for s in sorted(below, key=lambda s: depth[s.slug]):
+        if s.tier not in tiers:
+            tiers.append(s.tier)
     chosen: list[str] = []
-    if leaves:
-        chosen.append(leaves[0].slug)
-    if with_children:
-        district = with_children[0]
-        chosen.append(district.slug)
-        chosen += [c.slug for c in topo.children(district.slug)][:2]
-    if not chosen:
-        chosen = [root]
+    for n, tier in enumerate(tiers):
+        want = 2 if n == len(tiers) - 1 else 1
+        candidates = [s for s in below if s.tier == tier]
+        has_kids = {s.slug for s in candidates if topo.children(s.slug)}
+        # children of a chosen site first, then sites that have children, then file order
+        candidates.sort(key=lambda s: (s.parent not in chosen, s.slug not in has_kids))
+        chosen += [s.slug for s in candidates[:want]]
     return chosen
 
 
