@@ -1,0 +1,130 @@
+"""Segmentation on the lab: applied by the playbook, idempotent, drift shown in check mode,
+proved by traffic, the operator's path guarded, an unconfirmed ruleset reverted.
+
+    PROVDC_LAB_NAME=segmentation pytest tests/segmentation -x -q
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.lab
+
+PLAYBOOK = "playbooks/segmentation.yml"
+ROOT = Path(__file__).resolve().parents[2]
+PROVDC = [sys.executable, "-m", "provdc"]
+COUNTERS = re.compile(r"counter packets \d+ bytes \d+")
+
+
+def changed(proc: subprocess.CompletedProcess) -> dict[str, int]:
+    return {m.group(1): int(m.group(2)) for m in
+            re.finditer(r"^(\S+)\s+: ok=\d+\s+changed=(\d+)", proc.stdout, re.M)}
+
+
+def table(lab, host: str) -> str:
+    out = lab.ssh(host, "nft list table inet provdc_segmentation").stdout
+    return COUNTERS.sub("counter", out)
+
+
+def new_session(lab, host: str, cmd: str = "true", timeout: int = 5):
+    """A brand-new SSH connection (no ControlMaster reuse), as the confirm step makes."""
+    return subprocess.run(
+        ["ssh", "-F", str(lab.ssh_config), "-o", "BatchMode=yes", "-o", "ControlPath=none",
+         "-o", f"ConnectTimeout={timeout}", host, cmd],
+        capture_output=True, text=True, timeout=timeout + 30, stdin=subprocess.DEVNULL)
+
+
+@pytest.fixture(scope="module")
+def applied(lab):
+    first = lab.ansible_playbook(PLAYBOOK)
+    assert first.returncode == 0, first.stdout[-4000:] + first.stderr[-2000:]
+    return first
+
+
+def test_second_run_changes_nothing(lab, applied):
+    second = lab.ansible_playbook(PLAYBOOK)
+    assert second.returncode == 0, second.stdout[-3000:]
+    counts = changed(second)
+    assert counts and set(counts) >= {h.name for h in lab.hosts}
+    assert sum(counts.values()) == 0, counts
+
+
+def test_every_host_has_a_default_deny_inbound_table_and_the_core_a_forward_one(lab, applied):
+    for h in lab.hosts:
+        assert "hook input priority filter; policy drop;" in table(lab, h.name), h.name
+    core = lab.core_exec(["nft", "list", "table", "inet", "provdc_zones"]).stdout
+    assert "hook forward priority filter; policy drop;" in core
+
+
+def test_verify_opens_every_flow_and_closes_every_forbidden_pair(lab, applied):
+    proc = subprocess.run([*PROVDC, "segmentation", "verify", "-i", str(lab.inventory),
+                           "--format", "json"], capture_output=True, text=True, cwd=ROOT,
+                          timeout=600)
+    report = json.loads(proc.stdout)
+    bad = [p for p in report["probes"] if not p["pass"]]
+    assert proc.returncode == 0 and report["ok"], bad
+    assert report["allowed"] >= 40 and report["forbidden"] >= 100
+    named = [p for p in report["probes"] if p.get("regulation")]
+    assert {p["why"] for p in named} >= {
+        "regulation: DMZ -> DB: databases only from the application zone",
+        "regulation: agency site -> DB",
+        "regulation: APP -> Internet-side edge: egress control",
+        "regulation: commune -> MGMT SSH: administration only from MGMT"}
+    assert all(p["result"] != "open" and p["listener_ok"] for p in named)
+    # a flow that opened really arrived from its source (the listener saw that address)
+    assert all(p["arrived"] in (True, None) for p in report["probes"]
+               if p["expect"] == "open")
+
+
+def test_check_mode_shows_drift_and_the_next_run_repairs_it(lab, applied):
+    lab.ssh("mail-1", "nft insert rule inet provdc_segmentation input tcp dport 2222 accept")
+    check = lab.ansible_playbook(PLAYBOOK, "--check", "--diff", "--limit", "mail-1")
+    assert check.returncode == 0, check.stdout[-3000:]
+    assert changed(check)["mail-1"] >= 1 and "2222" in check.stdout
+    assert "dport 2222" in table(lab, "mail-1"), "check mode must not change the host"
+    fix = lab.ansible_playbook(PLAYBOOK, "--limit", "mail-1")
+    assert fix.returncode == 0 and changed(fix)["mail-1"] >= 1, fix.stdout[-3000:]
+    assert "dport 2222" not in table(lab, "mail-1")
+
+
+def test_cutting_ones_own_ssh_path_is_refused_before_anything_is_applied(lab, applied):
+    before = {h: table(lab, h) for h in ("qlvb-1", "phuong-5-1")}
+    proc = lab.ansible_playbook(PLAYBOOK, "-e", '{"provdc_admin_sources": ["10.94.8.0/22"]}')
+    assert proc.returncode != 0
+    assert "would cut the operator's SSH path" in proc.stdout + proc.stderr
+    assert {h: table(lab, h) for h in before} == before
+    cli = subprocess.run([*PROVDC, "segmentation", "render", "-i", str(lab.inventory),
+                          "--operator-from", "10.94.8.5"], capture_output=True, text=True,
+                         cwd=ROOT)
+    assert cli.returncode == 2 and "Traceback" not in cli.stderr
+    assert "would cut the operator's SSH path" in cli.stdout + cli.stderr
+
+
+def test_an_unconfirmed_ruleset_reverts_by_itself_and_the_operator_gets_back_in(lab, applied):
+    host = "backup-1"
+    before = table(lab, host)
+    staged = lab.ssh(host, "cat /var/lib/provdc-segmentation/rendered.nft").stdout
+    core_side = lab.vars(host)["provdc_default_gw"]
+    cut = staged.replace(f"ip saddr {core_side} tcp dport 22", "ip saddr 192.0.2.1 tcp dport 22")
+    assert cut != staged
+    blob = base64.b64encode(cut.encode()).decode()
+    lab.ssh(host, f"echo {blob} | base64 -d > /tmp/cut.nft")
+    out = json.loads(lab.ssh(host, "provdc-segmentation apply /tmp/cut.nft "
+                                   "--confirm-within 15").stdout)
+    assert out["changed"] and out["pending"]
+    assert new_session(lab, host).returncode != 0, "the cut ruleset should block new sessions"
+    deadline = time.monotonic() + 120
+    while new_session(lab, host).returncode != 0:
+        assert time.monotonic() < deadline, "the revert timer did not restore access"
+        time.sleep(3)
+    assert table(lab, host) == before
+    boot = lab.ssh(host, "cat /etc/provdc/segmentation/provdc_segmentation.nft").stdout
+    assert boot == staged, "an unconfirmed ruleset must never reach the boot file"
