@@ -203,8 +203,20 @@ class Resolver:
         prov = self.topo.province
         self.outside = Addr.of([prov.lan_supernet, prov.tslcd_wan], negate=True)
         self.edge = Addr.of([self.plan.zone(EDGE_ZONE).cidr])
+        self._addrs: dict[str, list[Addr]] = {}
+        self._members: dict[str, set[str]] = {}
 
     def addrs(self, endpoint: str) -> list[Addr]:
+        if endpoint not in self._addrs:  # a province asks for the same endpoints per host
+            self._addrs[endpoint] = self._resolve(endpoint)
+        return self._addrs[endpoint]
+
+    def member_names(self, endpoint: str) -> set[str]:
+        if endpoint not in self._members:
+            self._members[endpoint] = {n.name for n in self.members(endpoint)}
+        return self._members[endpoint]
+
+    def _resolve(self, endpoint: str) -> list[Addr]:
         kind, _, name = endpoint.partition(":")
         if kind == "zone":
             return [Addr.of([self.plan.zone(name).cidr])]
@@ -367,7 +379,7 @@ def host_ruleset(resolver: Resolver, edges: list[Edge], node: Node) -> Ruleset:
         rs.rules.append(Rule(admin, None, "icmp", (),
                              "operations: ICMP from the administration sources"))
     for e in edges:
-        if node.name not in {n.name for n in resolver.members(e.to)}:
+        if node.name not in resolver.member_names(e.to):
             continue
         for src in resolver.addrs(e.source):
             rs.rules.append(Rule(src, None, e.proto, e.ports, e.why))

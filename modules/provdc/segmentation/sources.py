@@ -65,3 +65,15 @@ def lab_clients(hostvars: dict[str, dict]) -> dict[str, str]:
         if addr and v.get("provdc_address"):
             out[name] = addr
     return out
+
+
+def planned_lab_hostvars(topology: str | Path = DEFAULT_TOPOLOGY, profile: str = "small",
+                         name: str = "plan") -> dict[str, dict]:
+    """The host vars `provdc lab up` would write for a profile, from the plan alone (no lab):
+    what tests and benchmarks render against."""
+    from provdc.lab import inventory as lab_inventory
+    from provdc.lab.model import plan_lab
+
+    plan = plan_lab(load(topology), name, profile)
+    return {h.name: lab_inventory.host_vars(plan, h, Path("/key"), Path("/cm"))
+            for h in plan.hosts}
