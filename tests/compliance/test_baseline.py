@@ -6,6 +6,7 @@ as the `provdc` property of each test.
 """
 
 import pytest
+
 from provdc.audit.suite import control_params, run_control
 
 

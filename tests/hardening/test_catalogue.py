@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from provdc.controls import CATALOGUE_PATH, catalogue, load_catalogue
 from provdc.controls.ansible import KIND_ORDER, render_role
 from provdc.controls.breakers import breaker

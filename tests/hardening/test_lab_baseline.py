@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+
 from provdc.controls import catalogue, files
 from provdc.controls.breakers import breaker
 from provdc.controls.checks import Probe, evaluate_all, host_context
@@ -159,7 +160,8 @@ def test_audit_reports_every_host_compliant(twins, tmp_path):
     assert len(baseline) == 2 * len(CONTROLS)
     assert {r["status"] for r in baseline} == {"pass"}
     assert doc["scores"]["overall"]["configuration_only"] > 0  # said honestly
-    assert (tmp_path / "junit.xml").exists() and "VN-SSH-02" in (tmp_path / "report.html").read_text()
+    assert (tmp_path / "junit.xml").exists()
+    assert "VN-SSH-02" in (tmp_path / "report.html").read_text()
 
 
 def test_operator_can_still_log_in(twins):

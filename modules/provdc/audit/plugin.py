@@ -15,6 +15,7 @@ from pathlib import Path
 
 from provdc.audit.suite import PROPERTY
 
+
 def pytest_addoption(parser):
     parser.addoption("--provdc-json", default=None, help="write every result here (JSON)")
 

@@ -38,7 +38,7 @@ def load_catalogue(path: str | Path = CATALOGUE_PATH) -> Catalogue:
 
 
 def _strip_union_tag(loc: tuple) -> tuple:
-    """pydantic puts the discriminator value in the path: check.sysctl.settings -> check.settings."""
+    """pydantic puts the kind in the error path: check.sysctl.settings -> check.settings."""
     out = list(loc)
     for i in range(len(out) - 1):
         if out[i] == "check" and isinstance(out[i + 1], str):

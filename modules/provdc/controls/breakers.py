@@ -88,7 +88,8 @@ def breaker(control: Control, in_container: bool) -> Breaker:
             pkg = p.packages[0]
             build = (
                 f"d={STASH}-deb && mkdir -p $d/DEBIAN && printf 'Package: {pkg}\\n"
-                f"Version: 0.0-provdc-break\\nArchitecture: all\\nMaintainer: provdc <ops@example.org>\\n"
+                f"Version: 0.0-provdc-break\\nArchitecture: all\\n"
+                f"Maintainer: provdc <ops@example.org>\\n"
                 f"Description: breaker stand-in\\n' > $d/DEBIAN/control && "
                 f"dpkg-deb -b $d $d.deb >/dev/null && dpkg -i $d.deb >/dev/null"
             )
@@ -127,7 +128,8 @@ def breaker(control: Control, in_container: bool) -> Breaker:
             run = {
                 "uid0_only_root": "echo 'toor:x:0:0::/root:/usr/sbin/nologin' >> /etc/passwd",
                 "no_empty_password": "sed -i 's/^games:[^:]*:/games::/' /etc/shadow",
-                "system_nologin": "sed -i -E 's#^(games:([^:]*:){5})[^:]*$#\\1/bin/sh#' /etc/passwd",
+                "system_nologin":
+                    "sed -i -E 's#^(games:([^:]*:){5})[^:]*$#\\1/bin/sh#' /etc/passwd",
             }[p.rule]
             return Breaker(cid, run, back, save)
         case "nftables_input":

@@ -318,7 +318,10 @@ def _stat(probe: Probe, paths: list[str]) -> dict[str, tuple[str, str, str] | No
     out: dict[str, tuple[str, str, str] | None] = {}
     for line in probe.out(cmd).splitlines():
         parts = line.split("|")
-        out[parts[0]] = None if parts[1] == "missing" else (parts[1], parts[2], parts[3])
+        if len(parts) == 2 and parts[1] == "missing":
+            out[parts[0]] = None
+        elif len(parts) == 4:
+            out[parts[0]] = (parts[1], parts[2], parts[3])
     return out
 
 
@@ -400,8 +403,9 @@ def _unit_states(probe: Probe, units: list[str]) -> dict[str, tuple[str, str]]:
     )
     out = {}
     for line in probe.out(cmd).splitlines():
-        unit, enabled, active = line.split("|")
-        out[unit] = (enabled or "not-found", active or "unknown")
+        if line.count("|") == 2:
+            unit, enabled, active = line.split("|")
+            out[unit] = (enabled or "not-found", active or "unknown")
     return out
 
 
