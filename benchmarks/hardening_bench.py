@@ -1,0 +1,139 @@
+"""Baseline hardening on N fresh lab hosts: converge time, no-op re-run, audit throughput.
+
+    sudo .venv/bin/python benchmarks/hardening_bench.py --hosts 10 [--lynis]
+
+Adds N pristine hosts to a lab (`PROVDC_LAB_NAME`, default `bench-hardening`; brought up if
+needed and taken down afterwards unless it was already up), then measures in the same run:
+
+- `ansible-playbook playbooks/baseline.yml`: first run and no-op re-run (wall time);
+- the compliance suite (`pytest tests/compliance`, as `provdc audit` runs it): host-controls/s;
+- the floor: every check command of every host in ONE batched SSH call per host (the same
+  commands the suite runs, in parallel threads) — the cost of the checks without pytest;
+- with `--lynis`: the Lynis hardening index of one host before and after the role.
+
+Prints a Markdown table row set for benchmarks/README.md (hardening section).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "modules"))
+
+from provdc.controls import catalogue  # noqa: E402
+from provdc.controls.checks import Probe, commands_for  # noqa: E402
+from provdc.lab import runtime  # noqa: E402
+from provdc.lab.pytest_plugin import LabHandle, bring_up, tear_down  # noqa: E402
+from provdc.topology.validate import load  # noqa: E402
+
+DEFAULT_TOPOLOGY = REPO / "inventory" / "soctrang" / "topology.yml"
+
+
+class _Ssh:
+    def __init__(self, lab: LabHandle, host: str):
+        self.lab, self.host = lab, host
+
+    def run(self, cmd: str):
+        proc = self.lab.ssh(self.host, cmd, check=False, timeout=600)
+        proc.rc = proc.returncode
+        return proc
+
+
+def timed(fn) -> tuple[float, object]:
+    start = time.monotonic()
+    result = fn()
+    return time.monotonic() - start, result
+
+
+def lynis_index(lab: LabHandle, host: str) -> tuple[int, list[str]]:
+    lab.ssh(host, "lynis audit system --quick --no-colors --quiet >/dev/null 2>&1; true",
+            timeout=1800)
+    dat = lab.ssh(host, "cat /var/log/lynis-report.dat").stdout
+    index = int(re.search(r"^hardening_index=(\d+)", dat, re.M).group(1))
+    warnings = re.findall(r"^warning\[\]=([^|]*\|[^|]*)", dat, re.M)
+    return index, warnings
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--hosts", type=int, default=10)
+    ap.add_argument("--lynis", action="store_true")
+    ap.add_argument("--workers", type=int, default=4)
+    args = ap.parse_args()
+
+    name = os.environ.get("PROVDC_LAB_NAME", "bench-hardening")
+    was_up = runtime.load_state(name) is not None
+    lab = LabHandle(name, load(DEFAULT_TOPOLOGY)) if was_up else bring_up(name)
+    names = [f"hb-{i}" for i in range(1, args.hosts + 1)]
+    try:
+        for n in names:
+            lab.add_host(n, "zone:APP")
+        data = yaml.safe_load(lab.inventory_for(names).read_text())
+        for hv in data["all"]["hosts"].values():
+            hv["provdc_security_level"] = 3
+        inv = Path(lab.inventory_for(names)).with_name(f"bench-{args.hosts}.yml")
+        inv.write_text(yaml.safe_dump(data))
+        rows = run(lab, inv, names, args)
+    finally:
+        for n in names:
+            try:
+                lab.remove_host(n)
+            except Exception as exc:  # keep removing the others
+                print(f"remove {n}: {exc}", file=sys.stderr)
+        if not was_up:
+            tear_down(name)
+    print("\n".join(rows))
+    return 0
+
+
+def run(lab: LabHandle, inv: Path, names: list[str], args) -> list[str]:
+    n = len(names)
+    controls = catalogue().controls
+    rows = [f"| measure ({n} hosts, {len(controls)} controls) | value |", "|---|---|"]
+    if args.lynis:
+        fresh, _ = lynis_index(lab, names[0])
+    t1, p1 = timed(lambda: lab.ansible_playbook("playbooks/baseline.yml", inventory=inv))
+    assert p1.returncode == 0, p1.stdout[-2000:]
+    t2, p2 = timed(lambda: lab.ansible_playbook("playbooks/baseline.yml", inventory=inv))
+    changed = sum(int(c) for c in re.findall(r"changed=(\d+)", p2.stdout))
+    rows.append(f"| converge, first run | {t1:.1f} s |")
+    rows.append(f"| converge, no-op re-run (changed={changed}) | {t2:.1f} s "
+                f"({t2 / t1:.2f} × first run) |")
+
+    suite = [sys.executable, "-m", "pytest", "tests/compliance/test_baseline.py", "-q",
+             "-p", "no:cacheprovider", "--hosts=ansible://all", f"--ansible-inventory={inv}",
+             "-n", str(args.workers)]
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}")
+    t3, p3 = timed(lambda: subprocess.run(suite, cwd=REPO, env=env, capture_output=True,
+                                          text=True))
+    commands = commands_for(controls)
+
+    def floor(host: str) -> None:
+        Probe(_Ssh(lab, host)).prefetch(commands)
+
+    with ThreadPoolExecutor(args.workers) as pool:
+        t4, _ = timed(lambda: list(pool.map(floor, names)))
+    hc = n * len(controls)
+    rows.append(f"| audit (pytest suite, -n {args.workers}): {p3.stdout.strip().splitlines()[-1]}"
+                f" | {t3:.1f} s, {hc / t3:.1f} host-controls/s |")
+    rows.append(f"| floor: one batched SSH call per host, {args.workers} in parallel | "
+                f"{t4:.1f} s, {hc / t4:.1f} host-controls/s (suite = {t3 / t4:.1f} × floor) |")
+    if args.lynis:
+        hard, warnings = lynis_index(lab, names[0])
+        rows.append(f"| Lynis hardening index, fresh → after baseline.yml | {fresh} → {hard} |")
+        rows.append(f"| Lynis warnings left | {'; '.join(warnings) or 'none'} |")
+    return rows
+
+
+if __name__ == "__main__":
+    sys.exit(main())
