@@ -54,7 +54,7 @@ def main() -> None:
         ["`provdc preview --stack soctrang`", f"{preview:.2f}", f"{preview / validate:.1f}",
          str(doc["resource_count"])],
     ]
-    table = markdown_table(["command (median of %d, wall)" % args.repeat, "seconds",
+    table = markdown_table([f"command (median of {args.repeat}, wall)", "seconds",
                             "× validate", "resources"], rows)
     print(table)
     print(f"\npreview / import floor: {preview / floor:.1f}×; policies passed: {doc['passed']}")
