@@ -23,6 +23,12 @@ SPEC = json.loads((Path(__file__).parent / "data" / "live-spec.json").read_text(
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="creating network namespaces needs root")
 
 
+@pytest.fixture(autouse=True)
+def run_dir(tmp_path, monkeypatch):
+    """The script's lock and probe cache go to a test directory, not the machine's /run."""
+    monkeypatch.setenv("PROVDC_BANDWIDTH_RUN_DIR", str(tmp_path))
+
+
 @pytest.fixture
 def netns():
     """`bwtest-<pid>` holding `v0`, a veth whose peer sits in `bwtest-<pid>-peer`."""

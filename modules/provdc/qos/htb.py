@@ -36,7 +36,10 @@ MTU_FRAME = 1514  # an Ethernet frame at MTU 1500, the unit HTB quantum must not
 LEAF_PREFERENCE = ("fq_codel", "pfifo")  # fq_codel where the kernel has it, else a FIFO
 ROOT_HANDLE = "1:"
 ROOT_CLASS = "1:1"
-LOCK_FILE = "/run/provdc-bandwidth.lock"
+# Runtime state (a lock, the leaf-qdisc probe result): /run, emptied at boot.
+RUN_DIR = os.environ.get("PROVDC_BANDWIDTH_RUN_DIR", "/run")
+LOCK_FILE = os.path.join(RUN_DIR, "provdc-bandwidth.lock")
+LEAF_CACHE = os.path.join(RUN_DIR, "provdc-bandwidth-leaf.json")
 
 # Rate/burst comparisons allow for the kernel storing rates in bytes/s and bursts in ticks.
 RATE_TOLERANCE = 0.001
@@ -450,7 +453,23 @@ def scratch_link():
 
 
 def leaf_kind(preference: list[str] | tuple[str, ...] = LEAF_PREFERENCE) -> tuple[str, str]:
-    """The first leaf qdisc the kernel accepts, and a note when it is a fallback."""
+    """The first leaf qdisc the kernel accepts, and a note when it is a fallback.
+
+    The answer only changes with the kernel, so it is kept in /run (emptied at boot) and the
+    steady state (nothing to change) creates no scratch link at all."""
+    key = {"kernel": os.uname().release, "preference": list(preference)}
+    with contextlib.suppress(OSError, ValueError, KeyError):
+        with open(LEAF_CACHE, encoding="utf-8") as fh:
+            cached = json.load(fh)
+        if cached["key"] == key:
+            return cached["kind"], cached["note"]
+    kind, note = _probe_leaf(list(preference))
+    with contextlib.suppress(OSError), open(LEAF_CACHE, "w", encoding="utf-8") as fh:
+        json.dump({"key": key, "kind": kind, "note": note}, fh)
+    return kind, note
+
+
+def _probe_leaf(preference: list[str]) -> tuple[str, str]:
     with scratch_link() as dev:
         for kind in preference:
             ok = subprocess.run(["tc", "qdisc", "add", "dev", dev, "root", kind],
