@@ -4,10 +4,14 @@ Everything derives from the topology named in the stack config (`provdc:topology
 components live in the provdc package so that `provdc preview` runs the same code offline.
 """
 
+from pathlib import Path
+
 import pulumi
 
 from provdc.cloud.program import build
 from provdc.cloud.settings import from_pulumi_config
 
-for _key, _value in build(from_pulumi_config()).items():
+PROJECT = Path(__file__).resolve().parents[1]  # where Pulumi.yaml is
+
+for _key, _value in build(from_pulumi_config(PROJECT)).items():
     pulumi.export(_key, _value)

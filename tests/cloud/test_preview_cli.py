@@ -83,3 +83,18 @@ def test_bad_stack_config_is_one_paragraph_exit_2(tmp_path, write_stack, changes
     assert "Pulumi.bad.yaml" in result.output and "Traceback" not in result.output
     for word in words:
         assert word in result.output
+
+
+def test_lab_profile_reaches_the_provider(root):
+    result = runner.invoke(app, ["preview", "--stack", "lab", "--root", str(root),
+                                 "--format", "json"])
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    provider = next(r for r in doc["resources"] if r["type"] == "pulumi:providers:aws")
+    props = provider["props"]
+    assert props["region"] == "ap-southeast-1"
+    assert json.loads(props["endpoints"])[0]["s3"] == "http://127.0.0.1:5000"
+    assert props["s3UsePathStyle"] == "true" and props["skipCredentialsValidation"] == "true"
+    buckets = {r["props"]["bucket"] for r in doc["resources"]
+               if r["type"] == "aws:s3/bucket:Bucket"}
+    assert buckets == {"soc-trang-lab-log-archive-lab", "soc-trang-lab-backup-lab"}

@@ -28,6 +28,9 @@ PROVDC_KEYS = (
     "publicNames", "certificateArn", "bucketSuffix", "externals", "wanLinks", "guardrails",
 )
 
+# Keys whose value is a list or mapping (the engine passes those as JSON text).
+OBJECT_KEYS = {"cloud", "availabilityZones", "publicNames", "externals", "wanLinks", "guardrails"}
+
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
@@ -219,17 +222,16 @@ def load_stack_file(stack: str, root: Path = Path(".")) -> StackSettings:
     return parse_settings(stack, values, shown, doc, root)
 
 
-def from_pulumi_config() -> StackSettings:
-    """Inside `pulumi up/preview`: read the same keys through pulumi.Config."""
+def from_pulumi_config(root: Path) -> StackSettings:
+    """Inside `pulumi up/preview`: read the same keys through pulumi.Config. Relative paths
+    (the topology) are taken from `root`, the directory of Pulumi.yaml, whatever the cwd."""
     import pulumi
 
     provdc = pulumi.Config("provdc")
     values: dict[str, Any] = {"aws:region": pulumi.Config("aws").get("region")}
     for key in PROVDC_KEYS:
-        value = provdc.get_object(key)
-        if value is None:
-            value = provdc.get(key)
+        value = provdc.get_object(key) if key in OBJECT_KEYS else provdc.get(key)
         if value is not None:
             values[f"provdc:{key}"] = value
     stack = pulumi.get_stack()
-    return parse_settings(stack, values, f"Pulumi.{stack}.yaml")
+    return parse_settings(stack, values, f"Pulumi.{stack}.yaml", base=root)
