@@ -121,6 +121,7 @@ def test_soc_forwarding_over_mutual_tls_with_a_disk_queue(agent, topology, recor
     assert directive(conf, "StreamDriverAuthMode") == "x509/name", "the collector is not verified"
     assert directive(conf, "queue.filename"), "no disk-assisted queue"
     assert directive(conf, "queue.saveOnShutdown") == "on"
+    assert directive(conf, "ResendLastMSGOnReconnect") == "on", "loses the event in flight"
     assert directive(conf, "action.resumeRetryCount") == "-1", \
         "gives up while the collector is down"
     assert re.search(r"auth,authpriv\.\*", conf), "auth events are not all forwarded"
