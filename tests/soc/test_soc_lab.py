@@ -12,8 +12,12 @@ changes nothing; a bad setting stops the play before any host changes.
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -21,6 +25,7 @@ from provdc.soc import labproof as lp
 
 pytestmark = pytest.mark.lab
 
+ROOT = Path(__file__).resolve().parents[2]
 PLAYBOOK = "playbooks/soc.yml"
 LIMIT = "localhost,service_soc_collector,service_ntp,agency_hosts"
 UPSTREAM = "soc-upstream"
@@ -205,3 +210,27 @@ def test_cef_onward_link(soc):
     finally:
         back = soc.apply(min_severity="warning", protocol="syslog")
         assert back.returncode == 0, back.stdout[-3000:]
+
+
+def run_compliance(soc, *args: str):
+    hosts = ",".join(f"ansible://{h}" for h in (soc.collector.name, soc.agency.name))
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}")
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "tests/compliance/test_soc.py", f"--hosts={hosts}",
+         f"--ansible-inventory={soc.lab.inventory}", "-q", "-p", "no:cacheprovider", *args],
+        capture_output=True, text=True, cwd=ROOT, env=env, timeout=900)
+
+
+def test_compliance_checks_pass_and_catch_drift(soc):
+    run = run_compliance(soc)
+    assert run.returncode == 0, run.stdout[-3000:]
+    assert " passed" in run.stdout and " failed" not in run.stdout
+    forward = "/etc/rsyslog.d/60-provdc-soc-forward.conf"
+    soc.ssh.run(soc.agency.name, f"sed -i 's/queue.saveOnShutdown=\"on\"/queue.saveOnShutdown="
+                f"\"off\"/' {forward}")
+    try:
+        drift = run_compliance(soc, "-k", "disk_queue")
+        assert drift.returncode == 1 and "1 failed" in drift.stdout, drift.stdout[-2000:]
+    finally:
+        soc.ssh.run(soc.agency.name, f"sed -i 's/queue.saveOnShutdown=\"off\"/"
+                    f"queue.saveOnShutdown=\"on\"/' {forward}")
