@@ -1,0 +1,277 @@
+"""The pyinfra deploys: the baseline controls and the bandwidth policy.
+
+`baseline()` walks the selected controls kind by kind in the role's order (KIND_ORDER),
+one block per kind mirroring that kind's task file, with the role's handlers run right
+after the kind that notifies them. `bandwidth()` ships the same spec files, script and boot
+unit as the bandwidth role and applies them with `htb_apply`. Host data are the Ansible
+inventory's variables (see `provdc.pyinfra_engine.inventory`), so toggles such as
+`baseline_vn_ssh_02: false` and `provdc_security_level` work the same in both engines.
+"""
+
+from __future__ import annotations
+
+import shlex
+import sys
+from functools import cache
+from pathlib import Path
+
+from pyinfra import host, inventory
+from pyinfra.api import deploy
+from pyinfra.operations import files
+
+from provdc.controls import files as paths
+from provdc.errors import ProvdcError
+from provdc.pyinfra_engine import facts, selection
+from provdc.pyinfra_engine import operations as ops
+from provdc.qos import htb, policy
+
+REPO = Path(__file__).resolve().parents[3]
+BANDWIDTH_ROLE = REPO / "playbooks" / "roles" / "bandwidth"
+DEFAULT_TOPOLOGY = REPO / "inventory" / "soctrang" / "topology.yml"
+BANDWIDTH_SCRIPT = "/usr/local/sbin/provdc-bandwidth"
+BANDWIDTH_SPEC_DIR = "/etc/provdc/bandwidth"
+BANDWIDTH_UNIT = "/etc/systemd/system/provdc-bandwidth.service"
+RESTART = {"journald": "systemd-journald.service", "chrony": "chrony.service"}
+
+
+def stop(exc: ProvdcError) -> None:
+    """One paragraph, exit 2, before any host is touched (deploys run before execution)."""
+    print(f"error: {exc}", file=sys.stderr)
+    raise SystemExit(2)
+
+
+def _data() -> dict:
+    return host.data.dict()
+
+
+def _only() -> list[str]:
+    raw = host.data.get("baseline_only") or ""
+    return raw.split(",") if isinstance(raw, str) else list(raw)
+
+
+# --- baseline ------------------------------------------------------------------------------
+
+
+@deploy("Baseline")
+def baseline() -> None:
+    platform = host.get_fact(facts.HostPlatform)
+    data = _data()
+    try:
+        sel = selection.select(data, list(host.groups), platform.family, platform.in_container,
+                               _only())
+        osv = selection.os_vars(platform.distribution, platform.major, platform.family)
+    except ProvdcError as exc:
+        stop(exc)
+    for kind in sel.kinds():
+        KINDS[kind](sel, data, osv)
+
+
+def _aggregate(kind: str, sel, data: dict, validate: str | None = None):
+    template, dest, mode = selection.AGGREGATES[kind]
+    return ops.managed_file(name=f"{kind}: {dest} | {' '.join(sel.ids[kind])}", path=dest,
+                            content=selection.render(template, sel, data), mode=mode,
+                            validate=validate)
+
+
+def _packages(kind: str, present: bool):
+    def apply(sel, data, osv) -> None:
+        from pyinfra.operations import apt
+
+        names = [p for item in sel.fix[kind] for p in item["packages"]]
+        apt.packages(name=f"{kind} | {' '.join(sel.ids[kind])}", packages=names,
+                     present=present)
+    return apply
+
+
+def _modules(sel, data, osv) -> None:
+    _aggregate("kernel_module_disabled", sel, data)
+
+
+def _sysctl(sel, data, osv) -> None:
+    _aggregate("sysctl", sel, data)
+    live = [i for i in sel.fix["sysctl"] if i["enforce"] or not sel.in_container]
+    if live:
+        ops.sysctl_live(name=f"sysctl: live values | {' '.join(sel.ids['sysctl'])}",
+                        settings={i["key"]: i["value"] for i in live})
+
+
+def _mounts(sel, data, osv) -> None:
+    for item in host.loop(sel.fix["mount_option"]):
+        ops.line_in_file(name=f"{item['id']}: /etc/fstab {item['target']}", path="/etc/fstab",
+                         line=item["fstab_line"], regexp=item["fstab_regexp"])
+    for item in host.loop(sel.fix["mount_option"]):
+        ops.remount(name=f"{item['id']}: remount {item['target']}", target=item["target"],
+                    options=item["options"], remount_options=item["remount"])
+
+
+def _lines(kind: str):
+    def apply(sel, data, osv) -> None:
+        for item in host.loop(sel.fix[kind]):
+            ops.line_in_file(name=f"{item['id']}: {item['path']}: {item['line']}",
+                             path=item["path"], line=item["line"], regexp=item["regexp"],
+                             insertafter=item.get("insertafter"),
+                             create=item.get("create", False))
+    return apply
+
+
+def _pam(sel, data, osv) -> None:
+    for item in host.loop(sel.fix["pam_profile"]):
+        ops.pam_profiles(name=f"{item['id']}: PAM profiles", directory=paths.PAM_CONFIGS_DIR,
+                         profiles=item["profiles"], probe=f"sh -c {shlex.quote(item['probe'])}",
+                         enable=osv["baseline_pam_update"])
+
+
+def _file_content(sel, data, osv) -> None:
+    written = {}
+    for item in host.loop(sel.fix["file_content"]):
+        op = ops.managed_file(name=f"{item['id']}: {item['path']}", path=item["path"],
+                              content=item["content"], mode=item["mode"],
+                              validate=item["validate"])
+        if item["notify"] != "none":
+            written.setdefault(item["notify"], []).append(op)
+    for notify, made in host.loop(sorted(written.items())):
+        ops.run_when(name=f"restart {RESTART[notify]}",
+                     command=f"systemctl restart {RESTART[notify]}", when=ops.changed(made))
+
+
+def _file_mode(sel, data, osv) -> None:
+    for item in host.loop(sel.fix["file_mode"]):
+        ops.file_mode(name=f"{item['id']}: {item['path']} {item['mode']}", path=item["path"],
+                      mode=item["mode"], owner=item["owner"], group=item["group"],
+                      missing_ok=item["missing_ok"])
+
+
+def _find_none(sel, data, osv) -> None:
+    for item in host.loop(sel.fix["find_none"]):
+        ops.fix_found(name=f"{item['id']}: fix offending files", probe=item["probe"],
+                      fix=item["fix"])
+
+
+def _accounts(sel, data, osv) -> None:
+    for item in host.loop(sel.fix["accounts"]):
+        ops.accounts(name=f"{item['id']}: {item['rule']}", rule=item["rule"],
+                     query=item["query"], expected=item["expected"],
+                     nologin=osv["baseline_nologin"])
+
+
+def _services_enabled(sel, data, osv) -> None:
+    for item in host.loop(sel.fix["service_enabled"]):
+        start = not (sel.in_container and not item["enforce"])
+        ops.unit(name=f"{item['id']}: enable {item['unit']}", unit_name=item["unit"],
+                 enabled=True, running=True if start else None)
+
+
+def _services_disabled(sel, data, osv) -> None:
+    for item in host.loop(sel.fix["service_disabled"]):
+        ops.unit(name=f"{item['id']}: disable {item['unit']}", unit_name=item["unit"],
+                 enabled=None if item["masked"] else False, masked=item["masked"],
+                 running=False, skip_missing=True)
+
+
+def _auditd(sel, data, osv) -> None:
+    made = [ops.managed_file(name=f"{item['id']}: {item['path']}", path=item["path"],
+                             content=item["content"], mode="0640")
+            for item in host.loop(sel.fix["auditd_rule"])]
+    if not sel.in_container:  # no audit subsystem in a container: configuration-only
+        ops.run_when(name="load audit rules", command="augenrules --load",
+                     when=ops.changed(made))
+
+
+def _sshd(sel, data, osv) -> None:
+    """Drop-in and Include validated with `sshd -t -f` as candidates; the whole
+    configuration validated again right before the reload."""
+    sshd, ids = osv["baseline_sshd_bin"], " ".join(sel.ids["sshd_option"])
+    include = ops.line_in_file(
+        name=f"sshd: sshd_config includes sshd_config.d | {ids}", path="/etc/ssh/sshd_config",
+        regexp=r"^\s*Include\s+/etc/ssh/sshd_config\.d/\*\.conf",
+        line="Include /etc/ssh/sshd_config.d/*.conf", insertbefore="BOF",
+        validate=f"{sshd} -t -f %s")
+    dropin = _aggregate("sshd_option", sel, data, validate=f"{sshd} -t -f %s")
+    ops.run_when(name="sshd: validate the whole configuration, then reload",
+                 command=f"{sshd} -t && systemctl reload {osv['baseline_sshd_service']}",
+                 when=ops.changed([include, dropin]))
+
+
+def _nftables(sel, data, osv) -> None:
+    item = sel.fix["nftables_input"][0]
+    files.directory(name="nftables: rule directory", path=paths.NFT_FILE.rsplit("/", 1)[0],
+                    user="root", group="root", mode="755")
+    table = _aggregate("nftables_input", sel, data, validate="nft -c -f %s")
+    include = ops.line_in_file(name="nftables: nftables.conf includes the rule files",
+                               path="/etc/nftables.conf", line=paths.NFT_INCLUDE,
+                               validate="nft -c -f %s")
+    ops.unit(name="nftables: load at boot", unit_name="nftables.service", enabled=True)
+    ops.nft_table(name=f"nftables: load the input policy | {item['id']}", path=paths.NFT_FILE,
+                  table=item["table"], force=ops.changed([table, include]))
+
+
+KINDS = {
+    "package_present": _packages("package_present", True),
+    "package_absent": _packages("package_absent", False),
+    "kernel_module_disabled": _modules, "sysctl": _sysctl, "mount_option": _mounts,
+    "key_value": _lines("key_value"), "pam_profile": _pam, "file_line": _lines("file_line"),
+    "file_content": _file_content, "file_mode": _file_mode, "find_none": _find_none,
+    "accounts": _accounts, "service_enabled": _services_enabled,
+    "service_disabled": _services_disabled,
+    "auditd_rule": _auditd, "sshd_option": _sshd, "nftables_input": _nftables,
+}
+
+
+# --- bandwidth -----------------------------------------------------------------------------
+
+
+@cache
+def gateway_specs(topology: str) -> dict[str, dict[str, str]]:
+    """Every gateway's two spec texts, computed (and validated) once for the whole run, so a
+    bad gateway stops the deploy before any host is touched."""
+    from provdc.qos import inventory as qinv
+    from provdc.topology.validate import load
+
+    topo = load(topology).topology
+    out = {}
+    for h in inventory.get_group("gateways", default=[]):
+        gw = qinv.gateway(h.name, h.data.dict())
+        out[h.name] = {d: policy.spec_text(policy.site_spec(topo, gw.site, dev, d))
+                       for d, dev in (("uplink", gw.uplink_if), ("downlink", gw.core_if))}
+    return out
+
+
+@deploy("Bandwidth")
+def bandwidth() -> None:
+    if "gateways" not in host.groups:
+        return
+    try:
+        specs = gateway_specs(str(host.data.get("provdc_topology") or DEFAULT_TOPOLOGY))
+    except ProvdcError as exc:
+        stop(exc)
+    spec = specs[host.name]
+    uplink, core_if = host.data.provdc_uplink_if, host.data.provdc_core_peer_if
+    _shape_here(uplink, spec["uplink"])
+    core_host = host.data.get("provdc_core_host")
+    if core_host:  # production: the core router is an inventory host of its own deploy
+        host.log(f"DC->site side on {core_host}: run this deploy on that host "
+                 f"(interface {core_if})")
+    elif host.data.get("provdc_core_netns"):
+        ops.htb_apply_core_netns(name=f"bandwidth: DC->site, {core_if} in the core namespace",
+                                 python=sys.executable, script=htb.__file__,
+                                 netns=host.data.provdc_core_netns, spec=spec["downlink"])
+
+
+def _shape_here(device: str, spec_text: str) -> None:
+    ops.managed_file(name="bandwidth: apply script", path=BANDWIDTH_SCRIPT, mode="0755",
+                     content=(BANDWIDTH_ROLE / "files" / "provdc-bandwidth").read_bytes())
+    files.directory(name="bandwidth: spec directory", path=BANDWIDTH_SPEC_DIR, user="root",
+                    group="root", mode="755")
+    spec_path = f"{BANDWIDTH_SPEC_DIR}/{device}.json"
+    ops.managed_file(name=f"bandwidth: class table of {device}", path=spec_path,
+                     content=spec_text, mode="0644")
+    unit_file = ops.managed_file(
+        name="bandwidth: boot unit", path=BANDWIDTH_UNIT, mode="0644",
+        content=(BANDWIDTH_ROLE / "files" / "provdc-bandwidth.service").read_text())
+    ops.unit(name="bandwidth: enable the boot unit", unit_name="provdc-bandwidth.service",
+             enabled=True, daemon_reload=ops.changed([unit_file]))
+    ops.htb_apply(name=f"bandwidth: site->DC, egress of {device}", script=BANDWIDTH_SCRIPT,
+                  spec_path=spec_path)
+
+
+__all__ = ["baseline", "bandwidth"]

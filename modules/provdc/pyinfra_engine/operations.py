@@ -1,0 +1,268 @@
+"""provdc's pyinfra operations: what pyinfra has no operation for, or not with the semantics
+the Ansible role has (so both engines leave the same bytes on disk).
+
+Every operation reads the host through a fact at generation time (pyinfra 3 generates an
+operation's commands again at execution, after the earlier operations ran), yields nothing
+when the host already matches, and writes files as validate-then-move: the candidate is
+written next to the destination, checked (`sshd -t -f`, `nft -c -f`), then renamed over it.
+"""
+
+from __future__ import annotations
+
+import base64
+import difflib
+import json
+import shlex
+from collections.abc import Callable, Iterable
+
+from gevent import subprocess as gsubprocess
+from pyinfra import host, logger, state
+from pyinfra.api import FunctionCommand, OperationError, operation
+from pyinfra.api.operation import OperationMeta
+
+from provdc.pyinfra_engine import facts
+from provdc.pyinfra_engine.lineedit import ensure_line
+
+NEW_SUFFIX = ".provdc-new"  # matches no Include glob (*.conf, *.nft) while it is a candidate
+
+
+def changed(ops: Iterable[OperationMeta]) -> Callable[[], bool]:
+    """For `_if=` and for handlers: did any of these operations change (or would they)?"""
+    ops = list(ops)
+
+    def any_changed() -> bool:
+        if state.is_executing:
+            return any(op.is_complete() and op.did_change() for op in ops)
+        return any(op._maybe_is_change for op in ops)
+
+    return any_changed
+
+
+def _mode_int(mode: str | int) -> int:
+    return mode if isinstance(mode, int) else int(str(mode), 8)
+
+
+def _log_diff(path: str, old: bytes | None, new: bytes) -> None:
+    if not state.config.DIFF:
+        return
+    a = (old or b"").decode(errors="replace").splitlines(keepends=True)
+    b = new.decode(errors="replace").splitlines(keepends=True)
+    for line in difflib.unified_diff(a, b, f"{path} (host)", f"{path} (provdc)"):
+        logger.info("    %s", line.rstrip("\n"))
+
+
+def write_command(path: str, content: bytes, mode: str, owner: str, group: str,
+                  validate: str | None = None) -> str:
+    """One shell command: candidate file, owner and mode, validation, atomic rename."""
+    tmp = shlex.quote(path + NEW_SUFFIX)
+    b64 = base64.b64encode(content).decode()
+    steps = [
+        f"mkdir -p {shlex.quote(path.rsplit('/', 1)[0] or '/')}",
+        f"printf %s {b64} | base64 -d > {tmp}",
+        f"chown {shlex.quote(owner)}:{shlex.quote(group)} {tmp}",
+        f"chmod {_mode_int(mode):04o} {tmp}",
+    ]
+    if validate:
+        check = validate.replace("%s", tmp)
+        steps.append(f"if ! {check} >&2; then rm -f {tmp}; "
+                     f"echo 'validation failed: {check}' >&2; exit 1; fi")
+    steps.append(f"mv -f {tmp} {shlex.quote(path)}")
+    return "set -e; " + "; ".join(steps)
+
+
+def _attributes(path: str, now: tuple[str, str, str], mode: str, owner: str, group: str):
+    if _mode_int(now[0]) != _mode_int(mode):
+        yield f"chmod {_mode_int(mode):04o} {shlex.quote(path)}"
+    if (now[1], now[2]) != (owner, group):
+        yield f"chown {shlex.quote(owner)}:{shlex.quote(group)} {shlex.quote(path)}"
+
+
+@operation()
+def managed_file(path: str, content: str | bytes, mode: str = "0644", owner: str = "root",
+                 group: str = "root", validate: str | None = None):
+    """A whole file with exactly this content (ansible.builtin.copy/template semantics).
+
+    + validate: a command with %s for the candidate file; the file is replaced only if it
+      exits 0, so a bad candidate never reaches its destination.
+    """
+    want = content.encode() if isinstance(content, str) else content
+    now = host.get_fact(facts.ManagedFile, path=path)
+    if now is None or now.content != want:
+        _log_diff(path, now.content if now else None, want)
+        yield write_command(path, want, mode, owner, group, validate)
+    else:
+        yield from _attributes(path, (now.mode, now.owner, now.group), mode, owner, group)
+
+
+@operation()
+def line_in_file(path: str, line: str, regexp: str | None = None,
+                 insertafter: str | None = None, insertbefore: str | None = None,
+                 create: bool = False, mode: str = "0644", validate: str | None = None):
+    """ansible.builtin.lineinfile (state=present): the last line matching `regexp` becomes
+    `line`, else `line` is inserted (EOF by default). An existing file keeps its owner and
+    mode; `create` makes a missing file root-owned with `mode`."""
+    now = host.get_fact(facts.ManagedFile, path=path)
+    if now is None and not create:
+        raise OperationError(f"{path} does not exist (line_in_file without create)")
+    new = ensure_line(now.content if now else None, line, regexp, insertafter, insertbefore)
+    if now is None or new != now.content:
+        _log_diff(path, now.content if now else None, new)
+        attrs = (now.mode, now.owner, now.group) if now else (mode, "root", "root")
+        yield write_command(path, new, *attrs, validate=validate)
+
+
+@operation()
+def file_mode(path: str, mode: str, owner: str = "root", group: str = "root",
+              missing_ok: bool = False):
+    """Mode and owner of an existing path (a missing one is skipped only if missing_ok)."""
+    now = host.get_fact(facts.PathMode, path=path)
+    if now is None:
+        if not missing_ok:
+            raise OperationError(f"{path} does not exist")
+        return
+    yield from _attributes(path, now, mode, owner, group)
+
+
+@operation()
+def sysctl_live(settings: dict[str, str]):
+    """Set the live kernel values that differ (the persisted file is a managed_file)."""
+    now = host.get_fact(facts.SysctlValues, keys=tuple(settings))
+    drift = [f"{k}={v}" for k, v in settings.items() if now.get(k) != " ".join(v.split())]
+    if drift:
+        yield "sysctl -w " + " ".join(shlex.quote(d) for d in drift)
+
+
+@operation()
+def remount(target: str, options: list[str], remount_options: str):
+    """Mount `target` (from fstab) if it is not mounted, else remount it with the options
+    it lacks."""
+    rc, live = host.get_fact(facts.Probe, command=f"findmnt -n -o OPTIONS -M {target}")
+    if rc != 0:
+        yield f"mount {shlex.quote(target)}"
+    elif set(options) - set(live.strip().split(",")):
+        yield f"mount -o {shlex.quote(remount_options)} {shlex.quote(target)}"
+
+
+@operation()
+def pam_profiles(directory: str, profiles: list[dict], probe: str, enable: list[str]):
+    """pam-auth-update profiles: install them, then enable them if they changed or the live
+    stacks do not show them (`probe` fails)."""
+    writes = []
+    for p in profiles:
+        writes += list(managed_file._inner(path=f"{directory}/{p['name']}",
+                                           content=p["content"], mode="0644"))
+    yield from writes
+    rc, _ = host.get_fact(facts.Probe, command=probe)
+    if writes or rc != 0:
+        yield shlex.join([*enable, *(p["name"] for p in profiles)])
+
+
+@operation()
+def fix_found(probe: list[str], fix: list[str]):
+    """Run `fix` when the read-only `probe` prints anything (find ... -print / -exec)."""
+    _, out = host.get_fact(facts.Probe, command=shlex.join(probe))
+    if out.strip():
+        yield shlex.join(fix)
+
+
+@operation()
+def accounts(rule: str, query: list[str], expected: str, nologin: str):
+    """The accounts rules of the catalogue; a second UID 0 account is only reported."""
+    _, out = host.get_fact(facts.Probe, command=shlex.join(query))
+    names = [n for n in out.split() if n]
+    if rule == "system_nologin":
+        for name in names:
+            yield shlex.join(["usermod", "-s", nologin, name])
+    elif rule == "no_empty_password":
+        for name in names:
+            yield shlex.join(["usermod", "-L", name])
+    elif rule == "uid0_only_root" and out.strip() != expected:
+        extra = ", ".join(n for n in names if n != "root")
+        host.log(f"UID 0 accounts other than root: {extra}; remove them by hand",
+                 log_func=logger.warning)
+
+
+@operation()
+def unit(unit_name: str, enabled: bool | None = None, running: bool | None = None,
+         masked: bool = False, skip_missing: bool = False,
+         daemon_reload: Callable[[], bool] | None = None):
+    """A systemd unit enabled/disabled/masked and started/stopped (systemd_service).
+
+    + daemon_reload: e.g. `changed([unit_file_op])`: reload systemd first when it says so
+    """
+    now = host.get_fact(facts.UnitState, unit=unit_name)
+    if now.load == "not-found" and skip_missing:
+        return
+    if daemon_reload is not None and daemon_reload():
+        yield "systemctl daemon-reload"
+    u = shlex.quote(unit_name)
+    if masked and now.enabled != "masked":
+        yield f"systemctl mask {u}"
+    elif enabled is True and now.enabled_rc != 0:
+        yield f"systemctl enable {u}"
+    elif enabled is False and now.enabled_rc == 0 and now.enabled != "masked":
+        yield f"systemctl disable {u}"
+    if running is True and now.active != "active":
+        yield f"systemctl start {u}"
+    elif running is False and now.active in ("active", "activating", "reloading"):
+        yield f"systemctl stop {u}"
+
+
+@operation(is_idempotent=False)
+def run_when(command: str, when: Callable[[], bool]):
+    """A handler: `command` runs only if `when()` (e.g. `changed([...])`) says so."""
+    if when():
+        yield command
+
+
+@operation()
+def nft_table(path: str, table: str, force: Callable[[], bool]):
+    """Load the baseline table when its files changed or the live chain is not the policy."""
+    rc, live = host.get_fact(facts.Probe, command=f"nft list chain inet {table} input")
+    if force() or rc != 0 or "policy drop" not in live:
+        yield f"nft -f {shlex.quote(path)}"
+
+
+def _htb_results(rc: int, out: str) -> list[dict] | None:
+    if rc != 0:
+        return None
+    try:
+        return json.loads(out)
+    except json.JSONDecodeError:
+        return None
+
+
+@operation()
+def htb_apply(script: str, spec_path: str):
+    """The bandwidth policy of one interface, applied atomically by the provdc-bandwidth
+    script the Ansible role ships (validate on a scratch link, one `tc -batch`, read back,
+    restore on failure). Nothing runs when the live tree already matches."""
+    rc, out = host.get_fact(facts.Probe, command=f"{script} check {shlex.quote(spec_path)}")
+    results = _htb_results(rc, out)
+    if results is None or any(r.get("changed") for r in results):
+        for r in results or []:
+            for d in r.get("differences", []):
+                host.log(f"{r['device']}: {d}", log_func=logger.info)
+        yield f"{script} apply {shlex.quote(spec_path)}"
+
+
+def _core_run(python: str, script: str, netns: str, command: str, spec: str) -> tuple[int, str]:
+    proc = gsubprocess.run(["ip", "netns", "exec", netns, python, script, command, "-"],
+                           input=spec, capture_output=True, text=True)
+    return proc.returncode, proc.stdout
+
+
+@operation()
+def htb_apply_core_netns(python: str, script: str, netns: str, spec: str):
+    """The lab's DC->site side: the core router is a network namespace on the controller,
+    so the same script runs there, from the checkout, as the Ansible role does."""
+    results = _htb_results(*_core_run(python, script, netns, "check", spec))
+    if results is not None and not any(r.get("changed") for r in results):
+        return
+
+    def apply() -> None:
+        rc, out = _core_run(python, script, netns, "apply", spec)
+        if rc != 0:
+            raise OperationError(f"provdc-bandwidth apply in {netns} failed: {out[-400:]}")
+
+    yield FunctionCommand(apply, (), {})

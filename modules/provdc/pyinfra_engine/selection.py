@@ -1,0 +1,152 @@
+"""Which controls apply to a host, their fix items, and the role's templates rendered.
+
+Engine-neutral on purpose: it mirrors `playbooks/roles/baseline/tasks/prepare.yml` (toggle on,
+level high enough, not exempt, OS family listed, named by the `only` filter when given) and
+builds `baseline_fix` exactly as that file does, from `provdc.controls.ansible.control_vars`.
+The aggregate files (sysctl, sshd drop-in, modprobe, nftables) are rendered from the role's
+own templates with Ansible's template settings, so both engines write byte-identical files.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+
+import jinja2
+import yaml
+
+from provdc.controls import catalogue, files
+from provdc.controls.ansible import KIND_ORDER, control_vars
+from provdc.controls.model import DEFAULT_LEVEL
+from provdc.errors import ProvdcError
+
+ROLE_DIR = Path(__file__).resolve().parents[3] / "playbooks" / "roles" / "baseline"
+# Ansible's default `ansible_managed` string (ansible.cfg does not override it).
+ANSIBLE_MANAGED = "Ansible managed"
+LAB_IPERF_PORTS = "5201-5299"
+TRUE_WORDS = {"1", "true", "yes", "on", "y", "t"}
+FALSE_WORDS = {"0", "false", "no", "off", "n", "f", ""}
+
+
+def as_bool(value: object, name: str) -> bool:
+    """Ansible's `| bool` for a host-data toggle; anything else is an input error."""
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in TRUE_WORDS:
+        return True
+    if text in FALSE_WORDS:
+        return False
+    raise ProvdcError(f"'{value}' is not true or false", field=name,
+                      fix=f"set {name} to true or false")
+
+
+@dataclass
+class Selection:
+    """The controls selected for one host and the views the operations loop over."""
+
+    level: int
+    in_container: bool
+    selected: list[dict] = field(default_factory=list)
+
+    @property
+    def ids(self) -> dict[str, list[str]]:
+        out: dict[str, list[str]] = {}
+        for c in self.selected:
+            out.setdefault(c["kind"], []).append(c["id"])
+        return out
+
+    @property
+    def fix(self) -> dict[str, list[dict]]:
+        """baseline_fix of prepare.yml: each kind's fix items, with kind and enforce added."""
+        out: dict[str, list[dict]] = {}
+        for c in self.selected:
+            items = [c["fix"]] if isinstance(c["fix"], dict) else c["fix"]
+            extra = {"kind": c["kind"], "enforce": c["enforce_in_container"]}
+            out.setdefault(c["kind"], []).extend({**i, **extra} for i in items)
+        return out
+
+    def kinds(self) -> list[str]:
+        present = self.ids
+        return [k for k in KIND_ORDER if k in present]
+
+
+def security_level(data: dict) -> int:
+    raw = data.get("baseline_security_level", data.get("provdc_security_level", DEFAULT_LEVEL))
+    try:
+        level = int(raw)
+    except (TypeError, ValueError):
+        level = 0
+    if not 1 <= level <= 5:
+        raise ProvdcError(f"security level '{raw}' is not 1-5", field="provdc_security_level",
+                          fix="set provdc_security_level to the host's level (1-5) "
+                          "in the inventory")
+    return level
+
+
+def select(data: dict, groups: list[str], os_family: str, in_container: bool,
+           only: list[str] | None = None) -> Selection:
+    """The rules of prepare.yml. `only`: control ids, kinds or families (like --tags)."""
+    level = security_level(data)
+    wanted = {w.strip() for w in (only or []) if w.strip()}
+    everything = not wanted or wanted & {"all", "baseline"}
+    out = Selection(level, in_container)
+    for control in catalogue().controls:
+        if not as_bool(data.get(control.toggle, True), control.toggle):
+            continue
+        if level < control.min_level or set(control.exempt_groups) & set(groups):
+            continue
+        if os_family not in control.os_families:
+            continue
+        if everything or wanted & {control.id, control.kind, control.family.lower()}:
+            out.selected.append(control_vars(control))
+    return out
+
+
+@cache
+def os_vars(distribution: str, major: str, family: str) -> dict:
+    """The role's OS variables (vars/<Distribution>-<major>.yml, else vars/<family>.yml)."""
+    for name in (f"{distribution}-{major}.yml", f"{family}.yml"):
+        path = ROLE_DIR / "vars" / name
+        if path.is_file():
+            return yaml.safe_load(path.read_text(encoding="utf-8"))
+    raise ProvdcError(f"no OS variables for {distribution} {major} ({family})",
+                      file=str(ROLE_DIR / "vars"),
+                      fix="add vars/<Distribution>-<major>.yml to the baseline role")
+
+
+def firewall_extra(data: dict) -> list:
+    """baseline_firewall_extra_tcp's default expression of the role."""
+    if "baseline_firewall_extra_tcp" in data:
+        return list(data["baseline_firewall_extra_tcp"])
+    extra = list(data.get("provdc_open_tcp") or [])
+    return extra + ([LAB_IPERF_PORTS] if "provdc_lab_name" in data else [])
+
+
+@cache
+def _templates() -> jinja2.Environment:
+    # Ansible's template module: trim_blocks on, the template's trailing newlines kept.
+    return jinja2.Environment(loader=jinja2.FileSystemLoader(str(ROLE_DIR / "templates")),
+                              trim_blocks=True, keep_trailing_newline=True,
+                              undefined=jinja2.StrictUndefined, autoescape=False)
+
+
+def render(template: str, sel: Selection, data: dict) -> str:
+    return _templates().get_template(template).render(
+        ansible_managed=ANSIBLE_MANAGED,
+        baseline_catalogue_version=catalogue().version,
+        baseline_selected=sel.selected,
+        baseline_fix=sel.fix,
+        baseline_firewall_extra_tcp=firewall_extra(data),
+        baseline_sshd_extra_options=data.get("baseline_sshd_extra_options") or {},
+    )
+
+
+# The aggregate files: (kind, template, destination, mode).
+AGGREGATES = {
+    "sysctl": ("sysctl.conf.j2", files.SYSCTL_FILE, "0644"),
+    "kernel_module_disabled": ("modprobe.conf.j2", files.MODPROBE_FILE, "0644"),
+    "sshd_option": ("sshd_baseline.conf.j2", files.SSHD_DROPIN, "0600"),
+    "nftables_input": ("baseline.nft.j2", files.NFT_FILE, "0600"),
+}
