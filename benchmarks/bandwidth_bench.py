@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -33,8 +34,9 @@ SAMPLE = ROOT / "inventory" / "soctrang" / "topology.yml"
 SCRIPT = Path(htb.__file__)
 
 
-def _sh(*argv: str, stdin: str | None = None) -> None:
-    subprocess.run(argv, input=stdin, text=True, check=True, capture_output=True)
+def _sh(*argv: str, stdin: str | None = None, env: dict | None = None) -> None:
+    subprocess.run(argv, input=stdin, text=True, check=True, capture_output=True,
+                   env={**os.environ, **(env or {})})
 
 
 def _timed(fn) -> float:
@@ -46,8 +48,9 @@ def _timed(fn) -> float:
 def bench_apply(count: int, spec: dict) -> dict:
     names = [f"bwbench-{os.getpid()}-{n}" for n in range(count)]
     batch = htb.render_batch("v0", htb.tree_from_spec(spec, "pfifo"))
-    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as fh:
-        json.dump(spec, fh)
+    state = Path(tempfile.mkdtemp(prefix="bwbench-"))  # each gateway's own /run
+    spec_file = state / "spec.json"
+    spec_file.write_text(json.dumps(spec))
     try:
         for ns in names:
             _sh("ip", "netns", "add", ns)
@@ -62,7 +65,9 @@ def bench_apply(count: int, spec: dict) -> dict:
 
         def apply() -> None:
             for ns in names:
-                _sh("ip", "netns", "exec", ns, sys.executable, str(SCRIPT), "apply", fh.name)
+                (state / ns).mkdir(exist_ok=True)
+                _sh("ip", "netns", "exec", ns, sys.executable, str(SCRIPT), "apply",
+                    str(spec_file), env={"PROVDC_BANDWIDTH_RUN_DIR": str(state / ns)})
 
         baseline = _timed(raw)
         for ns in names:  # back to a bare link, so that the first apply has work to do
@@ -70,7 +75,7 @@ def bench_apply(count: int, spec: dict) -> dict:
         first = _timed(apply)
         second = _timed(apply)
     finally:
-        os.unlink(fh.name)
+        shutil.rmtree(state)
         for ns in names:
             subprocess.run(["ip", "netns", "del", ns], capture_output=True)
             subprocess.run(["ip", "netns", "del", f"{ns}p"], capture_output=True)

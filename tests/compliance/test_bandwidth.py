@@ -13,6 +13,7 @@ import json
 from pathlib import Path
 
 import pytest
+
 from provdc.qos import htb, policy
 from provdc.topology.validate import load
 
