@@ -29,6 +29,14 @@ def _ssh_all(lab, cmd: str) -> dict[str, str]:
     return out
 
 
+def test_fixture_host_records_carry_their_inventory_vars(lab):
+    assert lab.name and lab.inventory.is_file() and lab.loaded.topology.services
+    for h in lab.hosts:
+        assert h.vars["ansible_host"] == h.address
+        assert h.vars["provdc_netns"] == lab.netns(h.name)
+        assert h.groups and h.vars["provdc_role"] == h.role
+
+
 def test_every_host_answers_ssh_with_its_hostname_and_address(lab):
     out = _ssh_all(lab, "hostname; ip -4 -o addr show dev eth0")
     for h in lab.hosts:

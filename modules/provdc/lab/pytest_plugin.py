@@ -20,7 +20,9 @@ The `lab` object (`LabHandle`):
     lab.inventory               Path of the Ansible hosts.yml (also pyinfra_inventory.py,
                                 ssh_config in the same directory: lab.pyinfra_inventory,
                                 lab.ssh_config)
-    lab.hosts                   list of Host (name, role, address, groups, vars, zone, site...)
+    lab.hosts                   list of LabHost: a Host (name, role, address, prefix_len, zone,
+                                service, site, tier, security_level, groups...) plus .vars,
+                                its inventory variables
     lab.host(name)              one Host; lab.group("gateways") -> hosts of a group
     lab.ssh(host, cmd, check=True, timeout=60) -> CompletedProcess (text; cmd is a shell string)
     lab.core_exec(cmd, check=True) -> CompletedProcess   run argv (list) or a shell string in
@@ -53,6 +55,7 @@ import shutil
 import signal
 import subprocess
 import sys
+from dataclasses import dataclass, field
 from itertools import count
 from pathlib import Path
 
@@ -83,6 +86,13 @@ def skip_reason() -> str | None:
         if shutil.which(tool) is None:
             return f"{tool} is not installed"
     return None
+
+
+@dataclass
+class LabHost(Host):
+    """A lab host as tests see it: its record plus its inventory variables."""
+
+    vars: dict = field(default_factory=dict)
 
 
 class LabHandle:
@@ -120,25 +130,31 @@ class LabHandle:
     def ssh_config(self) -> Path:
         return self._rt.LabDir(self.name).ssh_config
 
-    @property
-    def hosts(self) -> list[Host]:
-        return [h for h in self._state.plan.hosts if not h.extra]
-
-    @property
-    def extra_hosts(self) -> list[Host]:
-        return [h for h in self._state.plan.hosts if h.extra]
-
-    def host(self, name: str) -> Host:
-        return self._state.plan.host(name)
-
-    def group(self, group: str) -> list[Host]:
-        return [h for h in self.hosts if group in h.groups]
-
-    def vars(self, host: str) -> dict:
+    def _with_vars(self, h: Host, plan) -> LabHost:
         from provdc.lab import inventory as inv
 
         ldir = self._rt.LabDir(self.name)
-        return inv.host_vars(self._state.plan, self.host(host), ldir.key, ldir.control_dir)
+        return LabHost(**h.to_dict(), vars=inv.host_vars(plan, h, ldir.key, ldir.control_dir))
+
+    @property
+    def hosts(self) -> list[LabHost]:
+        plan = self._state.plan
+        return [self._with_vars(h, plan) for h in plan.hosts if not h.extra]
+
+    @property
+    def extra_hosts(self) -> list[LabHost]:
+        plan = self._state.plan
+        return [self._with_vars(h, plan) for h in plan.hosts if h.extra]
+
+    def host(self, name: str) -> LabHost:
+        plan = self._state.plan
+        return self._with_vars(plan.host(name), plan)
+
+    def group(self, group: str) -> list[LabHost]:
+        return [h for h in self.hosts if group in h.groups]
+
+    def vars(self, host: str) -> dict:
+        return self.host(host).vars
 
     def netns(self, host: str) -> str:
         return netns_name(self.name, host)
@@ -187,8 +203,9 @@ class LabHandle:
             capture_output=True, text=True, cwd=REPO, env=self._ansible_env(), timeout=timeout,
         )
 
-    def add_host(self, name: str, segment: str) -> Host:
-        return self._rt.add_host(self.name, name, segment)
+    def add_host(self, name: str, segment: str) -> LabHost:
+        self._rt.add_host(self.name, name, segment)
+        return self.host(name)
 
     def remove_host(self, name: str) -> None:
         self._rt.remove_host(self.name, name)
@@ -254,7 +271,7 @@ _fresh_numbers = count(1)
 def fresh_host(lab):
     made: list[str] = []
 
-    def make(segment: str, name: str | None = None) -> Host:
+    def make(segment: str, name: str | None = None) -> LabHost:
         name = name or f"fresh-{next(_fresh_numbers)}"
         host = lab.add_host(name, segment)
         made.append(name)
