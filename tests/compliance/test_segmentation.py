@@ -56,7 +56,7 @@ def test_segmentation_host_firewall_is_the_rendering(host, seg):
         pytest.skip(f"{name} has no provdc_address: not part of the segmentation")
     text = render.render(seg.hosts[name])
     want = nftapply.canonical(text, "inet", HOST_TABLE)
-    live = host.run(f"nft list table inet {HOST_TABLE}")
+    live = host.run(f"nft -p list table inet {HOST_TABLE}")
     assert live.rc == 0, f"the table inet {HOST_TABLE} is not loaded"
     got = nftapply.normalise(live.stdout)
     assert got == want, "\n".join(nftapply.differences(want, got))
@@ -77,7 +77,7 @@ def test_segmentation_zone_firewall_denies_by_default(host, seg):
     core = v.get("provdc_core_netns")
     if not core:
         pytest.skip("the zone firewall is checked through the lab's core namespace")
-    live = subprocess.run(["ip", "netns", "exec", core, "nft", "list", "table", "inet",
+    live = subprocess.run(["ip", "netns", "exec", core, "nft", "-p", "list", "table", "inet",
                            ZONE_TABLE], capture_output=True, text=True)
     assert live.returncode == 0, f"the zone firewall (table inet {ZONE_TABLE}) is not loaded"
     got = nftapply.normalise(live.stdout)

@@ -64,6 +64,15 @@ def test_every_host_has_a_default_deny_inbound_table_and_the_core_a_forward_one(
     assert "hook forward priority filter; policy drop;" in core
 
 
+def test_the_confirmed_table_survives_an_nftables_restart(lab, applied):
+    """nftables.service flushes the whole ruleset; the boot unit (PartOf it) loads the
+    confirmed table again, as it does at boot."""
+    before = table(lab, "lgsp-1")
+    lab.ssh("lgsp-1", "systemctl restart nftables.service")
+    assert table(lab, "lgsp-1") == before
+    assert lab.ssh("lgsp-1", "systemctl is-active provdc-segmentation").stdout.strip() == "active"
+
+
 def test_verify_opens_every_flow_and_closes_every_forbidden_pair(lab, applied):
     proc = subprocess.run([*PROVDC, "segmentation", "verify", "-i", str(lab.inventory),
                            "--format", "json"], capture_output=True, text=True, cwd=ROOT,

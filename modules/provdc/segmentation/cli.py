@@ -74,7 +74,7 @@ def render(
         fail(exc)
     if host:
         rs = seg.zone if host == ZONE_FIREWALL else seg.hosts[host]
-        sys.stdout.write(rnd.render(rs, str(seg.loaded.path)))
+        sys.stdout.write(rnd.render(rs))
     else:
         out.print(summary_table(seg))
 
@@ -102,9 +102,8 @@ def specs(
         guard.check_operator_path(seg, clients, source)
     except ProvdcError as exc:
         fail(exc)
-    path = str(seg.loaded.path)
-    result = {"hosts": {h: rnd.render(rs, path) for h, rs in seg.hosts.items()},
-              "zone": rnd.render(seg.zone, path)}
+    result = {"hosts": {h: rnd.render(rs) for h, rs in seg.hosts.items()},
+              "zone": rnd.render(seg.zone)}
     sys.stdout.write(json.dumps(result, ensure_ascii=False) + "\n")
 
 

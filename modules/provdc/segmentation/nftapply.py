@@ -62,13 +62,14 @@ def table_of(text: str) -> tuple[str, str]:
 
 
 def normalise(listing: str) -> str:
-    """A listing without the counters' values (they change with traffic)."""
+    """A listing without the counters' values (they change with traffic). Listings are made
+    with `nft -p` (protocols as numbers): hosts without /etc/protocols print them so anyway."""
     lines = [COUNTER_RE.sub("counter", line.rstrip()) for line in listing.splitlines()]
     return "\n".join(line for line in lines if line.strip()) + "\n"
 
 
 def live(family: str, table: str) -> str | None:
-    out = subprocess.run(["nft", "list", "table", family, table], capture_output=True,
+    out = subprocess.run(["nft", "-p", "list", "table", family, table], capture_output=True,
                          text=True)
     return normalise(out.stdout) if out.returncode == 0 else None
 
@@ -77,7 +78,7 @@ def canonical(text: str, family: str, table: str) -> str:
     """How the kernel holds `text`: loaded in a throwaway network namespace, listed back."""
     nft("-c", "-f", "-", stdin=text)
     proc = subprocess.run(
-        ["unshare", "--net", "--", "sh", "-c", 'nft -f - && nft list table "$1" "$2"', "sh",
+        ["unshare", "--net", "--", "sh", "-c", 'nft -f - && nft -p list table "$1" "$2"', "sh",
          family, table], input=text, capture_output=True, text=True)
     if proc.returncode != 0:
         raise Failed(f"nft -f in a scratch namespace: {proc.stderr.strip()}")
@@ -233,7 +234,7 @@ def revert(table: str) -> dict:
 def load(paths: list[str]) -> dict:
     files = []
     for p in map(Path, paths):
-        files += sorted(p.glob("*.nft")) if p.is_dir() else [p]
+        files += sorted(p.glob("*.nft")) if p.is_dir() else [p] if p.exists() else []
     for f in files:
         nft("-f", str(f))
     return {"changed": bool(files), "loaded": [str(f) for f in files]}

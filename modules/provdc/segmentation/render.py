@@ -58,10 +58,10 @@ def digest(rs: Ruleset) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def render(rs: Ruleset, source: str = "") -> str:
-    """The whole file for `nft -f`."""
+def render(rs: Ruleset) -> str:
+    """The whole file for `nft -f` (the same bytes wherever the topology file lies)."""
     head = [HEADER.rstrip(), f"# provdc segmentation: {rs.title}.",
-            f"# Rendered from {source or 'the topology'}; do not edit (re-render instead)."]
+            "# Rendered from the topology's flow matrix; do not edit (re-render instead)."]
     chain = "\n".join(f"    {line}" for line in body(rs))
     return "\n".join([
         *head,
