@@ -4,7 +4,7 @@
         playbooks/pyinfra/deploy.py
 
 PROVDC_INVENTORY defaults to inventory/lab/hosts.yml; any inventory ansible-inventory reads
-works (the lab's, the cloud stack's). The derived ssh_config is written next to it.
+works (the lab's, the cloud stack's).
 """
 
 import os
@@ -16,7 +16,7 @@ from provdc.pyinfra_engine.inventory import groups_from_ansible
 
 _source = Path(os.environ.get("PROVDC_INVENTORY", "inventory/lab/hosts.yml"))
 try:
-    globals().update(groups_from_ansible(_source, _source.resolve().parent))
+    globals().update(groups_from_ansible(_source))
 except ProvdcError as _exc:
     print(f"error: {_exc}", file=sys.stderr)
     raise SystemExit(2) from None

@@ -54,8 +54,12 @@ def _only() -> list[str]:
 
 @deploy("Baseline")
 def baseline() -> None:
-    platform = host.get_fact(facts.HostPlatform)
     data = _data()
+    try:
+        selection.check_data(data)
+    except ProvdcError as exc:
+        stop(exc)
+    platform = host.get_fact(facts.HostPlatform)
     try:
         sel = selection.select(data, list(host.groups), platform.family, platform.in_container,
                                _only())

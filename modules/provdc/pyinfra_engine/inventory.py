@@ -7,14 +7,16 @@ inventory, an ops team's INI) is read through `ansible-inventory --list`
 `provdc_security_level`, `provdc_*`), and its connection variables become pyinfra's:
 `ansible_host` -> ssh_hostname, `ansible_user`, `ansible_port`,
 `ansible_ssh_private_key_file`; `-o Option=value` pairs of `ansible_ssh_common_args` go into
-an ssh_config file pyinfra (paramiko) reads. A ProxyCommand is wrapped so that it outlives
-the TCP stream: paramiko kills the proxy on close and fails if it already exited.
+an ssh_config file pyinfra (paramiko) reads, kept in the temporary directory. A ProxyCommand
+is wrapped so that it outlives the TCP stream: paramiko kills the proxy on close and fails if it already exited.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
 import shlex
+import tempfile
 from pathlib import Path
 
 from provdc.errors import ProvdcError
@@ -74,15 +76,22 @@ def render_ssh_config(hostvars: dict[str, dict]) -> str:
     return "\n".join(lines)
 
 
-def groups_from_ansible(path: str | Path, workdir: Path) -> dict[str, list[tuple[str, dict]]]:
-    """{group: [(host, data), ...]} for a pyinfra inventory module; `workdir` receives the
-    derived ssh_config."""
+def workdir_for(path: str | Path) -> Path:
+    """Where the derived ssh_config of an inventory goes: outside the inventory's directory,
+    which belongs to whoever wrote the inventory (the lab removes exactly its own files)."""
+    key = hashlib.sha256(str(Path(path).resolve()).encode()).hexdigest()[:12]
+    return Path(tempfile.gettempdir()) / "provdc-pyinfra" / key
+
+
+def groups_from_ansible(path: str | Path) -> dict[str, list[tuple[str, dict]]]:
+    """{group: [(host, data), ...]} for a pyinfra inventory module."""
     inv = qinv.read(path)
     if not inv.hostvars:
         raise ProvdcError("the inventory has no hosts", file=str(path),
                           fix="check it with `ansible-inventory -i FILE --list`")
-    workdir.mkdir(parents=True, exist_ok=True)
-    ssh_config = workdir / "pyinfra_ssh_config"
+    workdir = workdir_for(path)
+    workdir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    ssh_config = workdir / "ssh_config"
     ssh_config.write_text(render_ssh_config(inv.hostvars))
     data = {h: host_data(h, v, ssh_config) for h, v in inv.hostvars.items()}
     out: dict[str, list[tuple[str, dict]]] = {}

@@ -85,6 +85,13 @@ def security_level(data: dict) -> int:
     return level
 
 
+def check_data(data: dict) -> None:
+    """Every input the selection reads, checked before any host is contacted."""
+    security_level(data)
+    for control in catalogue().controls:
+        as_bool(data.get(control.toggle, True), control.toggle)
+
+
 def select(data: dict, groups: list[str], os_family: str, in_container: bool,
            only: list[str] | None = None) -> Selection:
     """The rules of prepare.yml. `only`: control ids, kinds or families (like --tags)."""

@@ -1,0 +1,109 @@
+"""Control selection and file rendering of the pyinfra engine, without hosts.
+
+The selection follows the role's prepare.yml; the aggregate files are rendered from the role's
+own templates, and a real ansible-playbook (local connection, destination in tmp_path)
+renders the same templates with the same variables: the bytes must be identical.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from provdc.controls import catalogue
+from provdc.errors import ProvdcError
+from provdc.pyinfra_engine import selection
+
+ALL = {c.id for c in catalogue().controls}
+LAB_DC = {"provdc_security_level": 3, "provdc_lab_name": "x", "provdc_open_tcp": [443]}
+
+
+def ids(sel: selection.Selection) -> set[str]:
+    return {c["id"] for c in sel.selected}
+
+
+def test_level_selects_by_min_level():
+    low = selection.select({"provdc_security_level": 1}, [], "Debian", True)
+    high = selection.select({"provdc_security_level": 5}, [], "Debian", True)
+    want_low = {c.id for c in catalogue().controls if c.min_level <= 1}
+    assert ids(low) == want_low and ids(high) == ALL
+    assert ids(low) < ids(high) or want_low == ALL
+
+
+def test_toggle_off_and_string_booleans():
+    sel = selection.select({"baseline_vn_ssh_02": "false", "baseline_vn_net_09": False,
+                            "baseline_vn_ssh_03": "yes"}, [], "Debian", False)
+    assert "VN-SSH-02" not in ids(sel) and "VN-NET-09" not in ids(sel)
+    assert "VN-SSH-03" in ids(sel)
+
+
+def test_gateways_are_exempt_where_the_catalogue_says():
+    exempt = {c.id for c in catalogue().controls if "gateways" in c.exempt_groups}
+    assert exempt, "the catalogue exempts gateways from forwarding controls"
+    sel = selection.select({}, ["gateways"], "Debian", True)
+    assert not exempt & ids(sel)
+
+
+def test_only_filter_is_like_tags():
+    sel = selection.select({}, [], "Debian", True, only=["VN-SSH-02", "krn"])
+    assert ids(sel) == {"VN-SSH-02"} | {c.id for c in catalogue().controls
+                                         if c.family == "KRN"}
+
+
+def test_other_os_family_gets_nothing():
+    assert selection.select({}, [], "other", True).selected == []
+
+
+@pytest.mark.parametrize("data,field", [
+    ({"provdc_security_level": 7}, "provdc_security_level"),
+    ({"provdc_security_level": "high"}, "provdc_security_level"),
+    ({"baseline_vn_ssh_02": "maybe"}, "baseline_vn_ssh_02"),
+])
+def test_bad_host_data_is_one_clear_error(data, field):
+    with pytest.raises(ProvdcError) as err:
+        selection.check_data(data)
+    assert field in str(err.value) and "Fix:" in str(err.value)
+
+
+def test_fix_views_carry_kind_and_enforce():
+    sel = selection.select({}, [], "Debian", True)
+    items = sel.fix["sysctl"]
+    assert items and all({"kind", "enforce", "key", "value"} <= set(i) for i in items)
+    assert sel.kinds()[0] == "package_present" and sel.kinds()[-1] == "nftables_input"
+
+
+def test_templates_render_the_same_bytes_as_ansible(tmp_path):
+    sel = selection.select(LAB_DC, ["zone_app"], "Debian", True)
+    data = {**LAB_DC, "baseline_sshd_extra_options": {"MaxSessions": 4}}
+    variables = {
+        "baseline_catalogue_version": catalogue().version,
+        "baseline_selected": sel.selected, "baseline_fix": sel.fix,
+        "baseline_firewall_extra_tcp": selection.firewall_extra(data),
+        "baseline_sshd_extra_options": data["baseline_sshd_extra_options"],
+        "ansible_python_interpreter": sys.executable,
+    }
+    (tmp_path / "vars.json").write_text(json.dumps(variables))
+    tasks = [{"ansible.builtin.template": {
+        "src": str(selection.ROLE_DIR / "templates" / template),
+        "dest": str(tmp_path / kind)}} for kind, (template, _, _) in selection.AGGREGATES.items()]
+    play = [{"hosts": "localhost", "connection": "local", "gather_facts": False,
+             "tasks": tasks}]
+    (tmp_path / "play.yml").write_text(yaml.safe_dump(play))
+    env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_LOCALHOST_WARNING="False",
+               ANSIBLE_INVENTORY_UNPARSED_WARNING="False")
+    proc = subprocess.run([str(Path(sys.executable).parent / "ansible-playbook"), "-i",
+                           "localhost,", "-e", f"@{tmp_path / 'vars.json'}",
+                           str(tmp_path / "play.yml")],
+                          capture_output=True, text=True, env=env, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout[-2000:]
+    for kind, (template, _, _) in selection.AGGREGATES.items():
+        ours = selection.render(template, sel, data)
+        assert (tmp_path / kind).read_text() == ours, kind
+    assert "MaxSessions 4" in (tmp_path / "sshd_option").read_text()
+    assert "443" in (tmp_path / "nftables_input").read_text()
