@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import socket
 import urllib.request
-import warnings
 from pathlib import Path
 
 import pytest
@@ -14,16 +13,12 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 
-# pulumi_aws warns about its own deprecated classes at import; not ours to fix.
-warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"pulumi_aws\..*")
-_QUIET = pytest.mark.filterwarnings("ignore::DeprecationWarning:pulumi_aws")
+# pulumi_aws warns about its own deprecated classes when imported; not ours to fix.
+PULUMI_AWS_DEPRECATIONS = "ignore::DeprecationWarning:pulumi_aws"
 
 
-def pytest_collection_modifyitems(items):
-    here = Path(__file__).parent
-    for item in items:
-        if here in Path(str(item.fspath)).parents:
-            item.add_marker(_QUIET)
+def pytest_configure(config):
+    config.addinivalue_line("filterwarnings", PULUMI_AWS_DEPRECATIONS)
 
 
 @pytest.fixture(scope="session")

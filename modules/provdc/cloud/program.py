@@ -6,6 +6,7 @@ offline preview calls the very same `build` under recording mocks.
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 import pulumi
@@ -30,6 +31,12 @@ def provider(s: StackSettings) -> aws.Provider:
                                   "ManagedBy": "provdc"}},
     }
     if cloud.endpoints:
+        known = set(inspect.signature(aws.ProviderEndpointArgs).parameters)
+        unknown = sorted(set(cloud.endpoints) - known)
+        if unknown:
+            raise ProvdcError(f"unknown endpoint service '{unknown[0]}'", s.source, None,
+                              f"provdc:cloud.endpoints.{unknown[0]}",
+                              "use the provider's service names (ec2, s3, kms, sts, iam, ...)")
         args["endpoints"] = [cloud.endpoints]
     if cloud.ca_bundle:
         args["custom_ca_bundle"] = cloud.ca_bundle
@@ -37,7 +44,7 @@ def provider(s: StackSettings) -> aws.Provider:
         args["s3_use_path_style"] = True
     if cloud.skip_checks:
         args |= {"skip_credentials_validation": True, "skip_region_validation": True,
-                 "skip_requesting_account_id": True, "skip_metadata_api_check": "true"}
+                 "skip_requesting_account_id": True, "skip_metadata_api_check": True}
     return aws.Provider(f"cloud-{cloud.name}", **args)
 
 
