@@ -8,7 +8,8 @@ inventory, an ops team's INI) is read through `ansible-inventory --list`
 `ansible_host` -> ssh_hostname, `ansible_user`, `ansible_port`,
 `ansible_ssh_private_key_file`; `-o Option=value` pairs of `ansible_ssh_common_args` go into
 an ssh_config file pyinfra (paramiko) reads, kept in the temporary directory. A ProxyCommand
-is wrapped so that it outlives the TCP stream: paramiko kills the proxy on close and fails if it already exited.
+is wrapped so that it outlives the TCP stream: paramiko kills the proxy on close and fails
+if it already exited.
 """
 
 from __future__ import annotations
