@@ -12,7 +12,6 @@ other in file order.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -31,24 +30,6 @@ PA, PB = "par-ansible", "par-pyinfra"
 CONTROLS = catalogue().controls
 # Differences between the twins that are not the engines' doing: (control, item) -> reason.
 JUSTIFIED: dict[tuple[str, str], str] = {}
-
-
-def pyinfra(inventory: Path, deploy: str, *args: str, timeout: float = 1800):
-    """Run the pyinfra CLI on the derived inventory; (process, parsed --json output)."""
-    env = dict(os.environ, PROVDC_INVENTORY=str(inventory),
-               PATH=f"{BIN}:{os.environ.get('PATH', '')}")
-    proc = subprocess.run([str(BIN / "pyinfra"), "playbooks/pyinfra/inventory.py",
-                           f"playbooks/pyinfra/{deploy}", "--json", *args],
-                          capture_output=True, text=True, cwd=REPO, env=env, timeout=timeout)
-    try:
-        doc = json.loads(proc.stdout)
-    except json.JSONDecodeError:
-        doc = None
-    return proc, doc
-
-
-def changed_ops(doc: dict, host: str) -> list[str]:
-    return [o["name"] for o in doc["results"]["operations"] if host in o["success"]]
 
 
 class Twins:
@@ -87,9 +68,9 @@ def test_twins_have_the_same_level_and_start_identical(twins):
     assert twins.fingerprints(PA) == twins.fingerprints(PB)
 
 
-def test_dry_run_lists_changes_and_touches_nothing(twins):
+def test_dry_run_lists_changes_and_touches_nothing(twins, pyinfra_cli):
     before = twins.fingerprints(PB)
-    proc, doc = pyinfra(twins.inventory, "baseline.py", "--limit", PB, "--dry")
+    proc, doc = pyinfra_cli(twins.inventory, "baseline.py", "--limit", PB, "--dry")
     assert doc is not None and proc.returncode == 0, proc.stderr[-3000:]
     would = [o["name"] for o in doc["plan"] if PB in o["hosts_with_change"]]
     assert len(would) > 20 and any("05-provdc-baseline.conf" in n for n in would), would
@@ -97,23 +78,23 @@ def test_dry_run_lists_changes_and_touches_nothing(twins):
     assert twins.fingerprints(PB) == before
 
 
-def test_converge_one_twin_with_each_engine(twins):
+def test_converge_one_twin_with_each_engine(twins, pyinfra_cli):
     ansible = subprocess.Popen(
         [str(BIN / "ansible-playbook"), "-i", str(twins.inventory), "playbooks/baseline.yml",
          "--limit", PA], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         env={**twins.lab._ansible_env()})
-    proc, doc = pyinfra(twins.inventory, "baseline.py", "--limit", PB, "-y")
+    proc, doc = pyinfra_cli(twins.inventory, "baseline.py", "--limit", PB, "-y")
     out, _ = ansible.communicate(timeout=1800)
     assert ansible.returncode == 0, out[-3000:]
     assert proc.returncode == 0 and doc is not None, proc.stderr[-3000:]
     assert doc["results"]["failed_hosts"] == [] and doc["results"]["totals"]["error"] == 0
-    assert len(changed_ops(doc, PB)) > 20
+    assert len(pyinfra_cli.changed(doc, PB)) > 20
 
 
-def test_second_pyinfra_run_changes_nothing(twins):
-    proc, doc = pyinfra(twins.inventory, "baseline.py", "--limit", PB, "-y")
+def test_second_pyinfra_run_changes_nothing(twins, pyinfra_cli):
+    proc, doc = pyinfra_cli(twins.inventory, "baseline.py", "--limit", PB, "-y")
     assert proc.returncode == 0 and doc is not None, proc.stderr[-3000:]
-    assert changed_ops(doc, PB) == []
+    assert pyinfra_cli.changed(doc, PB) == []
 
 
 def test_files_each_control_touches_are_identical(twins):
