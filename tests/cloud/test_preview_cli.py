@@ -76,6 +76,7 @@ def test_flip_in_table_format_names_the_rule(tmp_path, write_stack):
     ({"provdc:externals": {"ngsp": "198.51.100.0/24"}}, ["provdc:externals.ncsc"]),
     ({"provdc:availabilityZones": ["a"]}, ["provdc:availabilityZones", "two"]),
     ({"provdc:cloud.endpoints": {"s4": "https://x"}}, ["provdc:cloud.endpoints.s4"]),
+    ({"provdc:publicNames": {"dvc-portal": "dvc.example.vn"}}, ["provdc:publicNames.e-portal"]),
 ])
 def test_bad_stack_config_is_one_paragraph_exit_2(tmp_path, write_stack, changes, words):
     write_stack(tmp_path, "bad", changes)

@@ -318,6 +318,7 @@ def stack_flow_logs(resources, ctx: Context) -> list[str]:
 # --- the catalogue ----------------------------------------------------------------------------
 
 def _vn(*refs: str) -> tuple[str, ...]:
+    """Vietnamese references as a tuple (so a single one needs no trailing comma)."""
     return refs
 
 

@@ -53,11 +53,7 @@ def admin_access(s: StackSettings) -> tuple[list[layout.SgRule], dict[str, list[
     sources = s.config.guardrails.admin_sources
     if not sources:
         return [], {}
-    bastion = next((svc for svc in s.topology.services if svc.role == "bastion"), None)
-    if bastion is None:
-        raise ProvdcError("guardrails.adminSources is set but the topology has no bastion",
-                          s.source, None, "provdc:guardrails.adminSources",
-                          "add a service with role: bastion, or remove adminSources")
+    bastion = next(svc for svc in s.topology.services if svc.role == "bastion")  # settings
     rules = [layout.SgRule(f"svc:{bastion.slug}", "ingress", "tcp", 22, layout.Peer("cidr", c), -1)
              for c in sources]
     acl = {bastion.zone: [layout.AclEntry("ingress", "tcp", 22, 22, c) for c in sources]}
@@ -72,11 +68,6 @@ def build(s: StackSettings) -> dict[str, Any]:
     """Declare every resource; return the stack outputs."""
     g = s.config.guardrails
     lb_services = layout.load_balanced_services(s.topology)
-    missing = [svc for svc in lb_services if svc not in s.config.public_names]
-    if missing:
-        raise ProvdcError(f"service '{missing[0]}' sits behind the TLS load balancer but has no "
-                          "public host name", s.source, None, f"provdc:publicNames.{missing[0]}",
-                          f"add `{missing[0]}: <host name>` under provdc:publicNames")
     admin_rules, admin_acl = admin_access(s)
     rules = layout.through_load_balancer(
         layout.sg_rules(s.topology, s.plan, s.config.externals), lb_services) + admin_rules

@@ -18,6 +18,7 @@ from typing import Any, Literal
 from netaddr import IPAddress, IPNetwork
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from provdc.cloud.layout import load_balanced_services
 from provdc.errors import ProvdcError, ValidationFailed
 from provdc.topology.validate import Loaded, load
 from provdc.yamlsource import YamlDocument
@@ -194,6 +195,16 @@ def _check_against_topology(s: StackSettings, line) -> None:
         if name not in services:
             raise ProvdcError(f"unknown service '{name}'", s.source, line("provdc:publicNames"),
                               f"provdc:publicNames.{name}", "use a service slug of the topology")
+    for svc in load_balanced_services(topo):
+        if svc not in cfg.public_names:
+            raise ProvdcError(f"service '{svc}' sits behind the TLS load balancer but has no "
+                              "public host name", s.source, line("provdc:publicNames"),
+                              f"provdc:publicNames.{svc}",
+                              f"add `{svc}: <host name>` under provdc:publicNames")
+    if cfg.guardrails.admin_sources and not any(x.role == "bastion" for x in topo.services):
+        raise ProvdcError("adminSources is set but the topology has no bastion", s.source,
+                          line("provdc:guardrails"), "provdc:guardrails.adminSources",
+                          "add a service with role: bastion, or remove adminSources")
     for i, flow in enumerate(topo.flows):
         for end in (flow.source, flow.to):
             kind, _, name = end.partition(":")
