@@ -102,3 +102,27 @@ def test_spec_caps_ceilings_at_the_shaped_rate():
     assert {c["name"]: c["ceil_kbit"] for c in spec["classes"]} == {
         "video-conf": 28500, "business-apps": 28500, "mail-docs": 28500,
         "best-effort": 28500, "bulk": 15000}
+
+
+def _inventory(tmp_path: Path, uplink: str | None) -> Path:
+    gw = {"provdc_role": "gateway", "provdc_site": "phuong-5", "provdc_core_peer_if": "w12",
+          "provdc_core_netns": "lab.core"}
+    if uplink:
+        gw["provdc_uplink_if"] = uplink
+    path = tmp_path / "hosts.yml"
+    group = {"gateways": {"hosts": {"gw-phuong-5": None}}}
+    path.write_text(json.dumps({"all": {"hosts": {"gw-phuong-5": gw}, "children": group}}))
+    return path
+
+
+def test_render_reads_devices_from_the_inventory(tmp_path):
+    result = invoke("render", "-i", str(_inventory(tmp_path, "wan0")), "phuong-5")
+    assert result.exit_code == 0, result.output
+    assert "# uplink: egress of wan0 on gw-phuong-5" in result.output
+    assert "# downlink: egress of w12 on core" in result.output
+    assert "qdisc replace dev w12 root handle 1: htb default 40" in result.output
+
+
+def test_inventory_gateway_without_uplink_is_refused(tmp_path):
+    assert_user_error(invoke("specs", "-i", str(_inventory(tmp_path, None))),
+                      "gw-phuong-5", "provdc_uplink_if")
