@@ -1,0 +1,60 @@
+"""The pyinfra inventory derived from an Ansible inventory (no hosts needed)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from provdc.errors import ProvdcError
+from provdc.pyinfra_engine import inventory as inv
+
+COMMON = ("-o 'ProxyCommand=nsenter --net=/run/netns/x.core nc %h %p' "
+          "-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o ConnectTimeout=10")
+
+
+@pytest.fixture
+def ansible_yaml(tmp_path):
+    doc = {"all": {
+        "hosts": {
+            "lgsp-1": {"ansible_host": "10.94.2.2", "ansible_user": "root",
+                       "ansible_ssh_private_key_file": "/k", "ansible_ssh_common_args": COMMON,
+                       "provdc_security_level": 3, "baseline_vn_ssh_02": False},
+            "gw-a": {"ansible_host": "172.16.93.9", "ansible_port": 2222,
+                     "provdc_site": "a", "provdc_uplink_if": "eth0"},
+        },
+        "children": {"dc_hosts": {"hosts": {"lgsp-1": None}},
+                     "gateways": {"hosts": {"gw-a": None}},
+                     "zone_app": {"hosts": {"lgsp-1": None}}},
+    }}
+    path = tmp_path / "hosts.yml"
+    path.write_text(yaml.safe_dump(doc))
+    return path
+
+
+def test_same_hosts_groups_and_variables(ansible_yaml):
+    groups = inv.groups_from_ansible(ansible_yaml)
+    assert {g: [h for h, _ in hs] for g, hs in groups.items()} == {
+        "dc_hosts": ["lgsp-1"], "gateways": ["gw-a"], "zone_app": ["lgsp-1"]}
+    data = dict(groups["dc_hosts"])["lgsp-1"]
+    assert data["ssh_hostname"] == "10.94.2.2" and data["ssh_key"] == "/k"
+    assert data["provdc_security_level"] == 3 and data["baseline_vn_ssh_02"] is False
+    assert data["ssh_strict_host_key_checking"] == "off"
+    assert not any(k.startswith("ansible_") for k in data)
+    assert dict(groups["gateways"])["gw-a"]["ssh_port"] == 2222
+
+
+def test_ssh_config_keeps_the_proxy_alive_for_paramiko(ansible_yaml):
+    groups = inv.groups_from_ansible(ansible_yaml)
+    config = Path(dict(groups["dc_hosts"])["lgsp-1"]["ssh_config_file"]).read_text()
+    assert "Host lgsp-1 10.94.2.2" in config
+    assert ("ProxyCommand sh -c 'nsenter --net=/run/netns/x.core nc %h %p; exec sleep 30'"
+            in config)
+    assert ansible_yaml.parent not in inv.workdir_for(ansible_yaml).parents
+
+
+def test_missing_inventory_is_one_clear_error(tmp_path):
+    with pytest.raises(ProvdcError) as err:
+        inv.groups_from_ansible(tmp_path / "nope.yml")
+    assert "Fix:" in str(err.value)
