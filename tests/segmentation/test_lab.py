@@ -69,6 +69,11 @@ def test_the_confirmed_table_survives_an_nftables_restart(lab, applied):
     confirmed table again, as it does at boot."""
     before = table(lab, "lgsp-1")
     lab.ssh("lgsp-1", "systemctl restart nftables.service")
+    # systemctl waits for nftables.service only; the propagated restart follows it
+    deadline = time.monotonic() + 60
+    while lab.ssh("lgsp-1", "nft list table inet provdc_segmentation", check=False).returncode:
+        assert time.monotonic() < deadline, "the boot unit did not reload the table"
+        time.sleep(1)
     assert table(lab, "lgsp-1") == before
     assert lab.ssh("lgsp-1", "systemctl is-active provdc-segmentation").stdout.strip() == "active"
 
