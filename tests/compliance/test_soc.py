@@ -179,7 +179,8 @@ def test_soc_onward_link_to_the_national_centre(collector, topology, record_prop
         assert topology.max_security_level < 3, "level 3 and above must share with the NCSC"
         pytest.skip("no onward link below level 3")
     assert re.search(r"if \$syslogseverity <= [0-7] then", conf), "no severity filter"
-    upstream = conf.split('name="provdc_soc_upstream"')[1]
+    upstream = conf.partition('action(type="omfwd" name="provdc_soc_upstream"')[2]
+    assert upstream, "the onward link is not an omfwd action"
     assert directive(upstream, "StreamDriverMode") == "1"
     assert directive(upstream, "StreamDriverAuthMode") == "x509/name"
     assert directive(upstream, "queue.filename"), "no disk-assisted queue on the onward link"
