@@ -86,8 +86,8 @@ def wait_for(ssh: Ssh, host: str, paths: str, needles: list[str], timeout: float
         pattern = " ".join(f"-e '{n}'" for n in missing)
         out = ssh.run(host, f"grep -h -o -F {pattern} {paths} 2>/dev/null || true").stdout
         now = time.monotonic() - start
-        for n in set(out.split()):
-            if n in missing:
+        for n in missing:
+            if n in out:
                 found[n] = now
         if now > timeout:
             return found
