@@ -31,6 +31,17 @@ class PyinfraCli:
             doc = None
         return proc, doc
 
+    def local(self, deploy: Path, *args: str, timeout: float = 600):
+        """The deploy on this machine (@local): for operations on scratch files only."""
+        proc = subprocess.run([str(BIN / "pyinfra"), "@local", str(deploy), "-y", "--json",
+                               *args], capture_output=True, text=True, cwd=REPO,
+                              env=dict(os.environ, PATH=f"{BIN}:{os.environ.get('PATH', '')}"),
+                              timeout=timeout)
+        try:
+            return proc, json.loads(proc.stdout)
+        except json.JSONDecodeError:
+            return proc, None
+
     @staticmethod
     def changed(doc: dict, host: str) -> list[str]:
         """Names of the operations that changed `host` in a --json result."""
