@@ -93,7 +93,11 @@ def breaker(control: Control, in_container: bool) -> Breaker:
                 f"Description: breaker stand-in\\n' > $d/DEBIAN/control && "
                 f"dpkg-deb -b $d $d.deb >/dev/null && dpkg -i $d.deb >/dev/null"
             )
-            return Breaker(cid, build, f"dpkg -P {pkg} >/dev/null; rm -rf {STASH}-deb*")
+            # dpkg writes /var/log/dpkg.log (0644 when it creates it): put it back too,
+            # or VN-LOG-12 would be flagged as well
+            save, back = _snapshot(["/var/log/dpkg.log"])
+            return Breaker(cid, build, f"dpkg -P {pkg} >/dev/null; rm -rf {STASH}-deb*; {back}",
+                           save)
         case "package_present":
             pkg = p.packages[0]
             return Breaker(cid, f"echo '{pkg} deinstall' | dpkg --set-selections",
