@@ -53,7 +53,8 @@ case "${1:-}" in
     setup_python
     export PATH="$PWD/.venv/bin:$PATH"
     shift
-    exec pytest "$@"
+    if (($#)); then exec pytest "$@"; fi
+    exec python3 tests/run_suites.py
     ;;
   *)
     echo "usage: bash quickstart.sh demo|test" >&2
