@@ -58,7 +58,10 @@ def breaker(control: Control, in_container: bool) -> Breaker:
             bad = _flip(str(want))
             path = "/etc/sysctl.d/99-provdc-break.conf"
             live = f"; sysctl -q -w {key}={bad}" if runtime else ""
-            back = f"; sysctl -q -w {key}={want}" if runtime else ""
+            # re-apply the whole baseline file too: the kernel couples some keys (turning
+            # ip_forward off sets conf.all.accept_redirects back to 1)
+            back = (f"; sysctl -q -w {key}={want}; sysctl -q -p {files.SYSCTL_FILE} "
+                    "2>/dev/null; true") if runtime else ""
             return Breaker(cid, f"echo '{key} = {bad}' > {path}{live}", f"rm -f {path}{back}")
         case "sshd_option":
             option = next(iter(p.options))
