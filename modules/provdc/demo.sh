@@ -1,12 +1,34 @@
 #!/usr/bin/env bash
 # The main job, run by `bash quickstart.sh demo`: each step is what an operator would type.
+#   1. validate the province's topology and print its address plan;
+#   2. bring up the local lab (the small profile of that topology as real hosts);
+#   3. converge every lab host with the one playbook ops teams run (site.yml);
+#   4. audit every host against the control catalogue, as an auditor would.
+# The lab stays up for you to explore (`provdc lab status`, `provdc lab ssh HOST`,
+# `ansible all -m ping`); `provdc lab down` removes it.
 set -euo pipefail
 TOPOLOGY=${TOPOLOGY:-inventory/soctrang/topology.yml}
+INVENTORY=inventory/lab/hosts.yml
+REPORTS=${REPORTS:-reports/demo}
 
+step() { printf '\n\033[1m--- %s\033[0m\n' "$*"; }
+
+step "provdc validate $TOPOLOGY"
 provdc validate "$TOPOLOGY"
-provdc plan "$TOPOLOGY"
+provdc plan "$TOPOLOGY" | head -20
+echo "(full plan: provdc plan $TOPOLOGY)"
 
-# The local lab: the small profile of this topology as real hosts (root, systemd-nspawn),
-# with its inventory in inventory/lab/. It stays up for you to explore: `provdc lab status`,
-# `provdc lab ssh HOST`, `ansible all -m ping`; `provdc lab down` removes it.
+step "provdc lab up --topology $TOPOLOGY"
 provdc lab up --topology "$TOPOLOGY"
+
+step "ansible-playbook -i $INVENTORY playbooks/site.yml"
+ansible-playbook -i "$INVENTORY" playbooks/site.yml
+
+step "provdc audit -i $INVENTORY --out $REPORTS"
+status=0
+provdc audit -i "$INVENTORY" --out "$REPORTS" || status=$?
+
+step "done"
+echo "Audit report: $PWD/$REPORTS/report.html (also report.json, junit.xml)"
+echo "The lab is still up: provdc lab status | provdc lab ssh HOST | provdc lab down"
+exit "$status"
