@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -99,9 +98,8 @@ def test_inotify_is_restored_when_the_last_lab_goes_down(tiny):
     runtime.up(plan, inv, log=lambda m: None)
     assert _inotify() >= runtime.INOTIFY_BASE + runtime.INOTIFY_PER_HOST * 3
     runtime.down(name, log=lambda m: None)
-    if others:
-        data = json.loads(state_file.read_text()) if state_file.exists() else {"labs": {}}
-        assert name not in data["labs"]
+    if others:  # another lab still runs: the raised limit stays for it
+        assert _inotify() >= before
     else:
         assert _inotify() == before or not state_file.exists()
         assert not state_file.exists()

@@ -279,15 +279,23 @@ def _sysctl_path(key: str) -> Path:
     return Path("/proc/sys") / key.replace(".", "/")
 
 
+def _hosts_of_other_labs(name: str) -> int:
+    total = 0
+    for other in list_labs():
+        if other != name and (state := load_state(other)):
+            total += len(state.plan.hosts)
+    return total
+
+
 def inotify_acquire(name: str, hosts: int, log: Log) -> None:
+    """Raise the limit if the labs on this machine (read from their state on disk, not from
+    bookkeeping) need more; remember the original value once."""
     root = labs_root().parent
     with file_lock(root / ".inotify.lock"):
         path = root / INOTIFY_STATE
-        data = json.loads(path.read_text()) if path.is_file() else {"labs": {}}
-        data["labs"] = {k: v for k, v in data["labs"].items() if (labs_root() / k).is_dir()
-                        or k == name}
-        data["labs"][name] = hosts
-        need = INOTIFY_BASE + INOTIFY_PER_HOST * sum(data["labs"].values())
+        data = json.loads(path.read_text()) if path.is_file() else {}
+        data.pop("labs", None)  # older bookkeeping; the labs on disk are the truth now
+        need = INOTIFY_BASE + INOTIFY_PER_HOST * (hosts + _hosts_of_other_labs(name))
         current = int(_sysctl_path(INOTIFY_KEY).read_text())
         if current < need:
             data.setdefault("original", current)
@@ -295,21 +303,21 @@ def inotify_acquire(name: str, hosts: int, log: Log) -> None:
             data["set_to"] = need
             log(f"raised {INOTIFY_KEY} from {current} to {need} (restored by the last "
                 "`lab down`)")
-        path.write_text(json.dumps(data, indent=1))
+        if data:
+            path.write_text(json.dumps(data, indent=1))
 
 
 def inotify_release(name: str, log: Log) -> None:
+    """Restore the original limit when no other lab is left on the machine (a lab exists
+    as long as its directory under the labs root does)."""
     root = labs_root().parent
     path = root / INOTIFY_STATE
     if not path.is_file():
         return
     with file_lock(root / ".inotify.lock"):
-        data = json.loads(path.read_text())
-        data["labs"].pop(name, None)
-        data["labs"] = {k: v for k, v in data["labs"].items() if (labs_root() / k).is_dir()}
-        if data["labs"]:
-            path.write_text(json.dumps(data, indent=1))
+        if any(other != name for other in list_labs()):
             return
+        data = json.loads(path.read_text())
         if "original" in data:
             current = int(_sysctl_path(INOTIFY_KEY).read_text())
             if current == data.get("set_to"):
