@@ -46,7 +46,12 @@ def new_session(lab, host: str, cmd: str = "true", timeout: int = 5):
 def applied(lab):
     first = lab.ansible_playbook(PLAYBOOK)
     assert first.returncode == 0, first.stdout[-4000:] + first.stderr[-2000:]
-    return first
+    yield first
+    # Leave the session's lab unsegmented for the suites that run after this one.
+    lab.ansible("all", "-m", "ansible.builtin.shell", "-a",
+                "nft delete table inet provdc_segmentation; "
+                "systemctl disable --now provdc-segmentation; rm -rf /etc/provdc/segmentation")
+    lab.core_exec(["nft", "delete", "table", "inet", "provdc_zones"], check=False)
 
 
 def test_second_run_changes_nothing(lab, applied):
