@@ -64,6 +64,8 @@ def host_vars(lab: LabPlan, h: Host, key: Path, control_dir: Path) -> dict:
         "provdc_default_gw": h.default_gw,
         "provdc_netns": netns_name(lab.name, h.name),
         "provdc_core_netns": core_netns(lab.name),
+        "provdc_topology": str(Path(lab.topology_path).resolve()),
+        "provdc_open_tcp": list(h.open_tcp),
     }
     if h.zone:
         v["provdc_zone"] = h.zone

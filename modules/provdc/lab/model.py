@@ -112,6 +112,7 @@ class Host:
     wan_core_address: str | None = None  # gateways: core side of the /31
     gateway_host: str | None = None  # agency hosts: their site gateway
     extra: bool = False  # created on demand (add_host); not in the main inventory
+    open_tcp: tuple[int, ...] = ()  # ports the flow matrix opens towards this host
 
     @property
     def groups(self) -> list[str]:
@@ -311,6 +312,9 @@ def plan_lab(
                 )
             )
     _check_unique(lab, loaded)
+    for h in lab.hosts:  # what each host's firewall must let in, from the matrix
+        h.open_tcp = tuple(topo.inbound_ports(
+            service=h.service, zone=h.zone, tier=h.tier, site=h.site))
     return lab
 
 

@@ -264,6 +264,18 @@ class Topology(Strict):
                 self._children_cache.setdefault(site.parent, []).append(site)
         return self._children_cache
 
+    def inbound_ports(self, proto: str = "tcp", *, service: str | None = None,
+                      zone: str | None = None, tier: str | None = None,
+                      site: str | None = None) -> list[int]:
+        """Ports the allowed-flow matrix opens towards a host with these attributes.
+
+        Host firewalls (the baseline's port list) and the segmentation rules both come from
+        this one matrix, so a service port is never open in one and closed in the other.
+        """
+        wanted = {f"service:{service}", f"zone:{zone}", f"tier:{tier}", f"site:{site}"}
+        return sorted({p for f in self.flows if f.proto == proto and f.to in wanted
+                       for p in f.ports})
+
     @property
     def root(self) -> Site:
         return next(s for s in self.sites if s.parent is None)
