@@ -15,8 +15,10 @@ step() { printf '\n\033[1m--- %s\033[0m\n' "$*"; }
 
 step "provdc validate $TOPOLOGY"
 provdc validate "$TOPOLOGY"
-provdc plan "$TOPOLOGY" | head -20
-echo "(full plan: provdc plan $TOPOLOGY)"
+mkdir -p "$REPORTS"
+provdc plan "$TOPOLOGY" >"$REPORTS/plan.txt"
+provdc plan "$TOPOLOGY" --format json >"$REPORTS/plan.json"
+echo "address plan: $REPORTS/plan.txt (and plan.json)"
 
 step "provdc lab up --topology $TOPOLOGY"
 provdc lab up --topology "$TOPOLOGY"
