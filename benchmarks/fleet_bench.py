@@ -139,9 +139,11 @@ def sites_for(n: int) -> list[str]:
     return slugs[:max(1, (n - 8) // 2 + 1)]
 
 
-def measure(n: int) -> dict[str, tuple[float, float, int, int]]:
+def measure(n: int, engines: list[str]) -> dict[str, tuple[float, float, int, int]]:
     out = {}
     for engine, run in ENGINES.items():
+        if engine.split()[0].lower() not in engines:
+            continue
         tear_down(LAB)
         lab = bring_up(LAB, sites=sites_for(n))
         try:
@@ -161,10 +163,11 @@ def measure(n: int) -> dict[str, tuple[float, float, int, int]]:
 def table(results: dict[int, dict], load_at_start: str) -> str:
     rows = []
     for n, by_engine in results.items():
-        floor_first, floor_again = by_engine["raw batched SSH (floor)"][:2]
+        floor = by_engine.get("raw batched SSH (floor)")
         for engine, (first, again, changed, rechanged) in by_engine.items():
-            rows.append([n, engine, f"{first:.1f}", f"{first / floor_first:.1f}",
-                         f"{again:.1f}", f"{again / floor_again:.1f}",
+            ratios = ([f"{first / floor[0]:.1f}", f"{again / floor[1]:.1f}"] if floor
+                      else ["-", "-"])
+            rows.append([n, engine, f"{first:.1f}", ratios[0], f"{again:.1f}", ratios[1],
                          f"{changed} / {rechanged}"])
     head = ["hosts", "engine", "first converge (s)", "× floor", "no-op re-run (s)", "× floor",
             "changes first / re-run"]
@@ -179,15 +182,18 @@ def table(results: dict[int, dict], load_at_start: str) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="10,25", help="comma-separated host counts")
+    parser.add_argument("--engines", default="raw,ansible,pyinfra",
+                        help="comma-separated subset of raw (the floor), ansible, pyinfra")
     parser.add_argument("--write", action="store_true", help="refresh benchmarks/README.md")
     args = parser.parse_args()
     if os.geteuid() != 0:
         raise SystemExit("the lab needs root")
     load_at_start = f"load average {os.getloadavg()[0]:.1f} at start"
-    results = {n: measure(n) for n in map(int, args.sizes.split(","))}
+    engines = args.engines.split(",")
+    results = {n: measure(n, engines) for n in map(int, args.sizes.split(","))}
     text = table(results, load_at_start)
     print(text)
-    if args.write:
+    if args.write and len(engines) == len(ENGINES):
         write_section("pyinfra", "pyinfra and Ansible on a fleet", FLEET_INTRO + text)
     return 0
 
