@@ -22,6 +22,7 @@ import os
 import shutil
 import subprocess
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -116,7 +117,8 @@ class Image:
 
 
 @contextmanager
-def _locked(path: Path):
+def file_lock(path: Path) -> Iterator[None]:
+    """An exclusive lock between processes (concurrent `lab up`s, image builds, down)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "a+") as fh:
         fcntl.flock(fh, fcntl.LOCK_EX)
@@ -154,7 +156,7 @@ def ensure_image(log=print) -> Image:
             "mmdebstrap is not installed, so the lab image cannot be built",
             fix="run `bash quickstart.sh test` (or `apt-get install mmdebstrap`) as root",
         )
-    with _locked(root / ".lock"):
+    with file_lock(root / ".lock"):
         if img := cached(key):
             return img  # another `lab up` built it while we waited
         final = root / key
@@ -209,7 +211,7 @@ def prune(in_use: set[str], log=print) -> list[str]:
     except OSError:
         mounts = ""
     removed = []
-    with _locked(root / ".lock"):
+    with file_lock(root / ".lock"):
         for d in root.iterdir():
             if d.name.startswith(".") or not d.is_dir() or d.name in in_use | {current}:
                 continue

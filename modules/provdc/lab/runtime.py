@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import fcntl
 import json
 import os
 import shutil
@@ -28,7 +27,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,6 +35,7 @@ from pathlib import Path
 from provdc.errors import ProvdcError
 from provdc.lab import image as image_mod
 from provdc.lab import inventory as inv
+from provdc.lab.image import file_lock
 from provdc.lab.model import (
     HOST_IF,
     LAN_IF,
@@ -114,17 +114,6 @@ def default_inventory_dir(name: str) -> Path:
     from provdc.lab.model import DEFAULT_LAB_NAME
 
     return Path("inventory") / ("lab" if name == DEFAULT_LAB_NAME else f"lab-{name}")
-
-
-@contextlib.contextmanager
-def file_lock(path: Path) -> Iterator[None]:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a+") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 @dataclass
