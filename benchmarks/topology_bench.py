@@ -65,7 +65,7 @@ def main() -> None:
         plan = wall([*PROVDC, "plan", str(path), "--format", "json"], repeat)
         floor = yaml_floor(path, repeat)
         rows.append([name, sites, f"{validate:.2f} s", f"{plan:.2f} s",
-                     f"{floor:.2f} s", f"{(plan - startup) / max(floor, 1e-3):.1f}×"])
+                     f"{floor:.2f} s", f"{validate / startup:.1f}×"])
         print(rows[-1], flush=True)
     body = (
         "`.venv/bin/python benchmarks/topology_bench.py --write` — median CPU time (user + "
@@ -74,7 +74,7 @@ def main() -> None:
         f"{os.getloadavg()[0]:.0f} (other engineers' labs were running).\n\n"
         + markdown_table(
             ["topology", "sites", "validate", "plan --format json", "YAML parse floor",
-             "(plan − start-up) / floor"], rows)
+             "validate / CLI start-up"], rows)
         + "\n\nTargets: full province < 1 s, 10,000 sites < 5 s of CLI wall time.\n"
     )
     print(body)
