@@ -9,6 +9,7 @@
 set -euo pipefail
 TOPOLOGY=${TOPOLOGY:-inventory/soctrang/topology.yml}
 INVENTORY=inventory/lab/hosts.yml
+SETTINGS=${SETTINGS:-$(dirname "$TOPOLOGY")/lab-settings.yml}
 REPORTS=${REPORTS:-reports/demo}
 
 step() { printf '\n\033[1m--- %s\033[0m\n' "$*"; }
@@ -23,8 +24,8 @@ echo "address plan: $REPORTS/plan.txt (and plan.json)"
 step "provdc lab up --topology $TOPOLOGY"
 provdc lab up --topology "$TOPOLOGY"
 
-step "ansible-playbook -i $INVENTORY playbooks/site.yml"
-ansible-playbook -i "$INVENTORY" playbooks/site.yml
+step "ansible-playbook -i $INVENTORY -e @$SETTINGS playbooks/site.yml"
+ansible-playbook -i "$INVENTORY" -e @"$SETTINGS" playbooks/site.yml
 
 step "provdc audit -i $INVENTORY --out $REPORTS"
 status=0

@@ -49,6 +49,7 @@ def test_pulumi_entrypoint_builds_the_stack_from_pulumi_config(tmp_path):
                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr[-2000:]
     doc = json.loads(run.stdout.strip().splitlines()[-1])
-    assert doc["resources"] == 221  # as the golden inventory counts them
+    golden = yaml.safe_load((ROOT / "tests/cloud/golden/soctrang.yaml").read_text())
+    assert doc["resources"] == golden["resource_count"]  # the same program as the preview
     assert doc["level"] == 3
     assert [h["name"] for h in doc["hosts"]][:2] == ["dvc-portal-1", "dvc-portal-2"]

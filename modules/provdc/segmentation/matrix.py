@@ -226,9 +226,10 @@ class Resolver:
                 return [Addr.of(hosts)]
             return [Addr.of([self.plan.zone(self._service(name).zone).cidr])]
         if kind == "tier":
-            return [Addr.of(sp.cidr for sp in self.plan.sites if sp.site.tier == name)]
+            sites = [sp for sp in self.plan.sites if sp.site.tier == name]
+            return [Addr.of(a for sp in sites for a in self._site_sources(sp))]
         if kind == "site":
-            return [Addr.of([self.plan.site(name).cidr])]
+            return [Addr.of(self._site_sources(self.plan.site(name)))]
         return [self.edge, self.outside]  # external
 
     def members(self, endpoint: str) -> list[Node]:
@@ -239,6 +240,11 @@ class Resolver:
         return [n for n in self.nodes
                 if getattr(n, attr) == name and (kind in ("zone", "service") or
                                                  n.role == "agency")]
+
+    def _site_sources(self, sp) -> list:
+        """A site's LAN and its gateway's own TSLCD address: traffic the gateway itself
+        sends (its log forwarding, its time sync) leaves from the uplink, not the LAN."""
+        return [sp.cidr, str(self.plan.wan_link(sp.slug)[1])]
 
     def _service(self, slug: str):
         return next(s for s in self.topo.services if s.slug == slug)
