@@ -12,12 +12,11 @@ import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-from botocore.exceptions import ClientError, EndpointConnectionError
+from botocore.exceptions import ClientError
 
 from provdc.cloud import levels, policy
 from provdc.cloud.layout import ANYWHERE
-from provdc.cloud.state import client
-from provdc.errors import ProvdcError
+from provdc.cloud.state import aws_errors, client
 
 
 @dataclass(frozen=True)
@@ -233,18 +232,11 @@ class AuditReport:
 def run_audit(endpoint: str | None, region: str, level: int) -> AuditReport:
     c = Clients(endpoint, region)
     findings = []
-    try:
+    with aws_errors("cloud endpoint", "--endpoint",
+                    "check the credentials and that they may read the account"):
         for check in CHECKS:
             for resource, ok, msg in check.run(c, level):
                 findings.append(Finding(check.id, check.rule, resource, ok, msg))
-    except EndpointConnectionError as exc:
-        raise ProvdcError(f"cannot reach the cloud endpoint: {exc}", None, None, "--endpoint",
-                          "check the URL and that the service is up") from None
-    except ClientError as exc:
-        err = exc.response.get("Error", {})
-        raise ProvdcError(f"the endpoint refused: {err.get('Code')}: {err.get('Message')}",
-                          None, None, "--endpoint",
-                          "check the credentials and that they may read the account") from None
     return AuditReport(endpoint, region, level, findings)
 
 

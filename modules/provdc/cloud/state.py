@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from urllib.parse import urlencode, urlparse
 
@@ -56,6 +58,20 @@ def client(service: str, endpoint: str | None, region: str):
                         config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 2}))
 
 
+@contextmanager
+def aws_errors(what: str, refused_field: str, refused_fix: str) -> Iterator[None]:
+    """Turn botocore's errors into one-paragraph user errors (no traceback, exit 2)."""
+    try:
+        yield
+    except EndpointConnectionError as exc:
+        raise ProvdcError(f"cannot reach the {what}: {exc}", None, None, "--endpoint",
+                          "check the URL and that the service is up") from None
+    except ClientError as exc:
+        err = exc.response.get("Error", {})
+        raise ProvdcError(f"the {what} refused: {err.get('Code')}: {err.get('Message')}",
+                          None, None, refused_field, refused_fix) from None
+
+
 def login_url(bucket: str, endpoint: str | None, region: str, prefix: str = "") -> str:
     """The `pulumi login` URL for a self-managed S3 backend (path-style for non-AWS)."""
     path = f"s3://{bucket}" + (f"/{prefix.strip('/')}" if prefix else "")
@@ -75,7 +91,8 @@ def bootstrap(bucket: str, endpoint: str | None, region: str,
     check_bucket_name(bucket)
     s3 = client("s3", endpoint, region)
     result = BootstrapResult(bucket, login_url(bucket, endpoint, region))
-    try:
+    with aws_errors("S3 endpoint", "--bucket",
+                    "check credentials (AWS_ACCESS_KEY_ID/...) and that the name is free"):
         _ensure_bucket(s3, bucket, region, result)
         _ensure_versioning(s3, bucket, result)
         _ensure_encryption(s3, bucket, kms_key, result)
@@ -84,15 +101,6 @@ def bootstrap(bucket: str, endpoint: str | None, region: str,
             _ensure_tls_policy(s3, bucket, result)
         else:  # a TLS-only policy on a plain-http endpoint would lock the operator out
             result.notes.append("plain-http loopback endpoint: TLS-only policy not set")
-    except EndpointConnectionError as exc:
-        raise ProvdcError(f"cannot reach the S3 endpoint: {exc}", None, None, "--endpoint",
-                          "check the URL and that the service is up") from None
-    except ClientError as exc:
-        err = exc.response.get("Error", {})
-        raise ProvdcError(f"the S3 endpoint refused: {err.get('Code')}: {err.get('Message')}",
-                          None, None, "--bucket",
-                          "check credentials (AWS_ACCESS_KEY_ID/...) and that the name is free"
-                          ) from None
     return result
 
 
