@@ -181,6 +181,22 @@ def test_busy_stretch_ignores_skewed_starts():
         measure._busy_rates(samples[:7], ["1:10", "1:20"], min_span=1)
 
 
+def test_busy_window_keeps_a_class_that_stalls_briefly():
+    from provdc.qos import measure
+
+    # both at 1 MB/s for 4 s; 1:20 stalls 0.4 s in the middle (a TCP recovery), then catches
+    # up: the window spans the stall, and the stalled class's mean rate is what it carried
+    def count_20(t: float) -> int:
+        return int(min(t, 2.0) * 1e6 + max(0.0, t - 2.4) * 1e6)
+
+    samples = [(t / 5, {"1:10": int(t / 5 * 1e6), "1:20": count_20(t / 5)}) for t in range(21)]
+    rates = measure._busy_rates(samples, ["1:10", "1:20"], min_span=2)
+    assert rates["1:10"] == pytest.approx(8e6, rel=1e-3)
+    assert 6e6 < rates["1:20"] < 8e6
+    with pytest.raises(measure.ProvdcError):
+        measure._busy_rates(samples, ["1:10", "1:30"], min_span=2)  # 1:30 never moved
+
+
 def test_judge_applies_the_issue_bounds():
     from provdc.qos import measure
 

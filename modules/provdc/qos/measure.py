@@ -186,22 +186,22 @@ def _samples(setup: Setup, direction: str, seconds: int) -> list[Sample]:
 
 
 def _busy_rates(samples: list[Sample], classids: list[str], min_span: float) -> dict[str, float]:
-    """Bit/s of each class: least-squares slope of its counter over the longest stretch of
-    samples in which every class moved, without that stretch's first and last step (a run
-    may have started or stopped inside them)."""
-    busy = [all(b.get(k, 0) > a.get(k, 0) for k in classids)
-            for (_, a), (_, b) in zip(samples, samples[1:], strict=False)]
-    best, start = (0, 0), None
-    for i, flag in enumerate([*busy, False]):
-        if flag and start is None:
-            start = i
-        elif not flag and start is not None:
-            best = max(best, (start, i), key=lambda r: r[1] - r[0])
-            start = None
-    stretch = samples[best[0] + 1: best[1]]  # samples strictly inside the busy stretch
+    """Bit/s of each class: least-squares slope of its counter over the window in which every
+    class was running (from the last class's first movement to the first class's last
+    movement), without the window's first and last step (a run may have started or stopped
+    inside them). A class that stalls for a sample or two inside the window (TCP recovering
+    from a drop on the shaped link) stays in: its stall is part of its real rate."""
+    moved = [[b.get(k, 0) > a.get(k, 0) for k in classids]
+             for (_, a), (_, b) in zip(samples, samples[1:], strict=False)]
+    firsts = [next((i for i, m in enumerate(moved) if m[j]), None) for j in range(len(classids))]
+    lasts = [next((i for i in reversed(range(len(moved))) if moved[i][j]), None)
+             for j in range(len(classids))]
+    stretch: list[Sample] = []
+    if None not in firsts and None not in lasts:
+        stretch = samples[max(firsts) + 1: min(lasts) + 1]  # samples strictly inside the window
     if len(stretch) < 3 or stretch[-1][0] - stretch[0][0] < min_span:
         raise ProvdcError("the classes never all carried traffic together for "
-                          f"{min_span:g} s (busy stretch: {len(stretch)} samples)",
+                          f"{min_span:g} s (common window: {len(stretch)} samples)",
                           fix="re-run on a less loaded machine or with more --seconds")
     return {k: _slope([(t, c.get(k, 0)) for t, c in stretch]) * 8 for k in classids}
 
