@@ -10,9 +10,10 @@ from pathlib import Path
 import pytest
 
 from provdc.controls import CATALOGUE_PATH, catalogue, load_catalogue
-from provdc.controls.ansible import KIND_ORDER, render_role
+from provdc.controls.ansible import render_role
 from provdc.controls.breakers import breaker
 from provdc.controls.checks import CHECKS, commands_for
+from provdc.controls.fix import KIND_ORDER
 from provdc.controls.model import FAMILIES
 from provdc.errors import ProvdcError
 
@@ -140,3 +141,17 @@ def test_role_is_ansible_lint_and_yamllint_clean():
                          "playbooks/baseline.yml", "playbooks/roles/baseline"],
                         cwd=REPO, capture_output=True, text=True)
     assert yl.returncode == 0, yl.stdout
+
+
+def test_the_firewall_control_checks_what_the_segmentation_engine_applies():
+    from provdc.controls import files
+    from provdc.segmentation.matrix import HOST_TABLE
+    from provdc.segmentation.nftapply import BOOT_DIR
+
+    net09 = catalogue().by_id["VN-NET-09"]
+    assert net09.check.table == HOST_TABLE
+    assert files.firewall_boot_file(net09.check.table) == str(BOOT_DIR / f"{HOST_TABLE}.nft")
+    unit = REPO / "playbooks" / "roles" / "segmentation" / "files" / files.FIREWALL_UNIT
+    assert str(BOOT_DIR) in unit.read_text()
+    task_file = REPO / "playbooks" / "roles" / "baseline" / "tasks" / "nftables_input.yml"
+    assert "name: segmentation" in task_file.read_text()

@@ -140,5 +140,6 @@ def breaker(control: Control, in_container: bool) -> Breaker:
             }[p.rule]
             return Breaker(cid, run, back, save)
         case "nftables_input":
-            return Breaker(cid, f"nft delete table inet {p.table}", f"nft -f {files.NFT_FILE}")
+            return Breaker(cid, f"nft delete table inet {p.table}",
+                           f"nft -f {files.firewall_boot_file(p.table)}")
     raise ValueError(f"no breaker for kind {control.kind}")

@@ -503,19 +503,18 @@ def check_nftables_input(control: Control, probe: Probe, runtime: bool) -> list[
     if runtime:
         ev.append(Evidence("input policy", RUNTIME, "drop",
                            "drop" if "policy drop" in live else (live.strip() and "accept")
-                           or "no provdc chain", rc == 0 and "policy drop" in live))
+                           or f"no table inet {p.table}", rc == 0 and "policy drop" in live))
         for port in p.allow_tcp:
             ev.append(Evidence(f"tcp/{port}", RUNTIME, "allowed",
                                "allowed" if str(port) in ports else "blocked", str(port) in ports))
-    text = probe.read(files.NFT_FILE) or ""
-    ev.append(Evidence(files.NFT_FILE, PERSISTED, "policy drop", "policy drop" if
-                       "policy drop" in text else "missing", "policy drop" in text))
-    conf = probe.read("/etc/nftables.conf") or ""
-    included = files.NFT_INCLUDE in conf
-    ev.append(Evidence("/etc/nftables.conf", PERSISTED, files.NFT_INCLUDE,
-                       "present" if included else "absent", included))
-    enabled = probe.out("systemctl is-enabled nftables.service 2>/dev/null").strip() or "missing"
-    ev.append(Evidence("nftables.service", PERSISTED, "enabled", enabled, enabled == "enabled"))
+    boot_file = files.firewall_boot_file(p.table)
+    text = probe.read(boot_file) or ""
+    dropped = "policy drop" in text
+    ev.append(Evidence(boot_file, PERSISTED, "policy drop", "policy drop" if dropped else "missing",
+                       dropped))
+    unit = files.FIREWALL_UNIT
+    enabled = probe.out(f"systemctl is-enabled {unit} 2>/dev/null").strip() or "missing"
+    ev.append(Evidence(unit, PERSISTED, "enabled", enabled, enabled == "enabled"))
     return ev
 
 

@@ -5,13 +5,22 @@ from __future__ import annotations
 import re
 import shlex
 
+from provdc.segmentation.nftapply import BOOT_DIR
+
 # The role renders these files from the selected controls of each kind; the check reads them.
 SYSCTL_FILE = "/etc/sysctl.d/60-provdc-baseline.conf"
 SSHD_DROPIN = "/etc/ssh/sshd_config.d/05-provdc-baseline.conf"
 MODPROBE_FILE = "/etc/modprobe.d/60-provdc-baseline.conf"
-NFT_FILE = "/etc/nftables.d/60-provdc-baseline.nft"
-NFT_INCLUDE = 'include "/etc/nftables.d/*.nft"'
 PAM_CONFIGS_DIR = "/usr/share/pam-configs"
+
+# The host firewall (VN-NET-09) is the segmentation engine's: the confirmed table is kept for
+# boot under BOOT_DIR and loaded by this unit.
+FIREWALL_UNIT = "provdc-segmentation.service"
+FIREWALL_SCRIPT = "/usr/local/sbin/provdc-segmentation"
+
+
+def firewall_boot_file(table: str) -> str:
+    return f"{BOOT_DIR}/{table}.nft"
 
 # Every sysctl file in the order systemd-sysctl applies it (later assignments win).
 SYSCTL_CAT = (

@@ -191,8 +191,12 @@ class Accounts(Strict):
 
 
 class NftablesInput(Strict):
+    """Inbound default deny. One source: the rules are the host firewall the segmentation
+    engine renders from the flow matrix; this control checks the table it loads, the file it
+    keeps for boot and the unit that loads that file."""
+
     kind: Literal["nftables_input"]
-    table: str = "provdc_baseline"
+    table: str = "provdc_segmentation"
     allow_tcp: list[int | str] = Field(min_length=1)
 
 

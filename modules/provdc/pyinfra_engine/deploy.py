@@ -15,8 +15,9 @@ import sys
 from functools import cache
 from pathlib import Path
 
+from gevent import subprocess as gsubprocess
 from pyinfra import host, inventory
-from pyinfra.api import deploy
+from pyinfra.api import OperationError, deploy
 from pyinfra.operations import files
 
 from provdc.controls import files as paths
@@ -24,6 +25,8 @@ from provdc.errors import ProvdcError
 from provdc.pyinfra_engine import facts, selection
 from provdc.pyinfra_engine import operations as ops
 from provdc.qos import htb, policy
+from provdc.segmentation import guard, render, sources
+from provdc.segmentation.matrix import HOST_TABLE
 
 REPO = Path(__file__).resolve().parents[3]
 BANDWIDTH_ROLE = REPO / "playbooks" / "roles" / "bandwidth"
@@ -31,6 +34,9 @@ DEFAULT_TOPOLOGY = REPO / "inventory" / "soctrang" / "topology.yml"
 BANDWIDTH_SCRIPT = "/usr/local/sbin/provdc-bandwidth"
 BANDWIDTH_SPEC_DIR = "/etc/provdc/bandwidth"
 BANDWIDTH_UNIT = "/etc/systemd/system/provdc-bandwidth.service"
+SEGMENTATION_ROLE = REPO / "playbooks" / "roles" / "segmentation"
+SEGMENTATION_STAGED = "/var/lib/provdc-segmentation/rendered.nft"  # as the role stages it
+CONFIRM_WITHIN = 90  # s a new table stays unless confirmed over a new SSH session
 RESTART = {"journald": "systemd-journald.service", "chrony": "chrony.service"}
 
 
@@ -197,16 +203,73 @@ def _sshd(sel, data, osv) -> None:
 
 
 def _nftables(sel, data, osv) -> None:
+    """VN-NET-09 has one source: the host firewall the segmentation engine renders from the
+    flow matrix (what the Ansible role gets by including the segmentation role). The
+    operator's own SSH path is checked on the rendering before anything is written."""
     item = sel.fix["nftables_input"][0]
-    files.directory(name="nftables: rule directory", path=paths.NFT_FILE.rsplit("/", 1)[0],
-                    user="root", group="root", mode="755")
-    table = _aggregate("nftables_input", sel, data, validate="nft -c -f %s")
-    include = ops.line_in_file(name="nftables: nftables.conf includes the rule files",
-                               path="/etc/nftables.conf", line=paths.NFT_INCLUDE,
-                               validate="nft -c -f %s")
-    ops.unit(name="nftables: load at boot", unit_name="nftables.service", enabled=True)
-    ops.nft_table(name=f"nftables: load the input policy | {item['id']}", path=paths.NFT_FILE,
-                  table=item["table"], force=ops.changed([table, include]))
+    try:
+        seg = host_firewalls(str(data.get("provdc_topology") or DEFAULT_TOPOLOGY))
+        if host.name not in seg.hosts:
+            raise ProvdcError(f"{host.name} is not in the flow matrix", field="provdc_address",
+                              fix="give the host its provdc_zone/provdc_address in the inventory")
+        _rc, session = host.get_fact(facts.Probe, command="printenv SSH_CONNECTION")
+        client = session.split()[:1]
+        guard.check_operator_path(seg, {host.name: client[0]} if client else {},
+                                  "pyinfra inventory")
+    except ProvdcError as exc:
+        stop(exc)
+    role_files = SEGMENTATION_ROLE / "files"
+    ops.managed_file(name="firewall: apply script", path=paths.FIREWALL_SCRIPT, mode="0755",
+                     content=(role_files / "provdc-segmentation").read_bytes())
+    unit_file = ops.managed_file(
+        name="firewall: boot unit", path=f"/etc/systemd/system/{paths.FIREWALL_UNIT}",
+        mode="0644", content=(role_files / paths.FIREWALL_UNIT).read_bytes())
+    ops.unit(name="firewall: enable and start the boot unit", unit_name=paths.FIREWALL_UNIT,
+             enabled=True, running=True, daemon_reload=ops.changed([unit_file]))
+    text = render.render(seg.hosts[host.name])
+    ops.managed_file(name="firewall: stage the rendering", path=SEGMENTATION_STAGED,
+                     content=text, mode="0600", validate="nft -c -f %s")
+    ops.host_firewall(name=f"firewall: apply, confirm over a new session | {item['id']}",
+                      script=paths.FIREWALL_SCRIPT, text=text, staged=SEGMENTATION_STAGED,
+                      confirm_within=CONFIRM_WITHIN, confirm=_confirm_over_new_session(data))
+
+
+@cache
+def host_firewalls(topology: str):
+    """Every host's firewall, rendered (and the matrix checked) once for the whole run from
+    the provdc_* variables of every inventory host, as the segmentation role does."""
+    hostvars = {h.name: {k: v for k, v in h.data.dict().items() if k.startswith("provdc_")}
+                for h in inventory}
+    return sources.from_hostvars(hostvars, topology, "pyinfra inventory")
+
+
+def _confirm_over_new_session(data: dict):
+    argv = [*ssh_argv(data), f"{paths.FIREWALL_SCRIPT} confirm {HOST_TABLE}"]
+
+    def confirm() -> None:
+        proc = gsubprocess.run(argv, capture_output=True, text=True, timeout=60)
+        if proc.returncode != 0:
+            raise OperationError(f"no new SSH session after the firewall change "
+                                 f"({proc.stderr.strip()[:300]}); the host restores its "
+                                 f"previous table within {CONFIRM_WITHIN} s")
+    return confirm
+
+
+def ssh_argv(data: dict) -> list[str]:
+    """OpenSSH, from the host's pyinfra connection data, never reusing a connection."""
+    argv = ["ssh", "-o", "BatchMode=yes", "-o", "ControlMaster=no", "-o", "ControlPath=none",
+            "-o", "ConnectTimeout=20"]
+    if data.get("ssh_config_file"):
+        argv += ["-F", str(data["ssh_config_file"])]
+    if data.get("ssh_port"):
+        argv += ["-p", str(data["ssh_port"])]
+    if data.get("ssh_key"):
+        argv += ["-i", str(data["ssh_key"])]
+    if data.get("ssh_strict_host_key_checking") == "off":
+        argv += ["-o", "StrictHostKeyChecking=no"]
+    if data.get("ssh_known_hosts_file"):
+        argv += ["-o", f"UserKnownHostsFile={data['ssh_known_hosts_file']}"]
+    return [*argv, "-l", str(data.get("ssh_user") or "root"), str(data["ssh_hostname"])]
 
 
 KINDS = {

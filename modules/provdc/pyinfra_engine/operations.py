@@ -223,7 +223,27 @@ def nft_table(path: str, table: str, force: Callable[[], bool]):
         yield f"nft -f {shlex.quote(path)}"
 
 
-def _htb_results(rc: int, out: str) -> list[dict] | None:
+@operation()
+def host_firewall(script: str, text: str, staged: str, confirm_within: int,
+                  confirm: Callable[[], None]):
+    """The host firewall rendered from the flow matrix, through the provdc-segmentation
+    script the segmentation role ships. Nothing runs when the live table and its boot copy
+    match the rendering. Otherwise it is applied with a self-revert timer and confirmed over
+    a NEW SSH session (`confirm`, on the controller): the running session survives any
+    ruleset through conntrack, only a new one proves the operator still gets in."""
+    b64 = base64.b64encode(text.encode()).decode()
+    rc, out = host.get_fact(facts.Probe, command=f"{script} check b64:{b64}")
+    result = _json(rc, out)
+    if result is not None and not result.get("changed"):
+        return
+    for d in (result or {}).get("differences", []):
+        host.log(f"firewall: {d}", log_func=logger.info)
+    yield f"{script} apply {shlex.quote(staged)} --confirm-within {int(confirm_within)}"
+    yield FunctionCommand(confirm, (), {})
+
+
+def _json(rc: int, out: str):
+    """The JSON a provdc script printed, or None if it failed or printed none."""
     if rc != 0:
         return None
     try:
@@ -238,7 +258,7 @@ def htb_apply(script: str, spec_path: str):
     script the Ansible role ships (validate on a scratch link, one `tc -batch`, read back,
     restore on failure). Nothing runs when the live tree already matches."""
     rc, out = host.get_fact(facts.Probe, command=f"{script} check {shlex.quote(spec_path)}")
-    results = _htb_results(rc, out)
+    results = _json(rc, out)
     if results is None or any(r.get("changed") for r in results):
         for r in results or []:
             for d in r.get("differences", []):
@@ -256,7 +276,7 @@ def _core_run(python: str, script: str, netns: str, command: str, spec: str) -> 
 def htb_apply_core_netns(python: str, script: str, netns: str, spec: str):
     """The lab's DC->site side: the core router is a network namespace on the controller,
     so the same script runs there, from the checkout, as the Ansible role does."""
-    results = _htb_results(*_core_run(python, script, netns, "check", spec))
+    results = _json(*_core_run(python, script, netns, "check", spec))
     if results is not None and not any(r.get("changed") for r in results):
         return
 

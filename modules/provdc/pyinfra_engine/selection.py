@@ -17,14 +17,13 @@ import jinja2
 import yaml
 
 from provdc.controls import catalogue, files
-from provdc.controls.ansible import KIND_ORDER, control_vars
+from provdc.controls.fix import KIND_ORDER, control_vars
 from provdc.controls.model import DEFAULT_LEVEL
 from provdc.errors import ProvdcError
 
 ROLE_DIR = Path(__file__).resolve().parents[3] / "playbooks" / "roles" / "baseline"
 # Ansible's default `ansible_managed` string (ansible.cfg does not override it).
 ANSIBLE_MANAGED = "Ansible managed"
-LAB_IPERF_PORTS = "5201-5299"
 TRUE_WORDS = {"1", "true", "yes", "on", "y", "t"}
 FALSE_WORDS = {"0", "false", "no", "off", "n", "f", ""}
 
@@ -123,14 +122,6 @@ def os_vars(distribution: str, major: str, family: str) -> dict:
                       fix="add vars/<Distribution>-<major>.yml to the baseline role")
 
 
-def firewall_extra(data: dict) -> list:
-    """baseline_firewall_extra_tcp's default expression of the role."""
-    if "baseline_firewall_extra_tcp" in data:
-        return list(data["baseline_firewall_extra_tcp"])
-    extra = list(data.get("provdc_open_tcp") or [])
-    return extra + ([LAB_IPERF_PORTS] if "provdc_lab_name" in data else [])
-
-
 @cache
 def _templates() -> jinja2.Environment:
     # Ansible's template module: trim_blocks on, the template's trailing newlines kept.
@@ -145,7 +136,6 @@ def render(template: str, sel: Selection, data: dict) -> str:
         baseline_catalogue_version=catalogue().version,
         baseline_selected=sel.selected,
         baseline_fix=sel.fix,
-        baseline_firewall_extra_tcp=firewall_extra(data),
         baseline_sshd_extra_options=data.get("baseline_sshd_extra_options") or {},
     )
 
@@ -155,5 +145,4 @@ AGGREGATES = {
     "sysctl": ("sysctl.conf.j2", files.SYSCTL_FILE, "0644"),
     "kernel_module_disabled": ("modprobe.conf.j2", files.MODPROBE_FILE, "0644"),
     "sshd_option": ("sshd_baseline.conf.j2", files.SSHD_DROPIN, "0600"),
-    "nftables_input": ("baseline.nft.j2", files.NFT_FILE, "0600"),
 }

@@ -15,7 +15,6 @@ KIND_FILES = {
     "sshd_option": [files.SSHD_DROPIN, "/etc/ssh/sshd_config"],
     "kernel_module_disabled": [files.MODPROBE_FILE],
     "mount_option": ["/etc/fstab"],
-    "nftables_input": [files.NFT_FILE, "/etc/nftables.conf"],
     "accounts": ["/etc/passwd", "/etc/shadow"],
 }
 
@@ -32,6 +31,9 @@ def touched_files(control: Control) -> list[str]:
                     + [f"/etc/pam.d/{f}" for f in p.expect])
         case "auditd_rule":
             return [files.auditd_rules_file(control)]
+        case "nftables_input":  # the segmentation engine's script, boot unit and boot copy
+            return [files.firewall_boot_file(p.table), files.FIREWALL_SCRIPT,
+                    f"/etc/systemd/system/{files.FIREWALL_UNIT}"]
     return list(KIND_FILES.get(control.kind, []))
 
 
