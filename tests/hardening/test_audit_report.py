@@ -117,3 +117,19 @@ def test_host_names_are_read_back_from_test_ids():
     assert host_from_nodeid("a.py::test_x[ansible://gw-phuong-5]") == "gw-phuong-5"
     assert host_from_nodeid("a.py::test_control[ansible://lgsp-1-VN-SSH-02]") == "lgsp-1"
     assert host_from_nodeid("a.py::test_x") is None
+
+
+def test_cli_rejects_an_unknown_scope_before_touching_hosts(tmp_path):
+    result = CliRunner().invoke(app, ["audit", "-i", str(tmp_path / "nope.yml"),
+                                      "--scope", "baseline,firewal", "--out", str(tmp_path / "o")])
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert "firewal" in result.output and "--scope" in result.output
+    assert "segmentation" in result.output  # the fix lists the known scopes
+
+
+def test_scopes_are_the_files_of_the_compliance_suite():
+    from provdc.audit.run import scope_files, scopes
+
+    assert {"baseline", "bandwidth", "segmentation", "soc"} <= set(scopes())
+    assert [p.name for p in scope_files(["baseline"])] == ["test_baseline.py"]
+    assert len(scope_files(None)) == len(scopes())

@@ -20,6 +20,8 @@ def audit_cmd(
     waivers: Path = typer.Option(None, "--waivers", help="waivers YAML (control, hosts, "
                                  "justification, owner, expiry)"),
     workers: int = typer.Option(4, "--workers", help="parallel pytest workers (xdist)"),
+    scope: str = typer.Option("", "--scope", help="audit only these concerns, comma-separated: "
+                              "baseline, bandwidth, segmentation, soc (default: all)"),
 ) -> None:
     """Check every host against the control catalogue; write report.json, junit.xml, report.html."""
     from provdc.audit.run import audit
@@ -28,7 +30,8 @@ def audit_cmd(
 
     try:
         accepted = load_waivers(waivers)  # validated before any host is touched
-        doc = audit(inventory, out_dir, accepted, workers)
+        doc = audit(inventory, out_dir, accepted, workers,
+                    [s.strip() for s in scope.split(",") if s.strip()] or None)
     except ProvdcError as exc:
         fail(exc)
     from provdc.audit.report import exit_code

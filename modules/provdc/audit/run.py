@@ -56,16 +56,33 @@ def inventory_hosts(inventory: Path) -> list[str]:
     return hosts
 
 
-def run_suite(inventory: Path, out: Path, limit: str | None = None,
-              workers: int = 4) -> AuditFiles:
+def scopes() -> list[str]:
+    """What an audit can be limited to: one per file of the suite (tests/compliance/test_X.py)."""
+    return sorted(p.stem.removeprefix("test_") for p in SUITE.glob("test_*.py"))
+
+
+def scope_files(scope: list[str] | None) -> list[Path]:
+    """The suite's files for these scopes (all of them when none is given)."""
     if not SUITE.is_dir():
         raise ProvdcError("the compliance suite (tests/compliance) is not here", str(SUITE),
                           fix="run provdc audit from a provdc checkout")
+    known = scopes()
+    unknown = sorted(set(scope or []) - set(known))
+    if unknown:
+        raise ProvdcError(f"unknown audit scope {', '.join(unknown)}", field="--scope",
+                          fix=f"use one or more of {', '.join(known)} (comma-separated), "
+                          "or leave --scope out to audit everything")
+    return [SUITE / f"test_{s}.py" for s in (scope or known)]
+
+
+def run_suite(inventory: Path, out: Path, limit: str | None = None,
+              workers: int = 4, scope: list[str] | None = None) -> AuditFiles:
+    suite_files = scope_files(scope)
     out.mkdir(parents=True, exist_ok=True)
     files = AuditFiles(out / "report.json", out / "junit.xml", out / "report.html",
                        out / "results-raw.json")
     cmd = [
-        sys.executable, "-m", "pytest", str(SUITE), "-q", "-p", "no:cacheprovider",
+        sys.executable, "-m", "pytest", *map(str, suite_files), "-q", "-p", "no:cacheprovider",
         "-p", "provdc.audit.plugin", f"--provdc-json={files.raw}",
         f"--junitxml={files.junit}", "-o", "junit_family=xunit2",
         f"--hosts=ansible://{limit or 'all'}", f"--ansible-inventory={inventory}",
@@ -90,9 +107,11 @@ def _has_xdist() -> bool:
     return True
 
 
-def audit(inventory: Path, out: Path, waivers: list[Waiver], workers: int = 4) -> dict:
+def audit(inventory: Path, out: Path, waivers: list[Waiver], workers: int = 4,
+          scope: list[str] | None = None) -> dict:
+    scope_files(scope)  # a bad --scope is an error before any host is read
     hosts = inventory_hosts(inventory)
-    files = run_suite(inventory, out, workers=workers)
+    files = run_suite(inventory, out, workers=workers, scope=scope)
     raw = json.loads(files.raw.read_text(encoding="utf-8"))
     doc = report.build(raw, hosts, str(inventory), waivers)
     files.json.write_text(report.write_json(doc), encoding="utf-8")

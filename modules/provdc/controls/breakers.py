@@ -96,9 +96,12 @@ def breaker(control: Control, in_container: bool) -> Breaker:
                 f"Description: breaker stand-in\\n' > $d/DEBIAN/control && "
                 f"dpkg-deb -b $d $d.deb >/dev/null && dpkg -i $d.deb >/dev/null"
             )
-            # dpkg writes /var/log/dpkg.log (0644 when it creates it): put it back too,
-            # or VN-LOG-12 would be flagged as well
-            save, back = _snapshot(["/var/log/dpkg.log"])
+            # dpkg creates /var/log/dpkg.log 0644 if it is missing (the lab image has none),
+            # which VN-LOG-12 would flag too: create it as the baseline leaves logs, and
+            # remove it again on restore if it was not there
+            log = "/var/log/dpkg.log"
+            build = f"[ -e {log} ] || install -m 0640 /dev/null {log}; {build}"
+            save, back = _snapshot([log])
             return Breaker(cid, build, f"dpkg -P {pkg} >/dev/null; rm -rf {STASH}-deb*; {back}",
                            save)
         case "package_present":
