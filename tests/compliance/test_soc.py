@@ -2,11 +2,12 @@
 
     pytest tests/compliance/test_soc.py --hosts=ansible://all --ansible-inventory=INVENTORY
 
-Agents (every host but the collector): events forwarded over mutual TLS to the provincial
-collector with a disk-assisted queue, the connection up, a certificate signed by the SOC CA,
-time from the provincial NTP source only. Collector: TLS receiver on the topology's syslog
-port, store per host and day readable by root/adm only, retention at least what the highest
-security level requires, onward link to the national centre from level 3.
+Agents (every host but the collector): events forwarded over RELP in mutual TLS to the
+provincial collector with a disk-assisted queue saved on shutdown, a session up, a
+certificate signed by the SOC CA, time from the provincial NTP source only. Collector:
+RELP/TLS receiver on the topology's syslog port, store per host and day readable by
+root/adm only, retention at least what the highest security level requires, onward link to
+the national centre from level 3.
 auditd rules and persistent journald are catalogue controls (VN-LOG-02..09, test_baseline).
 
 References (confidence as in the control catalogue):
@@ -21,6 +22,7 @@ References (confidence as in the control catalogue):
 from __future__ import annotations
 
 import re
+import time
 from pathlib import Path
 
 import pytest
@@ -34,6 +36,10 @@ TLS = "/etc/provdc/soc/tls"
 FORWARD = "/etc/rsyslog.d/60-provdc-soc-forward.conf"
 COLLECTOR_CONF = "/etc/rsyslog.d/60-provdc-soc-collector.conf"
 STORE = "/var/log/soc"
+# The agent's resume interval is 2 s and grows by 2 s every 10 failed attempts; 30 s covers
+# the detection of a dead session and a reconnect, with room for a loaded machine.
+AGENT_RECONNECT_S = 30
+PROBE_EVERY_S = 2
 REFS = {
     "storage": "TCVN 11930:2017 §7 (level 3): central log storage ≥ 03 months",
     "ntp": "TCVN 11930:2017 §7 (level 3): NTP synchronisation",
@@ -111,34 +117,51 @@ def test_soc_time_from_the_provincial_source_only(host, topology, record_propert
 # --- agents -------------------------------------------------------------------------------
 
 
-def test_soc_forwarding_over_mutual_tls_with_a_disk_queue(agent, topology, record_property):
+def test_soc_forwarding_over_relp_tls_with_a_disk_queue(agent, topology, record_property):
     record_property("reference", REFS["storage"])
     conf = agent.file(FORWARD).content_string
-    assert 'type="omfwd"' in conf
-    assert directive(conf, "port") == str(topology.operations.syslog_port)
-    assert directive(conf, "StreamDriver") == "gtls"
-    assert directive(conf, "StreamDriverMode") == "1", "TLS is not mandatory"
-    assert directive(conf, "StreamDriverAuthMode") == "x509/name", "the collector is not verified"
-    assert directive(conf, "queue.filename"), "no disk-assisted queue"
-    assert directive(conf, "queue.saveOnShutdown") == "on"
-    assert directive(conf, "ResendLastMSGOnReconnect") == "on", "loses the event in flight"
-    assert directive(conf, "action.resumeRetryCount") == "-1", \
+    action = conf.partition('action(type="omrelp"')[2]
+    assert action, "events are not forwarded with acknowledgements (RELP, omrelp)"
+    assert directive(action, "port") == str(topology.operations.syslog_port)
+    assert directive(action, "tls") == "on", "TLS is not mandatory"
+    assert directive(action, "tls.authMode") == "name", "the collector is not verified"
+    assert re.search(r'tls\.permittedPeer=\["[^"]+"', action, re.IGNORECASE), \
+        "no collector name to verify"
+    for key in ("tls.caCert", "tls.myCert", "tls.myPrivKey"):
+        assert directive(action, key), f"{key} missing: no mutual TLS"
+    assert directive(action, "queue.filename"), "no disk-assisted queue"
+    assert directive(action, "queue.saveOnShutdown") == "on"
+    assert directive(action, "action.resumeRetryCount") == "-1", \
         "gives up while the collector is down"
     assert re.search(r"auth,authpriv\.\*", conf), "auth events are not all forwarded"
 
 
 def test_soc_agent_connected_to_the_collector(agent, topology):
+    """The agent reaches the collector as soon as it has something to send.
+
+    rsyslog connects when an event is due, not before, and learns that its session died
+    (the collector restarted) only from a write that fails: the first event after the
+    restart goes into the half-closed session (RELP keeps it until acknowledged and resends
+    it on reconnect), the next one fails, the action is suspended and reconnects after its
+    resume interval. So an idle agent may have no session at check time; the check sends a
+    probe every PROBE_EVERY_S and gives the agent AGENT_RECONNECT_S to be connected."""
     port = topology.operations.syslog_port
-    conf = agent.file(FORWARD).content_string
-    target = directive(conf, "target")
-    established = agent.run(f"ss -Htn state established '( dport = :{port} )'").stdout
-    assert f"{target}:{port}" in established, f"no TLS session to {target}:{port}"
+    target = directive(agent.file(FORWARD).content_string, "target")
+    deadline = time.monotonic() + AGENT_RECONNECT_S
+    while True:
+        agent.run("logger -p authpriv.info provdc-soc-compliance: connection probe")
+        time.sleep(PROBE_EVERY_S)
+        established = agent.run(f"ss -Htn state established '( dport = :{port} )'").stdout
+        if f"{target}:{port}" in established or time.monotonic() > deadline:
+            break
+    assert f"{target}:{port}" in established, \
+        f"no session to {target}:{port} within {AGENT_RECONNECT_S} s of probe events"
 
 
 # --- collector ----------------------------------------------------------------------------
 
 
-def test_soc_collector_listens_with_tls(collector, topology):
+def test_soc_collector_listens_with_relp_tls(collector, topology):
     port = topology.operations.syslog_port
     assert collector.socket(f"tcp://0.0.0.0:{port}").is_listening
     hello = collector.run(
@@ -146,9 +169,13 @@ def test_soc_collector_listens_with_tls(collector, topology):
         f"-cert {TLS}/host.crt -key {TLS}/host.key -verify_return_error -brief </dev/null")
     assert hello.rc == 0 and "Verification: OK" in hello.stderr, hello.stderr[-600:]
     conf = collector.file(COLLECTOR_CONF).content_string
-    assert directive(conf, "StreamDriver.Mode") == "1"
-    assert directive(conf, "StreamDriver.AuthMode") == "x509/certvalid", \
+    receiver = conf.partition('input(type="imrelp"')[2]
+    assert receiver, "no RELP receiver"
+    assert directive(receiver, "port") == str(port)
+    assert directive(receiver, "tls") == "on", "the receiver accepts plain RELP"
+    assert directive(receiver, "tls.authMode") in ("certvalid", "name"), \
         "senders are not required to present a certificate of the SOC CA"
+    assert directive(receiver, "tls.caCert"), "no CA to check the senders' certificates"
 
 
 def test_soc_store_per_host_and_day_not_readable_by_others(collector):

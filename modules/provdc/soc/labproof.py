@@ -99,6 +99,21 @@ def lines_with(ssh: Ssh, host: str, paths: str, needle: str) -> list[str]:
     return [line for line in out.splitlines() if line]
 
 
+def until_suspended(ssh: Ssh, host: str, tag: str, timeout: float = 30) -> bool:
+    """Send probe events `<tag> <n>` from HOST until its forwarding action is suspended
+    (the agent has noticed that the collector is gone); False if it never is."""
+    since = ssh.run(host, "date +%s").stdout.strip()
+    deadline, n = time.monotonic() + timeout, 0
+    while time.monotonic() < deadline:
+        ssh.run(host, f"logger -p user.notice '{tag} {n}'")
+        log = ssh.run(host, f"journalctl -u rsyslog --no-pager -q --since @{since}").stdout
+        if "'provdc_soc_collector' suspended" in log:
+            return True
+        n += 1
+        time.sleep(0.5)
+    return False
+
+
 def send_burst(ssh: Ssh, host: str, tag: str, count: int, severity: str = "info",
                timeout: float = 600) -> None:
     """COUNT syslog events `<tag> seq=<n>` from HOST as fast as it can (python3 on the host).
