@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -9,6 +10,7 @@ import yaml
 
 from provdc.errors import ProvdcError
 from provdc.pyinfra_engine import inventory as inv
+from provdc.pyinfra_engine.deploy import ssh_argv
 
 COMMON = ("-o 'ProxyCommand=nsenter --net=/run/netns/x.core nc %h %p' "
           "-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o ConnectTimeout=10")
@@ -58,3 +60,24 @@ def test_missing_inventory_is_one_clear_error(tmp_path):
     with pytest.raises(ProvdcError) as err:
         inv.groups_from_ansible(tmp_path / "nope.yml")
     assert "Fix:" in str(err.value)
+
+
+def test_firewall_confirmation_is_a_new_openssh_session_on_the_same_route(ansible_yaml,
+                                                                          tmp_path):
+    """The argv the firewall operation confirms with, as OpenSSH itself resolves it
+    (`ssh -G`): same address, user, key and proxy as pyinfra's connection, and no shared
+    master connection (only a new session proves the operator still gets in)."""
+    data = dict(inv.groups_from_ansible(ansible_yaml)["dc_hosts"])["lgsp-1"]
+    key = tmp_path / "key"  # ssh drops an identity file that does not exist
+    key.write_text("")
+    argv = ssh_argv({**data, "ssh_key": str(key)})
+    proc = subprocess.run([argv[0], "-G", *argv[1:]], capture_output=True, text=True,
+                          check=True)
+    pairs = [line.split(" ", 1) for line in proc.stdout.splitlines()]
+    resolved = dict(pairs)
+    assert resolved["hostname"] == "10.94.2.2" and resolved["user"] == "root"
+    assert str(key) in [v for k, v in pairs if k == "identityfile"]
+    assert resolved["proxycommand"].startswith("sh -c 'nsenter --net=/run/netns/x.core nc ")
+    assert resolved["controlmaster"] == "false" and "controlpath" not in resolved
+    assert resolved["stricthostkeychecking"] == "false"
+    assert resolved["batchmode"] == "yes"

@@ -5,12 +5,14 @@ Two pristine twins on the APP zone (same zone, so the same security level and co
 (playbooks/pyinfra/baseline.py over the inventory derived from the same Ansible YAML). Then:
 both pass every baseline control of the compliance suite and every other compliance test
 has the same outcome on both; every file and state each control touches (derived from the
-catalogue) is identical; a second pyinfra run changes nothing. The tests build on each
-other in file order.
+catalogue) is identical, except the host firewall's boot copy, whose header names its host:
+each twin holds exactly its own rendering of the flow matrix; a second pyinfra run changes
+nothing. The tests build on each other in file order.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import subprocess
 import sys
@@ -20,7 +22,10 @@ import pytest
 import yaml
 
 from provdc.controls import catalogue
+from provdc.controls.files import firewall_boot_file
 from provdc.pyinfra_engine.touched import fingerprint_script, parse_fingerprints
+from provdc.segmentation import render, sources
+from provdc.segmentation.matrix import HOST_TABLE
 
 pytestmark = pytest.mark.lab
 
@@ -29,7 +34,11 @@ BIN = Path(sys.executable).parent
 PA, PB = "par-ansible", "par-pyinfra"
 CONTROLS = catalogue().controls
 # Differences between the twins that are not the engines' doing: (control, item) -> reason.
-JUSTIFIED: dict[tuple[str, str], str] = {}
+# Each such file must instead be byte for byte the twin's own expected rendering.
+JUSTIFIED: dict[tuple[str, str], str] = {
+    ("VN-NET-09", firewall_boot_file(HOST_TABLE)):
+        "the host firewall's header names its host (the table itself is the same)",
+}
 
 
 class Twins:
@@ -102,6 +111,27 @@ def test_files_each_control_touches_are_identical(twins):
     assert a.keys() == b.keys() and len(a) > len(CONTROLS)
     differ = {k: (a[k], b[k]) for k in a if a[k] != b[k] and k not in JUSTIFIED}
     assert differ == {}
+
+
+def test_each_host_firewall_is_the_twins_own_rendering(twins):
+    """The justified differences: same mode and owner, and each twin's file is exactly the
+    rendering of the flow matrix for that twin (not merely 'some' rendering)."""
+    seg, _ = sources.from_inventory(twins.inventory)
+    texts = {h: render.render(seg.hosts[h]) for h in (PA, PB)}
+    assert _without_title(texts[PA]) == _without_title(texts[PB])
+    got = {h: twins.fingerprints(h) for h in (PA, PB)}
+    for key in JUSTIFIED:
+        assert got[PA][key].rsplit(" ", 1)[0] == got[PB][key].rsplit(" ", 1)[0]
+        for h, text in texts.items():
+            assert got[h][key].rsplit(" ", 1)[1] == _sha16(text), (h, key)
+
+
+def _without_title(text: str) -> list[str]:
+    return [line for line in text.splitlines() if not line.startswith("# provdc segmentation:")]
+
+
+def _sha16(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def test_both_twins_pass_the_compliance_suite(twins, tmp_path):

@@ -216,14 +216,6 @@ def run_when(command: str, when: Callable[[], bool]):
 
 
 @operation()
-def nft_table(path: str, table: str, force: Callable[[], bool]):
-    """Load the baseline table when its files changed or the live chain is not the policy."""
-    rc, live = host.get_fact(facts.Probe, command=f"nft list chain inet {table} input")
-    if force() or rc != 0 or "policy drop" not in live:
-        yield f"nft -f {shlex.quote(path)}"
-
-
-@operation()
 def host_firewall(script: str, text: str, staged: str, confirm_within: int,
                   confirm: Callable[[], None]):
     """The host firewall rendered from the flow matrix, through the provdc-segmentation
