@@ -169,7 +169,7 @@ def run_prepare(request: dict) -> subprocess.CompletedProcess:
 
 
 @pytest.mark.parametrize(("change", "expect"), [
-    ({"collector": None}, "no SOC collector"),
+    ({"collector": None}, "no host of the SOC collector service"),
     ({"collector": "ghost"}, "'ghost' has no address"),
     ({"ntp_fallback": []}, "operations.ntp_servers"),
     ({"upstream": {"host": "10.0.0.1", "protocol": "gelf"}}, "soc_upstream.protocol"),

@@ -6,11 +6,16 @@ reads the request (JSON on stdin), validates every setting, makes sure the lab C
 host's certificate exist, and prints the resolved settings as JSON for the roles. A bad
 setting is one paragraph on stderr and exit code 2: the play stops before any host changes.
 
+The topology's `operations` block gives the defaults (operations.soc: collector service,
+onward link, retention; ntp_servers, ntp_upstream); the request's settings, from playbook
+variables, override them.
+
 Request keys: topology (path), pki_dir (path), ca_name, hosts (name -> [IPs], every host that
-gets a certificate), collector (inventory name), ntp_fallback (addresses of the hosts of the
-`ntp` service, used when the topology names no NTP server), upstream (mapping or null),
-retention_days (int or null), receivers (extra names that get a certificate, e.g. a lab
-stand-in for the upstream).
+gets a certificate), services (name -> its provdc_service), collector (inventory name; default:
+the first host of operations.soc.collector_service), ntp_fallback (addresses of the hosts of
+the `ntp` service, used when the topology names no NTP server), upstream (mapping, {} to
+disable, null: the topology's), retention_days (int or null: the topology's), receivers
+(extra names that get a certificate, e.g. a lab stand-in for the upstream).
 """
 
 from __future__ import annotations
@@ -24,14 +29,19 @@ from provdc.soc import pki, retention, upstream
 from provdc.topology.validate import load
 
 
-def _collector(request: dict) -> dict:
-    name = request.get("collector")
+def _collector(request: dict, service: str) -> dict:
+    """The collector: soc_collector if set, else the first host of the topology's
+    operations.soc.collector_service (the inventory's provdc_service)."""
     hosts = request.get("hosts") or {}
+    name = request.get("collector") or next(
+        (h for h, svc in (request.get("services") or {}).items() if svc == service), None)
     if not name:
         raise ProvdcError(
-            "no SOC collector in the inventory", file="soc.yml", field="soc_collector",
-            fix="add the soc-collector service host to the inventory (group "
-            "service_soc_collector) or set soc_collector to its inventory name")
+            f"no host of the SOC collector service '{service}' in the inventory",
+            file="soc.yml", field="soc_collector",
+            fix=f"add a host with provdc_service: {service} (the service named by the "
+            "topology's operations.soc.collector_service), or set soc_collector to the "
+            "collector's inventory name")
     if name not in hosts or not hosts[name]:
         raise ProvdcError(f"the SOC collector '{name}' has no address in this inventory",
                           file="soc.yml", field="soc_collector",
@@ -54,9 +64,17 @@ def resolve(request: dict) -> dict:
     loaded = load(Path(request["topology"]))
     topo = loaded.topology
     level = topo.max_security_level
-    days = retention.retention_days(level, request.get("retention_days"))
-    link = upstream.parse(request.get("upstream"))
-    collector = _collector(request)
+    soc = topo.operations.soc
+    # playbook variables override the topology's operations.soc (e.g. a lab stand-in)
+    if request.get("retention_days") is not None:
+        days = retention.retention_days(level, request["retention_days"])
+    else:
+        days = retention.retention_days(level, soc.retention_days, source=loaded.path)
+    if request.get("upstream") is not None:
+        link = upstream.parse(request["upstream"])
+    else:
+        link = upstream.from_topology(soc.upstream)
+    collector = _collector(request, soc.collector_service)
     ntp = _ntp(topo, request.get("ntp_fallback") or [])
     hosts = {n: list(ips) for n, ips in (request.get("hosts") or {}).items()}
     for extra, ips in (request.get("receivers") or {}).items():
@@ -70,6 +88,7 @@ def resolve(request: dict) -> dict:
         "retention_days": days,
         "retention_source": retention.TABLE[level].source,
         "ntp_servers": ntp,
+        "ntp_upstream": list(topo.operations.ntp_upstream),
         "ntp_allow": topo.province.lan_supernet,
         "collector": collector,
         "upstream": link.facts() if link else None,

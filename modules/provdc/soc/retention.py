@@ -46,9 +46,14 @@ def required_days(level: int) -> int | None:
     return TABLE[level].days
 
 
+def minimum_days(level: int) -> int:
+    """The shortest retention the collector may have at this level (floor included)."""
+    return required_days(level) or FLOOR_DAYS
+
+
 def retention_days(level: int, override: int | None = None, source: str = "soc.yml") -> int:
     """Days the collector keeps events: the level's minimum, or a longer override."""
-    minimum = required_days(level) or FLOOR_DAYS
+    minimum = minimum_days(level)
     if override is None:
         return minimum
     if isinstance(override, bool) or not isinstance(override, int) or override < 1:

@@ -12,6 +12,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from provdc.errors import ProvdcError
+from provdc.topology.schema import SocUpstream
 
 # RFC 5424 severities, most severe first: forwarding "warning" sends 0..4.
 SEVERITIES = ("emerg", "alert", "crit", "err", "warning", "notice", "info", "debug")
@@ -56,6 +57,15 @@ class Upstream(BaseModel):
             "severity_max": self.severity_max,
             "cef_severity": list(CEF_SEVERITY),
         }
+
+
+def from_topology(link: SocUpstream | None) -> Upstream | None:
+    """The topology's operations.soc.upstream (already validated) as the collector's link."""
+    if link is None:
+        return None
+    fields = link.model_dump()
+    fields["protocol"] = "cef" if link.protocol == "cef" else "syslog"
+    return Upstream.model_validate(fields)
 
 
 def parse(data: dict | None, source: str = "soc_upstream") -> Upstream | None:

@@ -223,10 +223,49 @@ class Flow(Strict):
         return self
 
 
+# RFC 5424 severities, most severe first (the SOC's onward-link filter).
+SyslogSeverity = Literal["emerg", "alert", "crit", "err", "warning", "notice", "info", "debug"]
+HostName = Annotated[str, Field(
+    pattern=r"^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+            r"(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$",
+    max_length=253, description="a DNS name or an IPv4 address")]
+
+
+class SocUpstream(Strict):
+    """The onward link from the SOC collector (NCSC connector or a managed SOC)."""
+
+    name: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,31}$")] = "ncsc"
+    host: HostName
+    port: int = Field(default=6514, ge=1, le=65535)
+    protocol: Literal["syslog-tls", "cef"] = Field(
+        default="syslog-tls", description="RFC 5424 syslog over TLS, or CEF inside it")
+    min_severity: SyslogSeverity = Field(
+        default="warning", description="forward this severity and everything more severe")
+    permitted_peer: HostName | None = Field(
+        default=None, description="name in the upstream's certificate (default: host)")
+
+
+class Soc(Strict):
+    """Security monitoring: which service collects, where it forwards, how long it keeps."""
+
+    collector_service: SlugStr = Field(
+        default="soc-collector", description="slug of the service that collects the events")
+    upstream: SocUpstream | None = Field(default=None, description="the onward link")
+    retention_days: int | None = Field(
+        default=None, ge=1, le=3650,
+        description="keep events this long; never below the highest security level's minimum")
+
+
 class Operations(Strict):
     ntp_servers: list[str] = Field(default_factory=list, description="provincial NTP sources")
-    syslog_port: int = Field(default=6514, ge=1, le=65535, description="syslog over TLS")
+    syslog_port: int = Field(default=6514, ge=1, le=65535,
+                             description="agents to the SOC collector (RELP over TLS)")
     admin_users: list[SlugStr] = Field(default_factory=lambda: ["provdc"])
+    soc: Soc = Field(default_factory=Soc)
+    ntp_upstream: list[HostName] = Field(
+        default_factory=list,
+        description="national time sources of the provincial NTP service (empty: the "
+        "distribution's pool)")
 
 
 class Topology(Strict):

@@ -16,6 +16,7 @@ from netaddr import IPNetwork
 from pydantic import ValidationError
 
 from provdc.errors import ProvdcError, ValidationFailed
+from provdc.soc import retention
 from provdc.text import slugify
 from provdc.topology import addressing as ap
 from provdc.topology.bandwidth import check_bandwidth
@@ -62,6 +63,7 @@ def load(path: str | Path, text: str | None = None) -> Loaded:
     chk.raise_if_any()
     check_bandwidth(topo, chk)
     check_flows(topo, chk)
+    check_operations(topo, chk)
     chk.raise_if_any()
     return Loaded(topo, plan, str(path))
 
@@ -358,3 +360,39 @@ def check_flows(topo: Topology, chk: Checker) -> None:
         if flow.source == flow.to:
             chk.add(("flows", i, "to"), "a flow from an endpoint to itself",
                     "remove it; traffic inside one endpoint needs no rule")
+
+
+# --- operations -------------------------------------------------------------------------
+
+
+def check_operations(topo: Topology, chk: Checker) -> None:
+    """operations.soc against the rest of the file: the collector is a SOC service, the
+    retention meets the highest security level, the onward link has a flow out."""
+    soc = topo.operations.soc
+    where = ("operations", "soc")
+    services = {s.slug: s for s in topo.services}
+    collector = services.get(soc.collector_service)
+    if collector is None and "collector_service" in soc.model_fields_set:
+        chk.add(where + ("collector_service",), f"unknown service '{soc.collector_service}'",
+                "name the slug of the SOC collector's entry under services")
+    elif collector is not None and collector.role != "soc":
+        chk.add(where + ("collector_service",),
+                f"service '{collector.slug}' has role '{collector.role}', not 'soc'",
+                f"give services[{topo.services.index(collector)}] `role: soc` or name the "
+                "SOC collector's service")
+    level = topo.max_security_level
+    minimum = retention.minimum_days(level)
+    if soc.retention_days is not None and soc.retention_days < minimum:
+        chk.add(where + ("retention_days",),
+                f"{soc.retention_days} days is shorter than the {minimum} days security level "
+                f"{level} requires ({retention.TABLE[level].source})",
+                f"set retention_days to {minimum} or more, or leave it out")
+    if soc.upstream is not None and collector is not None and topo.flows:
+        sources = {f"service:{collector.slug}", f"zone:{collector.zone}"}
+        if not any(f.source in sources and f.to.startswith("external:") and f.proto == "tcp"
+                   and soc.upstream.port in f.ports for f in topo.flows):
+            chk.add(where + ("upstream", "port"),
+                    f"no flow lets the SOC collector reach the upstream on tcp/"
+                    f"{soc.upstream.port}",
+                    f"add `- {{from: \"service:{collector.slug}\", to: \"external:ncsc\", "
+                    f"proto: tcp, ports: [{soc.upstream.port}]}}` to flows, or correct the port")
