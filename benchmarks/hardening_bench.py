@@ -1,6 +1,6 @@
 """Baseline hardening on N fresh lab hosts: converge time, no-op re-run, audit throughput.
 
-    sudo .venv/bin/python benchmarks/hardening_bench.py --hosts 10 [--lynis]
+    sudo .venv/bin/python benchmarks/hardening_bench.py --sizes 10,50 [--lynis]
 
 Adds N pristine hosts to a lab (`PROVDC_LAB_NAME`, default `bench-hardening`; brought up if
 needed and taken down afterwards unless it was already up), then measures in the same run:
@@ -66,7 +66,7 @@ def lynis_index(lab: LabHandle, host: str) -> tuple[int, list[str]]:
 
 def main() -> int:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--hosts", type=int, default=10)
+    ap.add_argument("--sizes", default="10", help="comma-separated host counts, e.g. 10,50")
     ap.add_argument("--lynis", action="store_true")
     ap.add_argument("--workers", type=int, default=4)
     args = ap.parse_args()
@@ -74,37 +74,49 @@ def main() -> int:
     name = os.environ.get("PROVDC_LAB_NAME", "bench-hardening")
     was_up = runtime.load_state(name) is not None
     lab = LabHandle(name, load(DEFAULT_TOPOLOGY)) if was_up else bring_up(name)
-    names = [f"hb-{i}" for i in range(1, args.hosts + 1)]
+    rows = [f"Load average at start: {os.getloadavg()[0]:.1f}", ""]
     try:
-        for n in names:
-            lab.add_host(n, "zone:APP")
-        data = yaml.safe_load(lab.inventory_for(names).read_text())
-        for hv in data["all"]["hosts"].values():
-            hv["provdc_security_level"] = 3
-        inv = Path(lab.inventory_for(names)).with_name(f"bench-{args.hosts}.yml")
-        inv.write_text(yaml.safe_dump(data))
-        rows = run(lab, inv, names, args)
+        for i, size in enumerate(int(x) for x in args.sizes.split(",")):
+            rows += with_fresh_hosts(lab, size, lambda inv, names, first=(i == 0):
+                                     run(lab, inv, names, args, lynis=args.lynis and first))
+            rows.append("")
     finally:
-        for n in names:
-            try:
-                lab.remove_host(n)
-            except Exception as exc:  # keep removing the others
-                print(f"remove {n}: {exc}", file=sys.stderr)
         if not was_up:
             tear_down(name)
     print("\n".join(rows))
     return 0
 
 
-def run(lab: LabHandle, inv: Path, names: list[str], args) -> list[str]:
+def with_fresh_hosts(lab: LabHandle, size: int, measure) -> list[str]:
+    """Add `size` pristine level-3 APP hosts, measure, remove them again."""
+    names = [f"hb-{i}" for i in range(1, size + 1)]
+    try:
+        for n in names:
+            lab.add_host(n, "zone:APP")
+        data = yaml.safe_load(lab.inventory_for(names).read_text())
+        for hv in data["all"]["hosts"].values():
+            hv["provdc_security_level"] = 3
+        inv = Path(lab.inventory_for(names)).with_name(f"bench-{size}.yml")
+        inv.write_text(yaml.safe_dump(data))
+        return measure(inv, names)
+    finally:
+        for n in names:
+            try:
+                lab.remove_host(n)
+            except Exception as exc:  # keep removing the others
+                print(f"remove {n}: {exc}", file=sys.stderr)
+
+
+def run(lab: LabHandle, inv: Path, names: list[str], args, lynis: bool) -> list[str]:
     n = len(names)
     controls = catalogue().controls
     rows = [f"| measure ({n} hosts, {len(controls)} controls) | value |", "|---|---|"]
-    if args.lynis:
+    if lynis:
         fresh, _ = lynis_index(lab, names[0])
-    t1, p1 = timed(lambda: lab.ansible_playbook("playbooks/baseline.yml", inventory=inv))
+    forks = ["--forks", str(n)]  # every host at once, as the fleet benchmark runs it
+    t1, p1 = timed(lambda: lab.ansible_playbook("playbooks/baseline.yml", *forks, inventory=inv))
     assert p1.returncode == 0, p1.stdout[-2000:]
-    t2, p2 = timed(lambda: lab.ansible_playbook("playbooks/baseline.yml", inventory=inv))
+    t2, p2 = timed(lambda: lab.ansible_playbook("playbooks/baseline.yml", *forks, inventory=inv))
     changed = sum(int(c) for c in re.findall(r"changed=(\d+)", p2.stdout))
     rows.append(f"| converge, first run | {t1:.1f} s |")
     rows.append(f"| converge, no-op re-run (changed={changed}) | {t2:.1f} s "
@@ -128,7 +140,7 @@ def run(lab: LabHandle, inv: Path, names: list[str], args) -> list[str]:
                 f" | {t3:.1f} s, {hc / t3:.1f} host-controls/s |")
     rows.append(f"| floor: one batched SSH call per host, {args.workers} in parallel | "
                 f"{t4:.1f} s, {hc / t4:.1f} host-controls/s (suite = {t3 / t4:.1f} × floor) |")
-    if args.lynis:
+    if lynis:
         hard, warnings = lynis_index(lab, names[0])
         rows.append(f"| Lynis hardening index, fresh → after baseline.yml | {fresh} → {hard} |")
         rows.append(f"| Lynis warnings left | {'; '.join(warnings) or 'none'} |")
