@@ -101,6 +101,10 @@ def test_verify_opens_every_flow_and_closes_every_forbidden_pair(lab, applied):
     # a flow that opened really arrived from its source (the listener saw that address)
     assert all(p["arrived"] in (True, None) for p in report["probes"]
                if p["expect"] == "open")
+    # the lab admits `provdc bandwidth measure` (iperf3 agency -> DC, tcp/5201 and up)
+    assert any(p["port"] == 5201 and p["expect"] == "open" and p["arrived"] and
+               lab.vars(p["src"])["provdc_role"] == "agency" and
+               lab.vars(p["dst"])["provdc_role"] == "dc" for p in report["probes"])
 
 
 def test_check_mode_shows_drift_and_the_next_run_repairs_it(lab, applied):

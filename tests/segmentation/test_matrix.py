@@ -112,7 +112,7 @@ def test_a_missing_operations_flow_is_an_error_naming_the_line_to_add(tmp_path):
 def test_no_syslog_path_to_the_soc_is_an_error(tmp_path):
     path = edit(tmp_path, '  - {from: "zone:DB", to: "service:soc-collector", proto: tcp, '
                 'ports: [6514]}\n', "")
-    with pytest.raises(ProvdcError, match="syslog .* from zone DB to the SOC collector"):
+    with pytest.raises(ProvdcError, match="log forwarding .* from zone DB to the SOC collector"):
         sources.from_hostvars({}, path)
 
 
@@ -150,3 +150,66 @@ def test_guard_follows_the_production_path_through_the_core(small_vars):
     # agency hosts are not administered from the bastion unless the matrix says so
     with pytest.raises(ProvdcError, match="zone firewall on the core does not forward"):
         guard.check_operator_path(seg, {"phuong-5-1": bastion})
+
+
+def measurement_rules(rs: matrix.Ruleset) -> list[str]:
+    return [render.rule_line(r) for r in rs.rules if r.why.startswith("lab only:")]
+
+
+def test_the_lab_admits_bandwidth_measurement_both_ways(small):
+    """`provdc bandwidth measure`: iperf3 from an agency host to a DC host (uplink) and back
+    (downlink), ports BASE_PORT + class index."""
+    from provdc.qos.measure import BASE_PORT
+
+    agency = next(n for n in small.nodes if n.role == "agency")
+    db_name, db = host(small, "shared-db")
+    port = BASE_PORT
+    assert port in matrix.MEASUREMENT_PORTS
+    assert small.hosts[db_name].admits(agency.address, db, "tcp", port)
+    assert small.zone.admits(agency.address, db, "tcp", port)
+    assert small.hosts[agency.name].admits(db, agency.address, "tcp", port)
+    assert small.zone.admits(db, agency.address, "tcp", port)
+    assert not small.hosts[db_name].admits(agency.address, db, "tcp", 5300)
+    # one range rule on each host firewall (DC hosts and agency hosts), none on gateways
+    for name, rs in small.hosts.items():
+        want = 0 if small.node(name).role == "gateway" else 1
+        assert len(measurement_rules(rs)) == want, name
+        assert all("tcp dport 5201-5299 accept" in line for line in measurement_rules(rs))
+    assert len(measurement_rules(small.zone)) == 2
+
+
+def test_no_measurement_flow_outside_the_lab(small_vars):
+    """Without provdc_lab_name (any inventory `provdc lab up` did not write), or with one
+    host that is not the lab's, nothing admits the measurement ports."""
+    prod = {h: {k: v for k, v in hv.items() if k != "provdc_lab_name"}
+            for h, hv in small_vars.items()}
+    mixed = {**small_vars, "qlvb-1": prod["qlvb-1"]}
+    for hostvars in (prod, mixed):
+        seg = matrix.build(load(SAMPLE), matrix.nodes_from_hostvars(hostvars))
+        agency = next(n for n in seg.nodes if n.role == "agency")
+        db_name, db = host(seg, "shared-db")
+        assert not seg.hosts[db_name].admits(agency.address, db, "tcp", 5201)
+        assert not seg.zone.admits(agency.address, db, "tcp", 5201)
+        for rs in [seg.zone, *seg.hosts.values()]:
+            assert measurement_rules(rs) == [] and "5201" not in render.render(rs), rs.name
+    assert not matrix.is_lab([])  # the topology alone (`render -t ... zone-firewall`)
+
+
+def test_port_runs_render_as_ranges_and_short_lists_stay_as_listed():
+    rule = matrix.Rule(None, None, "tcp", (443, 80), "test")
+    assert "tcp dport { 443, 80 } accept" in render.rule_line(rule)
+    rule = matrix.Rule(None, None, "tcp", (22, 5201, 5202, 5203, 8080), "test")
+    assert "tcp dport { 22, 5201-5203, 8080 } accept" in render.rule_line(rule)
+
+
+def test_verify_probes_the_measurement_ports_on_the_allowed_side(small):
+    from provdc.segmentation import verify
+
+    plan, _ = verify.plan_probes(small, verify.actors(small, {}))
+    measured = {(p["src"], p["dst"], p["port"]): p["expect"] for p in plan
+                if "bandwidth measurement" in p["why"]}
+    roles = {n.name: n.role for n in small.nodes}
+    assert {(roles[s], roles[d], port) for s, d, port in measured} == {
+        ("agency", "dc", 5201), ("agency", "dc", 5299), ("dc", "agency", 5201),
+        ("dc", "agency", 5299)}
+    assert set(measured.values()) == {"open"}

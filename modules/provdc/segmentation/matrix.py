@@ -10,14 +10,19 @@ Endpoints resolve through the address plan and the inventory:
                 the province's LAN supernet and TSLCD WAN prefix.
 
 On top of the matrix come the operations flows: SSH from the bastion to every zone that
-hosts services, syslog (TLS) from every such zone to the SOC collector, time from the NTP
-service. Between zones they must be IN the matrix (the cloud security groups and the zone
-firewall render the matrix, so a missing one is an error naming the line to add); inside
-one zone they need no line in the matrix: both firewalls add them (a zone firewall that
-bridges its zones, as the lab's core does with bridge netfilter, sees traffic inside a zone).
+hosts services, log forwarding (RELP over TLS) from every such zone to the SOC collector,
+time from the NTP service. Between zones they must be IN the matrix (the cloud security
+groups and the zone firewall render the matrix, so a missing one is an error naming the line
+to add); inside one zone they need no line in the matrix: both firewalls add them (a zone
+firewall that bridges its zones, as the lab's core does with bridge netfilter, sees traffic
+inside a zone).
 Each host also admits SSH from its administration sources: `provdc_admin_sources` in the
 inventory, or in the lab, where the operator stands in the core namespace, the core's
 address facing the host.
+
+A lab inventory (every host carries `provdc_lab_name`, which only `provdc lab up` writes)
+also gets the lab-only measurement flows: `provdc bandwidth measure` runs iperf3 between an
+agency host and a DC host, both ways. No other inventory ever renders them.
 """
 
 from __future__ import annotations
@@ -38,6 +43,9 @@ EDGE_ZONE = "EDGE"
 EGRESS_CONTROLLED = ("DB", "MGMT")  # Circular 12/2022 level 3: egress control
 SSH_PORT = 22
 NTP_PORT = 123
+# `provdc bandwidth measure` (provdc.qos.measure): one iperf3 server per class from its
+# BASE_PORT 5201 up. Admitted in the lab only (see lab_measurement_edges).
+MEASUREMENT_PORTS = tuple(range(5201, 5300))
 
 
 # --- addresses and rules ------------------------------------------------------------------
@@ -119,6 +127,7 @@ class Node:
     admin_sources: tuple[str, ...] = ()
     core_netns: str | None = None
     core_host: str | None = None
+    lab: str | None = None  # provdc_lab_name: a host of a local lab
 
 
 def nodes_from_hostvars(hostvars: dict[str, dict], source: str = "inventory") -> list[Node]:
@@ -143,6 +152,7 @@ def nodes_from_hostvars(hostvars: dict[str, dict], source: str = "inventory") ->
             site=v.get("provdc_site"), tier=v.get("provdc_tier"),
             segment=_segment(v), admin_sources=admin,
             core_netns=v.get("provdc_core_netns"), core_host=v.get("provdc_core_host"),
+            lab=v.get("provdc_lab_name"),
         ))
     return out
 
@@ -230,10 +240,15 @@ class Resolver:
             return [Addr.of(a for sp in sites for a in self._site_sources(sp))]
         if kind == "site":
             return [Addr.of(self._site_sources(self.plan.site(name)))]
+        if kind == "role":  # the lab's measurement flows only: the networks its hosts are on
+            segments = [n.segment or n.address for n in self.members(endpoint)]
+            return [Addr.of(segments)] if segments else []
         return [self.edge, self.outside]  # external
 
     def members(self, endpoint: str) -> list[Node]:
         kind, _, name = endpoint.partition(":")
+        if kind == "role":
+            return [n for n in self.nodes if _role(n) == name]
         attr = {"zone": "zone", "service": "service", "tier": "tier", "site": "site"}.get(kind)
         if attr is None:
             return []
@@ -250,18 +265,41 @@ class Resolver:
         return next(s for s in self.topo.services if s.slug == slug)
 
 
+def _role(node: Node) -> str:
+    return node.role if node.role in ("gateway", "agency") else "dc"
+
+
 def flow_why(index: int, flow: Flow) -> str:
     ports = ",".join(str(p) for p in flow.ports)
     return f"flows[{index}] {flow.source} -> {flow.to} {flow.proto}{'/' + ports if ports else ''}"
 
 
-def matrix_edges(loaded: Loaded) -> list[Edge]:
-    """The matrix plus the implicit (same-zone) operations flows."""
+def matrix_edges(loaded: Loaded, nodes: list[Node] = ()) -> list[Edge]:
+    """The matrix plus the implicit (same-zone) operations flows, plus the measurement flows
+    when the inventory is a lab's."""
     edges = [Edge(f.source, f.to, f.proto, tuple(f.ports), flow_why(i, f))
              for i, f in enumerate(loaded.topology.flows)]
     edges += [Edge(r.source, r.to, r.proto, (r.port,), f"operations: {r.what}", implicit=True)
               for r in operations_required(loaded) if r.same_zone]
+    if is_lab(nodes):
+        edges += lab_measurement_edges()
     return edges
+
+
+def is_lab(nodes: list[Node]) -> bool:
+    """Every host belongs to a local lab: one production host in the inventory and the
+    lab-only flows are not rendered for anyone."""
+    return bool(nodes) and all(n.lab for n in nodes)
+
+
+def lab_measurement_edges() -> list[Edge]:
+    """iperf3 both ways between the lab's site LANs and DC zones: the uplink test runs
+    the client on the agency host, the downlink test on the DC host (iperf3 3.12 cannot mark
+    the server's packets in reverse mode). A test tool's ports, so never in production."""
+    ports = f"tcp/{MEASUREMENT_PORTS[0]}-{MEASUREMENT_PORTS[-1]}"
+    why = f"lab only: bandwidth measurement (iperf3, {ports})"
+    return [Edge("role:agency", "role:dc", "tcp", MEASUREMENT_PORTS, f"{why} site -> DC"),
+            Edge("role:dc", "role:agency", "tcp", MEASUREMENT_PORTS, f"{why} DC -> site")]
 
 
 # --- operations flows the matrix must carry -----------------------------------------------
@@ -289,8 +327,8 @@ def operations_required(loaded: Loaded) -> list[Required]:
     for soc in (s for s in topo.services if s.role == "soc"):
         port = topo.operations.syslog_port
         out += [Required(f"zone:{z}", f"service:{soc.slug}", "tcp", port,
-                         f"syslog (TLS, tcp/{port}) from zone {z} to the SOC collector "
-                         f"{soc.slug}", z == soc.zone)
+                         f"log forwarding (RELP over TLS, tcp/{port}) from zone {z} to the SOC "
+                         f"collector {soc.slug}", z == soc.zone)
                 for z in zones if z != soc.zone or len(_in_zone(topo, z)) > 1]
     for ntp in (s for s in topo.services if s.role == "ntp"):
         port = NTP_PORT if NTP_PORT in ntp.ports or not ntp.ports else ntp.ports[0]
@@ -429,6 +467,6 @@ def build(loaded: Loaded, nodes: list[Node], text: str | None = None) -> Segment
     """Check the matrix, then resolve it for every host and the core."""
     check_matrix(loaded, text)
     resolver = Resolver(loaded, nodes)
-    edges = matrix_edges(loaded)
+    edges = matrix_edges(loaded, nodes)
     hosts = {n.name: host_ruleset(resolver, edges, n) for n in nodes}
     return Segmentation(loaded, nodes, hosts, zone_ruleset(resolver, edges), edges, resolver)

@@ -36,6 +36,7 @@ from provdc.errors import ProvdcError
 from provdc.segmentation import probe as probe_mod
 from provdc.segmentation.guard import on_zone_bridge
 from provdc.segmentation.matrix import EDGE_ZONE, Segmentation
+from provdc.segmentation.render import port_runs
 
 PROBE_SCRIPT = Path(probe_mod.__file__).read_text()
 # Pairs Circular 12/2022 / TCVN 11930 forbid (regulations.md §1.4, §7): closed whatever the
@@ -61,6 +62,7 @@ class Actor:
     service: str | None
     netns: str | None = None  # a probe namespace on the controller (no SSH)
     segment: str | None = None
+    role: str | None = None  # dc | agency (the lab's measurement flows name roles)
 
     @property
     def label(self) -> str:
@@ -159,7 +161,8 @@ def actors(seg: Segmentation, probes: dict[str, Actor]) -> list[Actor]:
         if n.role == "gateway":
             continue
         out.append(Actor(n.name, n.address, n.zone, n.tier if n.role == "agency" else None,
-                         n.site, n.service, segment=n.segment))
+                         n.site, n.service, segment=n.segment,
+                         role="agency" if n.role == "agency" else "dc"))
     return out + list(probes.values())
 
 
@@ -172,6 +175,13 @@ def members(endpoint: str, pool: list[Actor], topo) -> list[Actor]:
     if kind == "zone":
         return [a for a in pool if a.zone == name and not a.tier]
     return [a for a in pool if getattr(a, kind) == name]
+
+
+def probed_ports(ports: tuple[int, ...]) -> list[int]:
+    """A flow's ports to probe: every port, but of three or more consecutive ones (rendered
+    as a range; the lab's measurement flows admit 99) only the two ends."""
+    return sorted({p for a, b in port_runs(ports)
+                   for p in ((a, b) if b - a >= 2 else range(a, b + 1))})
 
 
 def expected(seg: Segmentation, src: Actor, dst: Actor, proto: str, port: int) -> bool:
@@ -209,7 +219,7 @@ def plan_probes(seg: Segmentation, pool: list[Actor]) -> tuple[list[dict], list[
             untested.append(f"{e.why}: " + ("icmp is not probed" if e.proto == "icmp" else
                                              "no lab actor on both ends"))
             continue
-        for port in e.ports:
+        for port in probed_ports(e.ports):
             add(*pairs[0], e.proto, port, e.why)
     targets = [a for a in pool if a.service or a.netns]
     sources = _one_per(pool)
