@@ -7,6 +7,10 @@ parallel (`ssh HOST true`), the floor of any traffic proof that starts something
 
     .venv/bin/python benchmarks/segmentation_bench.py [--inventory inventory/lab-X/hosts.yml]
         [--runs 3] [--write]
+
+One lab runs at a time on a shared machine, so each lab profile is timed by its own
+invocation (segmentation.yml applied first); `--write` replaces the verify row of the
+profile it measured and keeps the others' rows (each carries its own same-run baseline).
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _table import markdown_table  # noqa: E402
+from _table import README, markdown_table, write_section  # noqa: E402
 
 from provdc.segmentation import matrix, render  # noqa: E402
 from provdc.segmentation.sources import DEFAULT_TOPOLOGY as SAMPLE  # noqa: E402
@@ -31,7 +35,8 @@ from provdc.segmentation.verify import ssh_argv  # noqa: E402
 from provdc.topology.validate import load  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-README = ROOT / "benchmarks" / "README.md"
+VERIFY_HEADER = ["lab profile", "hosts", "allowed / forbidden probes", "failed", "verify",
+                 "SSH floor", "ratio", "machine"]
 
 
 def timed(fn, runs: int) -> tuple[float, object]:
@@ -50,7 +55,10 @@ def render_all(hostvars: dict) -> dict:
 
 
 def size_rows(profile: str, runs: int) -> tuple[list[list[str]], list[str]]:
-    hostvars = planned_lab_hostvars(SAMPLE, profile)
+    # Sizes as outside a lab: without provdc_lab_name, so without the lab-only measurement
+    # flows (one more rule on each DC and agency host, two on the core).
+    hostvars = {h: {k: v for k, v in hv.items() if k != "provdc_lab_name"}
+                for h, hv in planned_lab_hostvars(SAMPLE, profile).items()}
     base, _ = timed(lambda: load(SAMPLE), runs)
     took, sizes = timed(lambda: render_all(hostvars), runs)
     rows = []
@@ -83,6 +91,16 @@ def ssh_floor(hostvars: dict) -> float:
     return time.perf_counter() - start
 
 
+def profile_of(hostvars: dict) -> str:
+    """The lab profile whose hosts the inventory holds, else how many sites it has."""
+    names = set(hostvars)
+    for profile in ("small", "province"):
+        if names == set(planned_lab_hostvars(SAMPLE, profile)):
+            return profile
+    sites = {v["provdc_site"] for v in hostvars.values() if v.get("provdc_site")}
+    return f"--sites ({len(sites)} sites)"
+
+
 def verify_rows(inventory: str, runs: int) -> tuple[list[list[str]], dict]:
     from provdc.qos.inventory import read
 
@@ -97,16 +115,33 @@ def verify_rows(inventory: str, runs: int) -> tuple[list[list[str]], dict]:
         times.append(time.perf_counter() - start)
         report = json.loads(proc.stdout)
     t, f = statistics.median(times), statistics.median(floors)
-    row = [Path(inventory).parent.name, str(len(hostvars)),
+    row = [profile_of(hostvars), str(len(hostvars)),
            f"{report['allowed']} / {report['forbidden']}", str(report["failed"]),
            f"{t:.1f} s (min {min(times):.1f}, max {max(times):.1f})", f"{f:.1f} s",
-           f"{t / f:.1f}x", f"load {os.getloadavg()[0]:.0f}"]
+           f"{t / f:.1f}x", f"load {os.getloadavg()[0]:.0f}, {time.strftime('%Y-%m-%d')}"]
     return [row], report
+
+
+def earlier_verify_rows(measured: set[str]) -> list[list[str]]:
+    """The verify rows in benchmarks/README.md of the profiles not measured in this run."""
+    text = README.read_text(encoding="utf-8")
+    section = text.split("<!-- section: segmentation -->", 1)[1].split(
+        "<!-- end: segmentation -->", 1)[0]
+    header = "| " + " | ".join(VERIFY_HEADER) + " |"
+    if header not in section:
+        return []
+    rows = []
+    for line in section.split(header, 1)[1].splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if line.startswith("| ") and len(cells) == len(VERIFY_HEADER):
+            rows.append(cells)
+    return [r for r in rows if r[0] not in measured]
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--inventory", help="a running lab's inventory: also time verify")
+    ap.add_argument("--inventory", help="a running lab's inventory (segmentation.yml "
+                    "applied): also time verify")
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--write", action="store_true", help="refresh benchmarks/README.md")
     args = ap.parse_args()
@@ -117,31 +152,26 @@ def main() -> None:
         notes += n
     body = ["Script: `benchmarks/segmentation_bench.py` (`--inventory` of a running lab also "
             "times `provdc segmentation verify`; `--write` refreshes this section).", "",
-            "Ruleset size per firewall, rendered from the Sóc Trăng sample for the lab's "
-            "profiles (address entries: networks in the rules' address sets, after merging "
-            "adjacent prefixes):", "",
+            "Ruleset size per firewall, rendered from the Sóc Trăng sample for the hosts of "
+            "the lab's profiles as outside a lab (a lab adds its measurement flows: one rule "
+            "more on each DC and agency host, two on the core; address entries: networks in "
+            "the rules' address sets, after merging adjacent prefixes):", "",
             markdown_table(["profile", "firewall", "count", "rules", "address entries",
                             "KiB"], rows), ""]
     body += [f"- {n}" for n in notes]
-    if args.inventory:
-        vrows, _ = verify_rows(args.inventory, args.runs)
-        body += ["", f"`provdc segmentation verify` on a running lab ({args.runs} runs; "
-                 "baseline: one parallel SSH round trip to every actor, same run):", "",
-                 markdown_table(["lab", "hosts", "allowed / forbidden probes", "failed",
-                                 "verify", "SSH floor", "ratio", "machine"], vrows)]
+    vrows = verify_rows(args.inventory, args.runs)[0] if args.inventory else []
+    vrows += earlier_verify_rows({r[0] for r in vrows})
+    if vrows:
+        order = ["small", "province"]
+        vrows.sort(key=lambda r: (order.index(r[0]) if r[0] in order else 2, int(r[1])))
+        body += ["", "`provdc segmentation verify` on a running lab with segmentation.yml "
+                 f"applied ({args.runs} runs per lab, one lab at a time; baseline: one parallel "
+                 "SSH round trip to every actor, same run):", "",
+                 markdown_table(VERIFY_HEADER, vrows)]
     text = "\n".join(body)
     print(text)
     if args.write:
-        _write(text)
-
-
-def _write(body: str) -> None:
-    start, end = "<!-- section: segmentation -->\n", "<!-- end: segmentation -->"
-    text = README.read_text(encoding="utf-8")
-    head, rest = text.split(start, 1)
-    _, tail = rest.split(end, 1)
-    README.write_text(f"{head}{start}## Zone segmentation\n{body.rstrip()}\n{end}{tail}",
-                      encoding="utf-8")
+        write_section("segmentation", "Zone segmentation", text)
 
 
 if __name__ == "__main__":
