@@ -49,7 +49,7 @@ class Text(Strict):
 class Reference(Strict):
     """A pointer into a standard or regulation, with how sure we are about the clause."""
 
-    regime: Literal["cis", "nd85_tt12_tcvn11930", "nd331_tcvn14423", "devsec", "nist"]
+    regime: Literal["cis", "nd85_tt12_tcvn11930", "nd331_tcvn14423", "devsec", "nist", "lynis"]
     source: str = Field(min_length=2, description="e.g. 'CIS Debian 12 v1.1', 'TCVN 11930:2017'")
     section: str = Field(min_length=1)
     confidence: Literal["verified", "partial", "unverified"]
