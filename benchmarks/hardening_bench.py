@@ -1,11 +1,12 @@
 """Baseline hardening on N fresh lab hosts: converge time, no-op re-run, audit throughput.
 
-    sudo .venv/bin/python benchmarks/hardening_bench.py --sizes 10,50 [--lynis]
+    sudo .venv/bin/python benchmarks/hardening_bench.py --sizes 10,50 [--lynis] [--ungated]
 
 Adds N pristine hosts to a lab (`PROVDC_LAB_NAME`, default `bench-hardening`; brought up if
 needed and taken down afterwards unless it was already up), then measures in the same run:
 
-- `ansible-playbook playbooks/baseline.yml`: first run and no-op re-run (wall time);
+- `ansible-playbook playbooks/baseline.yml`: first run and no-op re-run (wall time); with
+  `--ungated` also the no-op re-run with `baseline_check_first=false` (every fix task runs);
 - the compliance suite (`pytest tests/compliance`, as `provdc audit` runs it): host-controls/s;
 - the floor: every check command of every host in ONE batched SSH call per host (the same
   commands the suite runs, in parallel threads) — the cost of the checks without pytest;
@@ -68,6 +69,8 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--sizes", default="10", help="comma-separated host counts, e.g. 10,50")
     ap.add_argument("--lynis", action="store_true")
+    ap.add_argument("--ungated", action="store_true",
+                    help="also time a no-op re-run without the check-first gate")
     ap.add_argument("--workers", type=int, default=4)
     args = ap.parse_args()
 
@@ -121,6 +124,12 @@ def run(lab: LabHandle, inv: Path, names: list[str], args, lynis: bool) -> list[
     rows.append(f"| converge, first run | {t1:.1f} s |")
     rows.append(f"| converge, no-op re-run (changed={changed}) | {t2:.1f} s "
                 f"({t2 / t1:.2f} × first run) |")
+    if args.ungated:
+        t5, p5 = timed(lambda: lab.ansible_playbook(
+            "playbooks/baseline.yml", *forks, "-e", "baseline_check_first=false", inventory=inv))
+        changed = sum(int(c) for c in re.findall(r"changed=(\d+)", p5.stdout))
+        rows.append(f"| no-op re-run without the gate, every fix task (changed={changed}) | "
+                    f"{t5:.1f} s ({t5 / t2:.1f} × gated no-op) |")
 
     suite = [sys.executable, "-m", "pytest", "tests/compliance/test_baseline.py", "-q",
              "-p", "no:cacheprovider", "--hosts=ansible://all", f"--ansible-inventory={inv}",

@@ -155,7 +155,11 @@ def main() -> None:
             "Ruleset size per firewall, rendered from the Sóc Trăng sample for the hosts of "
             "the lab's profiles as outside a lab (a lab adds its measurement flows: one rule "
             "more on each DC and agency host, two on the core; address entries: networks in "
-            "the rules' address sets, after merging adjacent prefixes):", "",
+            "the rules' address sets, after merging adjacent prefixes). Most of the zone "
+            "firewall's entries are the site gateways' own TSLCD addresses (the /31 ends, "
+            "which do not merge): a gateway counts as its site, because its own log "
+            "forwarding and time sync leave from that address, so each tier's flows list "
+            "them all:", "",
             markdown_table(["profile", "firewall", "count", "rules", "address entries",
                             "KiB"], rows), ""]
     body += [f"- {n}" for n in notes]

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import subprocess
 from types import SimpleNamespace
 
 from provdc.controls import catalogue, files
 from provdc.controls.checks import (
+    _MARK,
     HostContext,
     Probe,
     _effective_sysctl,
+    _key,
+    batch_script,
     commands_for,
     evaluate,
     evaluate_all,
+    parse_batch,
 )
 
 CTX = HostContext(in_container=False, level=3, groups=[])
@@ -94,27 +99,54 @@ def test_sshd_effective_and_dropin_are_both_checked():
         ("runtime", "HostbasedAuthentication", "yes")]
 
 
-def test_batched_probe_gives_the_same_answers_in_one_round_trip():
-    controls = catalogue().controls
-    commands = sorted(set(commands_for(controls)))
-    marker_script = {}
+class LocalShell:
+    """Runs commands with this machine's /bin/sh (read-only commands only), counting calls."""
 
-    class Shell:
+    def __init__(self):
+        self.calls = 0
+
+    def run(self, cmd):
+        self.calls += 1
+        proc = subprocess.run(["sh", "-c", cmd], capture_output=True, text=True, timeout=60)
+        return SimpleNamespace(rc=proc.returncode, stdout=proc.stdout)
+
+
+BATCH = ["echo one", "printf 'no newline'", "false", "printf 'x\\n\\n'; exit 3",
+         "echo '@@provdc-probe 0 begin'", "cat /nonexistent 2>/dev/null"]
+
+
+def test_batched_probe_gives_the_same_answers_in_one_round_trip():
+    shell = LocalShell()
+    one_by_one = {c: (r.rc, r.stdout) for c in BATCH for r in [shell.run(c)]}
+    shell.calls = 0
+    probe = Probe(shell)
+    probe.prefetch(BATCH)
+    assert shell.calls == 1
+    assert {c: probe.run(c) for c in BATCH} == one_by_one
+    assert shell.calls == 1  # nothing left to ask
+
+
+def test_a_batch_output_parses_without_its_final_newline():
+    """Ansible's command module strips the output's last newline."""
+    text = subprocess.run(["sh", "-c", batch_script(BATCH)], capture_output=True,
+                          text=True).stdout
+    assert parse_batch(text.rstrip("\n"), BATCH) == parse_batch(text, BATCH)
+    assert len(parse_batch(text, BATCH)) == len(BATCH)
+
+
+def test_the_whole_catalogue_is_checked_from_one_round_trip():
+    """evaluate_all asks nothing beyond the batch: the audit and the role's gate rely on it."""
+    controls = catalogue().controls
+
+    class Batch:
         calls = 0
 
         def run(self, cmd):
-            Shell.calls += 1
-            # pretend every command prints its own length; rc 0
-            import re
-            out = ""
-            for i, c in enumerate(commands):
-                out += f"\n@@provdc-probe {i} begin\n{len(c)}\n\n@@provdc-probe {i} rc=0\n"
-            marker_script["cmd"] = cmd
-            return SimpleNamespace(rc=0, stdout=out if re.match(r"sh -c ", cmd) else "")
+            Batch.calls += 1
+            text = "".join(f"\n{_MARK} {_key(c)} begin\nx\n{_MARK} {_key(c)} rc=1\n"
+                           for c in commands_for(controls))
+            return SimpleNamespace(rc=0, stdout=text)
 
-    probe = Probe(Shell())
-    probe.prefetch(commands)
-    assert Shell.calls == 1
-    assert all(probe.run(c) == (0, f"{len(c)}\n") for c in commands)
-    evaluate_all(controls, probe, CTX)
-    assert Shell.calls == 1  # nothing left to ask
+    results = evaluate_all(controls, Probe(Batch()), CTX)
+    assert Batch.calls == 1
+    assert len(results) == len(controls)

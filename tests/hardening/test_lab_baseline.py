@@ -141,6 +141,23 @@ def test_second_run_changes_nothing(twins):
     assert recap[B]["changed"] == 0 and recap[B]["failed"] == 0, proc.stdout[-3000:]
 
 
+def test_a_rerun_fixes_only_the_kinds_the_checks_flag(twins):
+    """The role checks first (the audit's checks, one round trip) and runs only the fix
+    tasks of failing controls: break two controls of two kinds, re-run, see exactly those
+    kinds' tasks run and the host pass again."""
+    broken = [c for c in CONTROLS if c.id in ("VN-FILE-07", "VN-AUTH-01")]
+    for control in broken:
+        twins.ssh(B, breaker(control, in_container=True).run)
+    assert sorted(c for c, r in twins.results(B).items() if r.status != "pass") == [
+        "VN-AUTH-01", "VN-FILE-07"]
+    proc, recap = twins.playbook("--limit", B)
+    assert recap[B]["failed"] == 0 and recap[B]["changed"] > 0, proc.stdout[-3000:]
+    ran = set(re.findall(r"^included: \S+/roles/baseline/tasks/(\w+)\.yml for", proc.stdout,
+                         re.M))
+    assert ran == {"prepare", "file_mode", "key_value", "nftables_input"}, ran
+    assert [c for c, r in twins.results(B).items() if r.status != "pass"] == []
+
+
 def test_hardened_hosts_pass_every_control(twins):
     for host in (A, B):
         bad = [r.summary() for r in twins.results(host).values() if r.status != "pass"]

@@ -89,6 +89,25 @@ def render_ansible(
         out.print(f"wrote {p}")
 
 
+@controls_app.command("gate")
+def gate_cmd() -> None:
+    """Used by the baseline role. Reads {"hosts": {name: {"output", "controls",
+    "in_container"}}} on stdin (the output of the role's probe.sh on each host) and prints
+    {name: [ids of the selected controls whose check fails]} as JSON."""
+    import json
+    import sys
+
+    from provdc.cli import fail
+    from provdc.controls import load_catalogue
+    from provdc.controls.gate import gate
+
+    try:
+        result = gate(load_catalogue(), sys.stdin.read())
+    except ProvdcError as exc:
+        fail(exc)
+    sys.stdout.write(json.dumps(result) + "\n")
+
+
 def register(app: typer.Typer) -> None:
     app.command("audit")(audit_cmd)
     app.add_typer(controls_app, name="controls")

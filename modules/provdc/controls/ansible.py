@@ -8,7 +8,9 @@ to date):
   (the exact line, regexp, argv or file content), so the hand-written task file of each kind
   is a plain loop and all kind logic lives here, next to the check;
 - `tasks/main.yml`: one include per kind, tagged with the kind, the families and every
-  control id of that kind, so `--tags VN-SSH-02` runs exactly that control.
+  control id of that kind, so `--tags VN-SSH-02` runs exactly that control; it runs only
+  when the gate (`controls/gate.py`) found one of those controls failing on the host;
+- `files/probe.sh`: the audit's check commands in one batch, the gate's input.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import yaml
 
 from provdc.controls import files
 from provdc.controls.fix import KIND_ORDER, control_vars
+from provdc.controls.gate import probe_script
 from provdc.controls.model import DEFAULT_LEVEL, FAMILIES, Catalogue
 
 HEADER = (
@@ -58,6 +61,12 @@ def render_defaults(cat: Catalogue) -> str:
         f'baseline_security_level: "{{{{ provdc_security_level | default({DEFAULT_LEVEL}) }}}}"',
         "# Extra sshd options for this host or group (validated with sshd -t before any reload).",
         "baseline_sshd_extra_options: {}",
+        "# Check first (one round trip, the audit's own checks), then run only the fixes of",
+        "# failing controls. false: run every selected control's fix tasks, as a first",
+        "# converge does anyway.",
+        "baseline_check_first: true",
+        "# The provdc CLI on the controller (the gate evaluates the checks there).",
+        'baseline_cli: "{{ ansible_playbook_python | dirname }}/provdc"',
         "",
         "# One toggle per control: set to false to leave a control unmanaged on a host.",
         "# The audit still checks it; record the reason as a waiver.",
@@ -118,7 +127,7 @@ def render_tasks(cat: Catalogue) -> str:
         entry["tags"] = ["baseline", *families, *entry["tags"]]
         entry["ansible.builtin.include_tasks"]["apply"]["tags"] = entry["tags"]
         kinds = entry.pop("_kinds")
-        entry["when"] = f"baseline_ids.keys() | intersect({kinds}) | length > 0"
+        entry["when"] = f"baseline_due | intersect({kinds}) | length > 0"
     return HEADER + _dump(tasks)
 
 
@@ -128,6 +137,7 @@ def render_role(cat: Catalogue, role_dir: Path) -> dict[Path, str]:
         role_dir / "defaults" / "main.yml": render_defaults(cat),
         role_dir / "vars" / "main.yml": render_vars(cat),
         role_dir / "tasks" / "main.yml": render_tasks(cat),
+        role_dir / "files" / "probe.sh": probe_script(cat),
     }
 
 

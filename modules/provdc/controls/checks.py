@@ -10,6 +10,7 @@ each piece of evidence says which one it is about.
 from __future__ import annotations
 
 import fnmatch
+import hashlib
 import re
 import shlex
 from collections.abc import Callable
@@ -89,24 +90,59 @@ class Probe:
     def prefetch(self, commands: list[str]) -> None:
         """Run many commands in ONE round trip (a shell script with markers), cache outputs."""
         todo = [c for c in dict.fromkeys(commands) if c not in self._cache]
-        if not todo:
-            return
-        script = "".join(
-            f"printf '\\n{_MARK} {i} begin\\n'; ( {c} ); printf '\\n{_MARK} {i} rc=%s\\n' $?\n"
-            for i, c in enumerate(todo)
-        )
-        text = self.host.run(f"sh -c {shlex.quote(script)}").stdout
-        for i, command in enumerate(todo):
-            m = re.search(rf"\n{_MARK} {i} begin\n(.*?)\n{_MARK} {i} rc=(\d+)\n", text, re.S)
-            if m:
-                self._cache[command] = (int(m.group(2)), m.group(1))
+        if todo:
+            text = self.host.run(f"sh -c {shlex.quote(batch_script(todo))}").stdout
+            self._cache.update(parse_batch(text, todo))
 
     def read(self, path: str) -> str | None:
         rc, text = self.run(f"cat {shlex.quote(path)} 2>/dev/null")
         return text if rc == 0 else None
 
 
+class Replay(Probe):
+    """A probe answered from a batch's output gathered elsewhere (the Ansible role's gate).
+    `missed` lists the commands the batch did not answer: a check that needed one has no
+    evidence, whatever it concluded (an absence check would read no output as a pass)."""
+
+    def __init__(self, outputs: dict[str, tuple[int, str]]):
+        super().__init__(host=None)
+        self._cache = dict(outputs)
+        self.missed: list[str] = []
+
+    def run(self, command: str) -> tuple[int, str]:
+        if command not in self._cache:
+            self.missed.append(command)
+            return 127, ""
+        return self._cache[command]
+
+
 _MARK = "@@provdc-probe"
+
+
+def _key(command: str) -> str:
+    # markers name a command by its digest, so output can be matched even when the list of
+    # commands that produced it is not the reader's (a role rendered from another catalogue)
+    return hashlib.sha1(command.encode()).hexdigest()[:16]
+
+
+def batch_script(commands: list[str]) -> str:
+    """One POSIX shell script that runs every command, framing each output with markers."""
+    return "".join(
+        f"printf '\\n{_MARK} {_key(c)} begin\\n'; ( {c} ); "
+        f"printf '\\n{_MARK} {_key(c)} rc=%s\\n' $?\n"
+        for c in dict.fromkeys(commands)
+    )
+
+
+def parse_batch(text: str, commands: list[str]) -> dict[str, tuple[int, str]]:
+    """(rc, output) of each command found in a batch_script's output."""
+    found = {}
+    for command in dict.fromkeys(commands):
+        k = _key(command)
+        m = re.search(rf"\n{_MARK} {k} begin\n(.*?)\n{_MARK} {k} rc=(\d+)(?:\n|$)", text, re.S)
+        if m:
+            found[command] = (int(m.group(2)), m.group(1))
+    return found
 
 
 class _Recorder(Probe):

@@ -1,0 +1,73 @@
+"""The baseline role's gate: which selected controls fail, from one batch of check outputs."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from provdc.controls import catalogue, files
+from provdc.controls.checks import _MARK, _key
+from provdc.controls.gate import gate, probe_commands
+from provdc.errors import ProvdcError
+
+
+def batch_output(answers: dict[str, tuple[int, str]]) -> str:
+    """What probe.sh prints when each command answers (rc, output)."""
+    return "".join(f"\n{_MARK} {_key(c)} begin\n{out}\n{_MARK} {_key(c)} rc={rc}\n"
+                   for c, (rc, out) in answers.items())
+
+
+def ask(hosts: dict) -> dict[str, list[str]]:
+    return gate(catalogue(), json.dumps({"hosts": hosts}))
+
+
+def test_a_passing_check_is_not_fixed_and_a_failing_one_is():
+    good = batch_output({files.SYSCTL_CAT: (0, "kernel.randomize_va_space = 2")})
+    bad = batch_output({files.SYSCTL_CAT: (0, "kernel.randomize_va_space = 0")})
+    answer = ask({
+        "good": {"output": good, "controls": ["VN-KRN-01"], "in_container": True},
+        "bad": {"output": bad, "controls": ["VN-KRN-01"], "in_container": True},
+    })
+    assert answer == {"good": [], "bad": ["VN-KRN-01"]}
+
+
+def test_a_real_host_is_judged_on_its_runtime_state_too():
+    """Same persisted file, but outside a container the live value counts as well."""
+    persisted = batch_output({files.SYSCTL_CAT: (0, "kernel.randomize_va_space = 2")})
+    answer = ask({"vm": {"output": persisted, "controls": ["VN-KRN-01"], "in_container": False}})
+    assert answer == {"vm": ["VN-KRN-01"]}
+
+
+def test_no_output_means_every_selected_control_is_fixed():
+    """A probe that did not run (or a batch from another catalogue) must not skip a fix."""
+    ids = [c.id for c in catalogue().controls]
+    assert ask({"h": {"output": "", "controls": ids, "in_container": True}}) == {"h": ids}
+
+
+def test_only_the_selected_controls_are_answered():
+    assert ask({"h": {"output": "", "controls": ["VN-SSH-02", "VN-NOPE-99"]}}) == {
+        "h": ["VN-SSH-02"]}
+
+
+def test_the_probe_asks_what_configuration_only_checks_ask_too():
+    krn = [catalogue().by_id["VN-KRN-01"]]
+    assert files.SYSCTL_CAT in probe_commands(krn)
+
+
+@pytest.mark.parametrize("text", ["not json", "{}", '{"hosts": []}'])
+def test_a_malformed_request_is_a_clear_error(text):
+    with pytest.raises(ProvdcError) as exc:
+        gate(catalogue(), text)
+    assert "stdin" in str(exc.value) and "Fix:" in str(exc.value)
+
+
+def test_the_cli_answers_json_and_refuses_bad_input_without_a_traceback():
+    cmd = [sys.executable, "-m", "provdc", "controls", "gate"]
+    ok = subprocess.run(cmd, input=json.dumps({"hosts": {"h": {"output": "",
+                        "controls": ["VN-SSH-02"]}}}), capture_output=True, text=True)
+    assert ok.returncode == 0 and json.loads(ok.stdout) == {"h": ["VN-SSH-02"]}
+    bad = subprocess.run(cmd, input="[", capture_output=True, text=True)
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr and "stdin" in bad.stderr
