@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -196,3 +199,20 @@ def test_small_profile_of_a_two_tier_province():
     tiers = [loaded.topology.site(s).tier for s in sites]
     below_root = {s.tier for s in loaded.topology.sites if s.parent}
     assert set(tiers) == below_root and len(sites) == len(below_root) + 1
+
+
+def test_two_test_sessions_in_one_checkout_get_two_labs(monkeypatch):
+    """A second pytest session in the same checkout must not use (and tear down) the lab of
+    the first: while this process holds the default name, another process gets `-2`."""
+    from provdc.lab.pytest_plugin import default_lab_name
+
+    monkeypatch.delenv("PROVDC_LAB_NAME", raising=False)
+    monkeypatch.delenv("PYTEST_XDIST_WORKER", raising=False)
+    mine = default_lab_name()
+    code = "from provdc.lab.pytest_plugin import default_lab_name; print(default_lab_name())"
+    other = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                           env={k: v for k, v in os.environ.items()
+                                if k not in ("PROVDC_LAB_NAME", "PYTEST_XDIST_WORKER")})
+    theirs = other.stdout.strip()
+    assert default_lab_name() == mine  # stable within a session
+    assert theirs.startswith("t-") and theirs != mine, other.stderr

@@ -8,7 +8,8 @@ left on the machine (namespace, mount, cgroup, process, directory). Tests that u
 skipped, with the reason, when not root or when systemd-nspawn is missing.
 
 Its name comes from `PROVDC_LAB_NAME`, else `t-<hash of the checkout path>` so that two
-checkouts (two engineers, CI) never share a lab; with pytest-xdist each worker gets its own
+checkouts (two engineers, CI) never share a lab (a second test session in the same checkout
+gets `-2`); with pytest-xdist each worker gets its own
 lab (`<name>-gw0`...). Set `PROVDC_LAB_PROFILE=province` for the full province and
 `PROVDC_LAB_KEEP=1` to leave the lab up after the session (then `provdc lab down --name ...`).
 The inventory goes to the lab's own directory (`inventory/lab-<name>/`), never over an
@@ -53,6 +54,7 @@ import hashlib
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 from dataclasses import dataclass, field
@@ -69,11 +71,36 @@ DEFAULT_TOPOLOGY = REPO / "inventory" / "soctrang" / "topology.yml"
 
 
 def default_lab_name(root: Path = REPO) -> str:
-    name = os.environ.get("PROVDC_LAB_NAME") or (
-        "t-" + hashlib.sha256(str(root.resolve()).encode()).hexdigest()[:8]
-    )
+    explicit = os.environ.get("PROVDC_LAB_NAME")
+    name = explicit or "t-" + hashlib.sha256(str(root.resolve()).encode()).hexdigest()[:8]
     worker = os.environ.get("PYTEST_XDIST_WORKER")
-    return f"{name}-{worker}" if worker else name
+    name = f"{name}-{worker}" if worker else name
+    return name if explicit else _claim(name)
+
+
+_claimed: dict[str, tuple[str, socket.socket]] = {}
+
+
+def _claim(name: str) -> str:
+    """Two pytest sessions in one checkout would bring up, use and tear down the SAME lab
+    under each other. Each session holds its name for its lifetime by binding an abstract
+    unix socket (released by the kernel when the process ends, leaves no file); a second
+    session takes the next free suffix (`-2`, `-3`, ...)."""
+    if name not in _claimed:
+        for n in range(1, 10):
+            candidate = name if n == 1 else f"{name}-{n}"
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            try:
+                sock.bind(f"\0provdc-lab-session-{candidate}")
+            except OSError:
+                sock.close()
+                continue
+            _claimed[name] = (candidate, sock)
+            break
+        else:
+            raise RuntimeError(f"labs {name} to {name}-9 are all used by other test sessions; "
+                               "set PROVDC_LAB_NAME to choose another name")
+    return _claimed[name][0]
 
 
 def skip_reason() -> str | None:
