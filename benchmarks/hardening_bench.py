@@ -69,6 +69,8 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--sizes", default="10", help="comma-separated host counts, e.g. 10,50")
     ap.add_argument("--lynis", action="store_true")
+    ap.add_argument("--playbook-timeout", type=float, default=7200,
+                    help="seconds per ansible-playbook run (50 fresh hosts on 2 cores: ~45 min)")
     ap.add_argument("--ungated", action="store_true",
                     help="also time a no-op re-run without the check-first gate")
     ap.add_argument("--workers", type=int, default=4)
@@ -117,16 +119,20 @@ def run(lab: LabHandle, inv: Path, names: list[str], args, lynis: bool) -> list[
     if lynis:
         fresh, _ = lynis_index(lab, names[0])
     forks = ["--forks", str(n)]  # every host at once, as the fleet benchmark runs it
-    t1, p1 = timed(lambda: lab.ansible_playbook("playbooks/baseline.yml", *forks, inventory=inv))
+    limit = args.playbook_timeout
+    t1, p1 = timed(lambda: lab.ansible_playbook("playbooks/baseline.yml", *forks, inventory=inv,
+                                                timeout=limit))
     assert p1.returncode == 0, p1.stdout[-2000:]
-    t2, p2 = timed(lambda: lab.ansible_playbook("playbooks/baseline.yml", *forks, inventory=inv))
+    t2, p2 = timed(lambda: lab.ansible_playbook("playbooks/baseline.yml", *forks, inventory=inv,
+                                                timeout=limit))
     changed = sum(int(c) for c in re.findall(r"changed=(\d+)", p2.stdout))
     rows.append(f"| converge, first run | {t1:.1f} s |")
     rows.append(f"| converge, no-op re-run (changed={changed}) | {t2:.1f} s "
                 f"({t2 / t1:.2f} × first run) |")
     if args.ungated:
         t5, p5 = timed(lambda: lab.ansible_playbook(
-            "playbooks/baseline.yml", *forks, "-e", "baseline_check_first=false", inventory=inv))
+            "playbooks/baseline.yml", *forks, "-e", "baseline_check_first=false", inventory=inv,
+            timeout=limit))
         changed = sum(int(c) for c in re.findall(r"changed=(\d+)", p5.stdout))
         rows.append(f"| no-op re-run without the gate, every fix task (changed={changed}) | "
                     f"{t5:.1f} s ({t5 / t2:.1f} × gated no-op) |")

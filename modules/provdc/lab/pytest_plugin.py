@@ -218,17 +218,28 @@ class LabHandle:
     def ansible_playbook(self, playbook: str | Path, *args: str,
                          inventory: Path | None = None,
                          timeout: float = 1800) -> subprocess.CompletedProcess:
-        return subprocess.run(
+        return self._run_group(
             ["ansible-playbook", "-i", str(inventory or self.inventory), str(playbook), *args],
-            capture_output=True, text=True, cwd=REPO, env=self._ansible_env(), timeout=timeout,
-        )
+            timeout)
 
     def ansible(self, pattern: str, *args: str, inventory: Path | None = None,
                 timeout: float = 600) -> subprocess.CompletedProcess:
-        return subprocess.run(
-            ["ansible", "-i", str(inventory or self.inventory), pattern, *args],
-            capture_output=True, text=True, cwd=REPO, env=self._ansible_env(), timeout=timeout,
-        )
+        return self._run_group(["ansible", "-i", str(inventory or self.inventory), pattern,
+                                *args], timeout)
+
+    def _run_group(self, argv: list[str], timeout: float) -> subprocess.CompletedProcess:
+        """Run Ansible in its own process group: on timeout its forked workers are ended
+        with it (subprocess.run would kill only the main process and orphan the forks)."""
+        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True, cwd=REPO, env=self._ansible_env(),
+                                start_new_session=True)
+        try:
+            out, err = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
+            raise
+        return subprocess.CompletedProcess(argv, proc.returncode, out, err)
 
     def add_host(self, name: str, segment: str) -> LabHost:
         self._rt.add_host(self.name, name, segment)
