@@ -119,21 +119,22 @@ def run(lab: LabHandle, inv: Path, names: list[str], args, lynis: bool) -> list[
     if lynis:
         fresh, _ = lynis_index(lab, names[0])
     forks = ["--forks", str(n)]  # every host at once, as the fleet benchmark runs it
-    limit = args.playbook_timeout
-    t1, p1 = timed(lambda: lab.ansible_playbook("playbooks/baseline.yml", *forks, inventory=inv,
-                                                timeout=limit))
-    assert p1.returncode == 0, p1.stdout[-2000:]
-    t2, p2 = timed(lambda: lab.ansible_playbook("playbooks/baseline.yml", *forks, inventory=inv,
-                                                timeout=limit))
-    changed = sum(int(c) for c in re.findall(r"changed=(\d+)", p2.stdout))
+
+    def converge(*extra: str) -> tuple[float, int]:
+        """Wall time and the recap's total changed of one baseline.yml run."""
+        seconds, proc = timed(lambda: lab.ansible_playbook(
+            "playbooks/baseline.yml", *forks, *extra, inventory=inv,
+            timeout=args.playbook_timeout))
+        assert proc.returncode == 0, proc.stdout[-2000:]
+        return seconds, sum(int(c) for c in re.findall(r"changed=(\d+)", proc.stdout))
+
+    t1, _ = converge()
+    t2, changed = converge()
     rows.append(f"| converge, first run | {t1:.1f} s |")
     rows.append(f"| converge, no-op re-run (changed={changed}) | {t2:.1f} s "
                 f"({t2 / t1:.2f} × first run) |")
     if args.ungated:
-        t5, p5 = timed(lambda: lab.ansible_playbook(
-            "playbooks/baseline.yml", *forks, "-e", "baseline_check_first=false", inventory=inv,
-            timeout=limit))
-        changed = sum(int(c) for c in re.findall(r"changed=(\d+)", p5.stdout))
+        t5, changed = converge("-e", "baseline_check_first=false")
         rows.append(f"| no-op re-run without the gate, every fix task (changed={changed}) | "
                     f"{t5:.1f} s ({t5 / t2:.1f} × gated no-op) |")
 

@@ -136,13 +136,12 @@ def batch_script(commands: list[str]) -> str:
 
 def parse_batch(text: str, commands: list[str]) -> dict[str, tuple[int, str]]:
     """(rc, output) of each command found in a batch_script's output."""
-    found = {}
-    for command in dict.fromkeys(commands):
-        k = _key(command)
-        m = re.search(rf"\n{_MARK} {k} begin\n(.*?)\n{_MARK} {k} rc=(\d+)(?:\n|$)", text, re.S)
-        if m:
-            found[command] = (int(m.group(2)), m.group(1))
-    return found
+    by_key = {m.group(1): (int(m.group(3)), m.group(2)) for m in _FRAME.finditer(text)}
+    return {c: by_key[_key(c)] for c in dict.fromkeys(commands) if _key(c) in by_key}
+
+
+# one pass over the output (a frame ends at the rc marker with its own key)
+_FRAME = re.compile(rf"\n{_MARK} ([0-9a-f]+) begin\n(.*?)\n{_MARK} \1 rc=(\d+)(?:\n|$)", re.S)
 
 
 class _Recorder(Probe):

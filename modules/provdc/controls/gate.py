@@ -29,11 +29,11 @@ def probe_script(cat: Catalogue) -> str:
             + checks.batch_script(probe_commands(cat.controls)))
 
 
-def failing(cat: Catalogue, host: dict) -> list[str]:
-    """Ids of the host's selected controls whose check fails on the probe's output."""
-    by_id = {c.id: c for c in cat.controls}
-    selected = [by_id[i] for i in host.get("controls", []) if i in by_id]
-    probe = checks.Replay(checks.parse_batch(host.get("output") or "", probe_commands(selected)))
+def failing(cat: Catalogue, host: dict, commands: list[str]) -> list[str]:
+    """Ids of the host's selected controls whose check fails on the probe's output
+    (`commands`: what probe.sh ran, `probe_commands` of the catalogue)."""
+    selected = [cat.by_id[i] for i in host.get("controls", []) if i in cat.by_id]
+    probe = checks.Replay(checks.parse_batch(host.get("output") or "", commands))
     ctx = checks.HostContext(in_container=bool(host.get("in_container")), level=5)
     return [c.id for c in selected if not _passes(c, probe, ctx)]
 
@@ -56,4 +56,5 @@ def gate(cat: Catalogue, request_text: str) -> dict[str, list[str]]:
         raise ProvdcError(f"the gate's request on stdin is not valid: {exc}", field="stdin",
                           fix='pass {"hosts": {name: {"output": ..., "controls": [...], '
                               '"in_container": bool}}}') from None
-    return {name: failing(cat, host) for name, host in hosts.items()}
+    commands = probe_commands(cat.controls)  # once per run, not once per host
+    return {name: failing(cat, host, commands) for name, host in hosts.items()}
