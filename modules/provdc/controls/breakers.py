@@ -110,7 +110,13 @@ def breaker(control: Control, in_container: bool) -> Breaker:
                            f"echo '{pkg} install' | dpkg --set-selections")
         case "service_enabled":
             unit = p.services[0]
-            return Breaker(cid, f"systemctl disable -q {unit}", f"systemctl enable -q {unit}")
+            # stop and start it too where the check wants it running: systemd 252 loses the
+            # state of a running unit whose Alias= symlink goes and comes back (rsyslog's
+            # syslog.service), so a bare disable/enable leaves it "inactive" with its
+            # daemon still there
+            now = " --now" if runtime else ""
+            return Breaker(cid, f"systemctl disable -q{now} {unit}",
+                           f"systemctl enable -q{now} {unit}")
         case "service_disabled":
             unit = p.services[0]
             if p.masked:
