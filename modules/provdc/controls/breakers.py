@@ -110,9 +110,9 @@ def breaker(control: Control, in_container: bool) -> Breaker:
                            f"echo '{pkg} install' | dpkg --set-selections")
         case "service_enabled":
             unit = p.services[0]
-            # stop and start it too where the check wants it running: systemd 252 loses the
-            # state of a running unit whose Alias= symlink goes and comes back (rsyslog's
-            # syslog.service), so a bare disable/enable leaves it "inactive" with its
+            # stop and start it too where the check wants it running: systemd 252 can lose
+            # the state of a running unit whose Alias= symlink goes and comes back (rsyslog's
+            # syslog.service; it failed five lab tests once), leaving it "inactive" with its
             # daemon still there
             now = " --now" if runtime else ""
             return Breaker(cid, f"systemctl disable -q{now} {unit}",
