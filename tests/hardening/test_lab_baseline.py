@@ -29,6 +29,9 @@ PLAYBOOK = "playbooks/baseline.yml"
 A, B = "hard-a", "hard-b"
 RECAP = re.compile(r"^(\S+)\s*: ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.M)
 CONTROLS = catalogue().controls
+# enabled? running? how many daemons?
+RSYSLOG_STATE = ("systemctl is-enabled rsyslog; systemctl is-active rsyslog; "
+                 "pgrep -cx rsyslogd")
 
 
 class Twins:
@@ -156,6 +159,19 @@ def test_a_rerun_fixes_only_the_kinds_the_checks_flag(twins):
                          re.M))
     assert ran == {"prepare", "file_mode", "key_value", "nftables_input"}, ran
     assert [c for c, r in twins.results(B).items() if r.status != "pass"] == []
+
+
+def test_a_disabled_but_running_rsyslog_is_fixed_into_one_daemon(twins):
+    """`systemctl disable rsyslog` leaves it running; enabling it again can make systemd 252
+    forget that it runs (its syslog.service alias comes back), and enable-then-start then
+    leaves two daemons writing and forwarding every line. The role stops it first."""
+    twins.ssh(B, "systemctl disable -q rsyslog.service")
+    proc, recap = twins.playbook("--limit", B, "--tags", "VN-LOG-10")
+    assert recap[B]["failed"] == 0 and recap[B]["changed"] > 0, proc.stdout[-3000:]
+    state = twins.ssh(B, RSYSLOG_STATE).stdout.split()
+    assert state == ["enabled", "active", "1"], proc.stdout[-3000:]
+    proc, recap = twins.playbook("--limit", B, "--tags", "VN-LOG-10")
+    assert recap[B]["changed"] == 0 and recap[B]["failed"] == 0, proc.stdout[-3000:]
 
 
 def test_hardened_hosts_pass_every_control(twins):

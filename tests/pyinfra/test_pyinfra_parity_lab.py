@@ -106,6 +106,19 @@ def test_second_pyinfra_run_changes_nothing(twins, pyinfra_cli):
     assert pyinfra_cli.changed(doc, PB) == []
 
 
+def test_a_disabled_but_running_rsyslog_is_fixed_into_one_daemon(twins, pyinfra_cli):
+    """As in the role: systemd 252 can forget that rsyslog runs once enabling it brings its
+    syslog.service alias back, so the operation stops it before enabling, then starts it."""
+    twins.lab.ssh(PB, "systemctl disable -q rsyslog.service")
+    proc, doc = pyinfra_cli(twins.inventory, "baseline.py", "--limit", PB, "-y",
+                            "--data", "baseline_only=VN-LOG-10")
+    assert proc.returncode == 0 and doc is not None, proc.stderr[-3000:]
+    assert pyinfra_cli.changed(doc, PB) != []
+    state = twins.lab.ssh(PB, "systemctl is-enabled rsyslog; systemctl is-active rsyslog; "
+                              "pgrep -cx rsyslogd").stdout.split()
+    assert state == ["enabled", "active", "1"], proc.stderr[-3000:]
+
+
 def test_files_each_control_touches_are_identical(twins):
     a, b = twins.fingerprints(PA), twins.fingerprints(PB)
     assert a.keys() == b.keys() and len(a) > len(CONTROLS)

@@ -196,13 +196,20 @@ def unit(unit_name: str, enabled: bool | None = None, running: bool | None = Non
     if daemon_reload is not None and daemon_reload():
         yield "systemctl daemon-reload"
     u = shlex.quote(unit_name)
+    active = now.active == "active"
     if masked and now.enabled != "masked":
         yield f"systemctl mask {u}"
     elif enabled is True and now.enabled_rc != 0:
+        if running is True and active:
+            # systemd 252 can forget that a unit runs when enabling it brings back its
+            # Alias= symlink (rsyslog's syslog.service): stop it first, or the start below
+            # could run a second daemon beside the first (see the role's services.yml)
+            yield f"systemctl stop {u}"
+            active = False
         yield f"systemctl enable {u}"
     elif enabled is False and now.enabled_rc == 0 and now.enabled != "masked":
         yield f"systemctl disable {u}"
-    if running is True and now.active != "active":
+    if running is True and not active:
         yield f"systemctl start {u}"
     elif running is False and now.active in ("active", "activating", "reloading"):
         yield f"systemctl stop {u}"
