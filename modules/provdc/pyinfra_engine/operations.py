@@ -200,7 +200,7 @@ def unit(unit_name: str, enabled: bool | None = None, running: bool | None = Non
     if masked and now.enabled != "masked":
         yield f"systemctl mask {u}"
     elif enabled is True and now.enabled_rc != 0:
-        if running is True and active:
+        if running is True and active and now.enabled == "disabled":
             # systemd 252 can forget that a unit runs when enabling it brings back its
             # Alias= symlink (rsyslog's syslog.service): stop it first, or the start below
             # could run a second daemon beside the first (see the role's services.yml)
