@@ -31,7 +31,7 @@ REGULATION = ("Circular 12/2022/TT-BTTTT; TCVN 11930:2017 §7 (network zones, DB
 
 @functools.cache
 def segmentation(inventory: str):
-    return sources.from_inventory(inventory)[0]
+    return sources.from_inventory(inventory)
 
 
 @pytest.fixture
@@ -45,42 +45,55 @@ def seg(request, host, record_property):
     return segmentation(inventory)
 
 
-def host_name(host) -> str:
+def host_vars(host) -> dict:
     get = getattr(host.backend, "get_variables", None)
-    return (get() if get else {}).get("inventory_hostname") or host.backend.get_hostname()
+    return get() if get else {}
+
+
+def firewall_of(host, seg) -> tuple[str, str]:
+    """(table, rendering) this host must hold: the zone firewall on a production core
+    router (`provdc_role: core`), its own inbound firewall on any other host."""
+    segmentation_, _ = seg
+    v = host_vars(host)
+    name = v.get("inventory_hostname") or host.backend.get_hostname()
+    if v.get("provdc_role") == "core":
+        return ZONE_TABLE, render.render(segmentation_.zone)
+    if name not in segmentation_.hosts:
+        pytest.skip(f"{name} has no provdc_address: not part of the segmentation")
+    return HOST_TABLE, render.render(segmentation_.hosts[name])
+
+
+def assert_is_rendering(live_listing: str, text: str, table: str) -> str:
+    got = nftapply.normalise(live_listing)
+    want = nftapply.canonical(text, "inet", table)
+    assert got == want, "\n".join(nftapply.differences(want, got))
+    assert "policy drop" in got
+    return got
 
 
 def test_segmentation_host_firewall_is_the_rendering(host, seg):
-    name = host_name(host)
-    if name not in seg.hosts:
-        pytest.skip(f"{name} has no provdc_address: not part of the segmentation")
-    text = render.render(seg.hosts[name])
-    want = nftapply.canonical(text, "inet", HOST_TABLE)
-    live = host.run(f"nft -p list table inet {HOST_TABLE}")
-    assert live.rc == 0, f"the table inet {HOST_TABLE} is not loaded"
-    got = nftapply.normalise(live.stdout)
-    assert got == want, "\n".join(nftapply.differences(want, got))
-    assert "policy drop" in got
+    table, text = firewall_of(host, seg)
+    live = host.run(f"nft -p list table inet {table}")
+    assert live.rc == 0, f"the table inet {table} is not loaded"
+    assert_is_rendering(live.stdout, text, table)
 
 
 def test_segmentation_host_firewall_persists_across_reboot(host, seg):
-    name = host_name(host)
-    if name not in seg.hosts:
-        pytest.skip(f"{name} has no provdc_address: not part of the segmentation")
-    boot = host.file(f"/etc/provdc/segmentation/{HOST_TABLE}.nft")
-    assert boot.exists and boot.content_string == render.render(seg.hosts[name])
+    table, text = firewall_of(host, seg)
+    boot = host.file(f"/etc/provdc/segmentation/{table}.nft")
+    assert boot.exists and boot.content_string == text
     assert host.service("provdc-segmentation").is_enabled
 
 
 def test_segmentation_zone_firewall_denies_by_default(host, seg):
-    v = host.backend.get_variables() if hasattr(host.backend, "get_variables") else {}
-    core = v.get("provdc_core_netns")
-    if not core:
-        pytest.skip("the zone firewall is checked through the lab's core namespace")
+    """The lab's core router is a namespace on the auditor's machine; a production core
+    router is an inventory host (`provdc_role: core`), checked by the two tests above."""
+    segmentation_, hostvars = seg
+    core = host_vars(host).get("provdc_core_netns")
+    if not core or any(v.get("provdc_role") == "core" for v in hostvars.values()):
+        pytest.skip("the zone firewall is on the core router host of this inventory")
     live = subprocess.run(["ip", "netns", "exec", core, "nft", "-p", "list", "table", "inet",
                            ZONE_TABLE], capture_output=True, text=True)
     assert live.returncode == 0, f"the zone firewall (table inet {ZONE_TABLE}) is not loaded"
-    got = nftapply.normalise(live.stdout)
+    got = assert_is_rendering(live.stdout, render.render(segmentation_.zone), ZONE_TABLE)
     assert "hook forward priority filter; policy drop;" in got
-    want = nftapply.canonical(render.render(seg.zone), "inet", ZONE_TABLE)
-    assert got == want, "\n".join(nftapply.differences(want, got))

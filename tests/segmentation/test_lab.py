@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import re
 import subprocess
 import sys
@@ -15,6 +16,7 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 
 pytestmark = pytest.mark.lab
 
@@ -40,6 +42,22 @@ def new_session(lab, host: str, cmd: str = "true", timeout: int = 5):
         ["ssh", "-F", str(lab.ssh_config), "-o", "BatchMode=yes", "-o", "ControlPath=none",
          "-o", f"ConnectTimeout={timeout}", host, cmd],
         capture_output=True, text=True, timeout=timeout + 30, stdin=subprocess.DEVNULL)
+
+
+def compliance(inventory: Path, hosts: str = "all") -> subprocess.CompletedProcess:
+    """The auditor's segmentation checks (what `provdc audit --scope segmentation` runs)."""
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "tests/compliance/test_segmentation.py", "-q", "-rfE",
+         "-p", "no:cacheprovider", f"--hosts=ansible://{hosts}",
+         f"--ansible-inventory={inventory}"],
+        capture_output=True, text=True, cwd=ROOT, timeout=900,
+        env=dict(os.environ, PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}"))
+
+
+def outcome(proc: subprocess.CompletedProcess) -> dict[str, int]:
+    """{'passed': n, 'failed': n, ...} from pytest's summary line."""
+    return {k: int(n) for n, k in re.findall(r"(\d+) (passed|failed|skipped|error)",
+                                             proc.stdout.splitlines()[-1])}
 
 
 @pytest.fixture(scope="module")
@@ -151,3 +169,50 @@ def test_an_unconfirmed_ruleset_reverts_by_itself_and_the_operator_gets_back_in(
     assert table(lab, host) == before
     boot = lab.ssh(host, "cat /etc/provdc/segmentation/provdc_segmentation.nft").stdout
     assert boot == staged, "an unconfirmed ruleset must never reach the boot file"
+
+
+def test_the_compliance_checks_pass_and_catch_drift(lab, applied):
+    run = compliance(lab.inventory)
+    hosts = len(lab.hosts)
+    # every host: its table is the rendering, its boot copy too; the zone firewall via each
+    assert outcome(run) == {"passed": 3 * hosts}, run.stdout[-3000:]
+    lab.ssh("qlvb-1", "nft insert rule inet provdc_segmentation input tcp dport 2223 accept")
+    lab.core_exec("nft chain inet provdc_zones forward '{ policy accept; }'")
+    try:
+        drift = compliance(lab.inventory, "qlvb-1")
+        assert outcome(drift) == {"passed": 1, "failed": 2}, drift.stdout[-3000:]
+        assert "2223" in drift.stdout and "policy accept" in drift.stdout
+    finally:
+        fix = lab.ansible_playbook(PLAYBOOK, "--limit", "qlvb-1")
+    assert fix.returncode == 0, fix.stdout[-3000:]
+    assert outcome(compliance(lab.inventory, "qlvb-1")) == {"passed": 3}
+
+
+def core_router_inventory(lab, twin: str, path: Path) -> Path:
+    """The lab's hosts plus `twin` as the production core router (`provdc_role: core`)."""
+    lab.inventory_for([h.name for h in lab.hosts] + [twin], path)
+    doc = yaml.safe_load(path.read_text())
+    doc["all"]["hosts"][twin]["provdc_role"] = "core"
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    return path
+
+
+def test_a_production_core_router_takes_the_zone_firewall_confirmed(lab, applied, fresh_host,
+                                                                    tmp_path):
+    """Outside the lab the zone firewall lives on an inventory host: the same apply, timed
+    revert and confirmation over a new session as any host, on the table inet provdc_zones."""
+    twin = fresh_host("zone:MGMT").name
+    inventory = core_router_inventory(lab, twin, tmp_path / "hosts.yml")
+    first = lab.ansible_playbook(PLAYBOOK, "--limit", twin, inventory=inventory)
+    assert first.returncode == 0, first.stdout[-4000:]
+    assert changed(first)[twin] >= 1
+    zones = lab.ssh(twin, "nft list table inet provdc_zones").stdout
+    assert "hook forward priority filter; policy drop;" in zones
+    assert lab.ssh(twin, "nft list table inet provdc_segmentation", check=False).returncode
+    assert lab.ssh(twin, "ls /etc/provdc/segmentation").stdout.split() == ["provdc_zones.nft"]
+    assert lab.ssh(twin, "test -e /var/lib/provdc-segmentation/provdc_zones",
+                   check=False).returncode == 1, "confirmed: nothing left pending"
+    second = lab.ansible_playbook(PLAYBOOK, "--limit", twin, inventory=inventory)
+    assert second.returncode == 0 and changed(second)[twin] == 0, second.stdout[-3000:]
+    audit = compliance(inventory, twin)
+    assert outcome(audit) == {"passed": 2, "skipped": 1}, audit.stdout[-3000:]
