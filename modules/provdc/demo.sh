@@ -3,7 +3,9 @@
 #   1. validate the province's topology and print its address plan;
 #   2. bring up the local lab (the small profile of that topology as real hosts);
 #   3. converge every lab host with the one playbook ops teams run (site.yml);
-#   4. audit every host against the control catalogue, as an auditor would.
+#   4. prove the zone segmentation with real traffic (every allowed flow opens, every
+#      forbidden pair stays closed);
+#   5. audit every host against the control catalogue, as an auditor would.
 # The lab stays up for you to explore (`provdc lab status`, `provdc lab ssh HOST`,
 # `ansible all -m ping`); `provdc lab down` removes it.
 set -euo pipefail
@@ -27,11 +29,18 @@ provdc lab up --topology "$TOPOLOGY"
 step "ansible-playbook -i $INVENTORY -e @$SETTINGS playbooks/site.yml"
 ansible-playbook -i "$INVENTORY" -e @"$SETTINGS" playbooks/site.yml
 
-step "provdc audit -i $INVENTORY --out $REPORTS"
 status=0
-provdc audit -i "$INVENTORY" --out "$REPORTS" || status=$?
+step "provdc segmentation verify -i $INVENTORY"
+COLUMNS=${COLUMNS:-120} provdc segmentation verify -i "$INVENTORY" \
+  | tee "$REPORTS/segmentation.txt" || status=$?
+
+step "provdc audit -i $INVENTORY --out $REPORTS"
+audit=0
+provdc audit -i "$INVENTORY" --out "$REPORTS" || audit=$?
+((audit == 0)) || status=$audit
 
 step "done"
 echo "Audit report: $PWD/$REPORTS/report.html (also report.json, junit.xml)"
+echo "Segmentation proof: $PWD/$REPORTS/segmentation.txt"
 echo "The lab is still up: provdc lab status | provdc lab ssh HOST | provdc lab down"
 exit "$status"

@@ -36,7 +36,7 @@ def segmentation(inventory: str):
 
 @pytest.fixture
 def seg(request, host, record_property):
-    record_property("regulation", REGULATION)
+    record_property("reference", REGULATION)
     inventory = request.config.getoption("ansible_inventory", None)
     if not inventory:
         pytest.skip("needs --ansible-inventory (the rendering depends on every host)")

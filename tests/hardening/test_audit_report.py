@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from datetime import date
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from typer.testing import CliRunner
 
 from provdc.audit import report
-from provdc.audit.plugin import host_from_nodeid
+from provdc.audit.plugin import _record, host_from_nodeid
 from provdc.audit.waivers import load_waivers
 from provdc.cli import app
 from provdc.errors import ProvdcError
@@ -78,6 +79,22 @@ def test_html_is_self_contained_bilingual_with_matrix_and_references():
     for text in ("Hosts × controls", "Ma trận", "Score per control family", "TCVN 11930:2017",
                  "Không đạt / Fail", "h1", "h2", "[runtime] x: 0"):
         assert text in html, text
+
+
+def test_checks_outside_the_catalogue_carry_their_reference_into_the_report():
+    """Segmentation and SOC checks are plain tests; what they prove is recorded with
+    record_property("reference", ...) and must reach the auditor's report."""
+    nodeid = "tests/compliance/test_segmentation.py::test_zone_check[ansible://lgsp-1]"
+    ref = "TCVN 11930:2017 §7 (network zones)"
+    record = _record(SimpleNamespace(nodeid=nodeid, outcome="failed", when="call",
+                                     user_properties=[("reference", ref)],
+                                     skipped=False, longreprtext="AssertionError: policy accept"))
+    assert record["reference"] == ref and record["host"] == "lgsp-1"
+    doc = report.build([record, _raw("lgsp-1", "VN-SSH-02", "pass")], ["lgsp-1"], "inv.yml",
+                       [], TODAY)
+    assert doc["checks"] == {"test_zone_check": {"references": [ref]}}
+    html = report.render_html(doc)
+    assert f"<li>{ref}</li>" in html and "policy accept" in html
 
 
 @pytest.mark.parametrize(("text", "words"), [

@@ -54,6 +54,8 @@ def _record(report) -> dict:
     else:
         record["host"] = host_from_nodeid(report.nodeid)
         record["message"] = _message(report)
+        if props.get("reference"):  # what the check proves, e.g. the regulation's clause
+            record["reference"] = str(props["reference"])
     return record
 
 

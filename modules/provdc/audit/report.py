@@ -52,11 +52,25 @@ def build(raw: list[dict], hosts: list[str], inventory: str, waivers: list[Waive
         "catalogue_version": cat.version,
         "hosts": sorted(hosts),
         "controls": controls,
+        "checks": _checks(results, controls),
         "results": sorted(results, key=lambda r: (r["host"], r["control"])),
         "scores": scores(results),
         "unreachable": sorted({r["host"] for r in results if r["status"] == "error"}),
         "waivers": [w.model_dump(mode="json") for w in waivers],
     }
+
+
+def _checks(results: list[dict], controls: dict) -> dict[str, dict]:
+    """Checks outside the catalogue (segmentation, SOC) with the references their tests
+    record (`record_property("reference", ...)`)."""
+    checks: dict[str, dict] = {}
+    for r in results:
+        if r["control"] in controls or r["control"] == "(host)":
+            continue
+        refs = checks.setdefault(r["control"], {"references": []})["references"]
+        if r.get("reference") and r["reference"] not in refs:
+            refs.append(r["reference"])
+    return checks
 
 
 def _result(record: dict) -> dict | None:
@@ -72,7 +86,8 @@ def _result(record: dict) -> dict | None:
     error = record["outcome"] == "failed" and record.get("when") != "call"
     status = {"passed": "pass", "skipped": "not_applicable"}.get(record["outcome"], "fail")
     return {"host": host, "control": name, "status": "error" if error else status,
-            "mode": "enforced", "evidence": [], "reason": record.get("message", "")}
+            "mode": "enforced", "evidence": [], "reason": record.get("message", ""),
+            "reference": record.get("reference")}
 
 
 def _apply_waiver(result: dict, waivers: list[Waiver], today: date) -> None:
@@ -266,6 +281,7 @@ def _control_details(doc: dict, controls: list[str]) -> list[str]:
     for cid in controls:
         m = doc["controls"].get(cid)
         if not m:
+            out += _check_details(cid, doc.get("checks", {}).get(cid))
             continue
         refs = "".join(
             f"<li>{_e(r['source'])} {_e(r['section'])} <span class='small'>({_e(r['regime'])}, "
@@ -282,3 +298,12 @@ def _control_details(doc: dict, controls: list[str]) -> list[str]:
             f"From level: {m['min_level']} · Kiểu / Kind: {_e(m['kind'])}</p>{cfg}<ul>{refs}</ul>"
         )
     return out
+
+
+def _check_details(name: str, check: dict | None) -> list[str]:
+    """A check outside the catalogue: its name and the references its test records."""
+    if not check or not check["references"]:
+        return []
+    refs = "".join(f"<li>{_e(r)}</li>" for r in check["references"])
+    return [f"<h3 id='{_e(name)}'>{_e(name)}</h3><p class='small'>Căn cứ / References:</p>"
+            f"<ul>{refs}</ul>"]
