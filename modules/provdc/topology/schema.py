@@ -14,12 +14,14 @@ from typing import Annotated, Literal
 from netaddr import IPNetwork
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     PrivateAttr,
     field_validator,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
 
 SLUG = r"^[a-z0-9]+(-[a-z0-9]+)*$"
 SlugStr = Annotated[str, Field(pattern=SLUG, min_length=1, max_length=63)]
@@ -27,6 +29,18 @@ ZoneName = Annotated[str, Field(pattern=r"^[A-Z][A-Z0-9_]*$", max_length=16)]
 Mbit = Annotated[float, Field(gt=0, le=1_000_000)]
 SecurityLevel = Annotated[int, Field(ge=1, le=5)]
 PrefixLen = Annotated[int, Field(ge=8, le=30)]
+
+
+def _single_port(value: object) -> object:
+    """A port range ("8000-8010", or 8000-8010 unquoted, which YAML reads as text) gets
+    its own message: flows and services list single ports."""
+    if isinstance(value, str) and re.fullmatch(r"\s*\d+\s*-\s*\d+\s*", value):
+        raise PydanticCustomError("port_range", "'{value}' is a port range",
+                                  {"value": value.strip()})
+    return value
+
+
+Port = Annotated[int, Field(ge=1, le=65535), BeforeValidator(_single_port)]
 
 # DSCP names (RFC 2474/2597/3246/5865/8622) and their code points.
 DSCP_CODEPOINTS: dict[str, int] = {
@@ -191,7 +205,7 @@ class Service(Strict):
     zone: ZoneName
     instances: int = Field(default=1, ge=1, le=16, description="HA count")
     security_level: SecurityLevel
-    ports: list[Annotated[int, Field(ge=1, le=65535)]] = Field(default_factory=list)
+    ports: list[Port] = Field(default_factory=list)
     role: str = Field(default="", description="operational role: bastion, soc, ntp, backup...")
     description: str = ""
 
@@ -200,7 +214,7 @@ class Flow(Strict):
     source: str = Field(alias="from", description="zone:X, service:x, tier:x, site:x, external:x")
     to: str
     proto: Protocol = "tcp"
-    ports: list[Annotated[int, Field(ge=1, le=65535)]] = Field(default_factory=list)
+    ports: list[Port] = Field(default_factory=list)
     description: str = ""
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 

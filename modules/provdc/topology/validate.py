@@ -86,6 +86,8 @@ _FIXES = {
     "greater_than": "use a larger value",
     "less_than_equal": "use a smaller value",
     "greater_than_equal": "use a larger value",
+    "port_range": "list the ports one by one, e.g. [8000, 8001, 8002] (the firewalls render "
+                  "consecutive ports as one range)",
 }
 
 
