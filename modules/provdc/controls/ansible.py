@@ -20,7 +20,7 @@ from pathlib import Path
 import yaml
 
 from provdc.controls import files
-from provdc.controls.fix import KIND_ORDER, control_vars
+from provdc.controls.fix import ALWAYS_RUN_KINDS, KIND_ORDER, control_vars
 from provdc.controls.gate import probe_script
 from provdc.controls.model import DEFAULT_LEVEL, FAMILIES, Catalogue
 
@@ -83,6 +83,7 @@ def render_vars(cat: Catalogue) -> str:
             "sysctl": files.SYSCTL_FILE, "sshd": files.SSHD_DROPIN,
             "modprobe": files.MODPROBE_FILE, "pam_configs": files.PAM_CONFIGS_DIR,
         },
+        "baseline_always_run_kinds": ALWAYS_RUN_KINDS,
         "baseline_controls": [control_vars(c) for c in cat.controls],
     }
     return HEADER + _dump(data)

@@ -22,6 +22,12 @@ KIND_ORDER = [
     "nftables_input",
 ]
 
+# Kinds whose fix runs even when the check-first gate finds every control of the kind
+# passing: the host firewall's check proves a default-deny table is loaded, not that it is
+# today's rendering of the flow matrix, which may have changed since (the segmentation
+# role compares the two and changes nothing when they agree).
+ALWAYS_RUN_KINDS = ["nftables_input"]
+
 
 def _regexp_key(key: str, separator: str) -> str:
     sep = r"\s*=" if separator.strip() == "=" else r"(\s|$)"
