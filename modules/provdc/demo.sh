@@ -31,7 +31,7 @@ ansible-playbook -i "$INVENTORY" -e @"$SETTINGS" playbooks/site.yml
 
 status=0
 step "provdc segmentation verify -i $INVENTORY"
-COLUMNS=${COLUMNS:-120} provdc segmentation verify -i "$INVENTORY" \
+COLUMNS=${COLUMNS:-200} provdc segmentation verify -i "$INVENTORY" \
   | tee "$REPORTS/segmentation.txt" || status=$?
 
 step "provdc audit -i $INVENTORY --out $REPORTS"

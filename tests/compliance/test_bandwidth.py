@@ -19,6 +19,14 @@ from provdc.topology.validate import load
 
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_TOPOLOGY = ROOT / "inventory" / "soctrang" / "topology.yml"
+REFERENCE = ("the province's own policy, tiers[].bandwidth of the topology (no per-tier "
+             "bandwidth regulation found: regulations.md §3, unverified); the TSLCD itself: "
+             "Decision 8/2023/QĐ-TTg, Circular 19/2023/TT-BTTTT")
+
+
+@pytest.fixture(autouse=True)
+def _reference(record_property):
+    record_property("reference", REFERENCE)
 
 
 def gateway_vars(host) -> dict:
