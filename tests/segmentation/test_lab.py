@@ -80,6 +80,24 @@ def test_second_run_changes_nothing(lab, applied):
     assert sum(counts.values()) == 0, counts
 
 
+def test_a_converged_host_is_read_once_and_a_tampered_one_is_repaired(lab, applied):
+    """The role reads everything it manages in one round trip and skips the rest when all
+    is in place; any difference (here the script and the unit's enablement) takes the
+    full path again."""
+    host = "ntp-1"
+    lab.ssh(host, "echo '# tampered' >> /usr/local/sbin/provdc-segmentation; "
+                  "systemctl disable -q provdc-segmentation")
+    fix = lab.ansible_playbook(PLAYBOOK, "--limit", host)
+    assert fix.returncode == 0 and changed(fix)[host] >= 2, fix.stdout[-3000:]
+    assert "tampered" not in lab.ssh(host, "tail -n 1 /usr/local/sbin/provdc-segmentation").stdout
+    assert lab.ssh(host, "systemctl is-enabled provdc-segmentation").stdout.strip() == "enabled"
+    again = lab.ansible_playbook(PLAYBOOK, "--limit", host)
+    assert again.returncode == 0 and changed(again)[host] == 0, again.stdout[-3000:]
+    install = re.search(r"TASK \[segmentation : Install the apply script\][^\n]*\n(.*)\n",
+                        again.stdout)
+    assert install and install.group(1).startswith(f"skipping: [{host}]"), again.stdout[-3000:]
+
+
 def test_every_host_has_a_default_deny_inbound_table_and_the_core_a_forward_one(lab, applied):
     for h in lab.hosts:
         assert "hook input priority filter; policy drop;" in table(lab, h.name), h.name
