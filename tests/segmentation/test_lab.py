@@ -98,6 +98,26 @@ def test_a_converged_host_is_read_once_and_a_tampered_one_is_repaired(lab, appli
     assert install and install.group(1).startswith(f"skipping: [{host}]"), again.stdout[-3000:]
 
 
+def test_a_run_stopped_before_its_confirmation_is_confirmed_by_the_next(lab, applied):
+    """An apply whose play died before the confirm leaves the rendering live and the revert
+    timer armed. The next run must confirm it over a new session (not just promote it to
+    the boot file while the timer still waits to restore the old table)."""
+    host, timer = "shared-db-1", "provdc-segmentation-revert-provdc-segmentation.timer"
+    lab.ssh(host, "nft insert rule inet provdc_segmentation input tcp dport 2224 accept")
+    out = json.loads(lab.ssh(host, "provdc-segmentation apply "
+                                   "/var/lib/provdc-segmentation/rendered.nft "
+                                   "--confirm-within 300").stdout)
+    assert out["changed"] and out["pending"]
+    assert lab.ssh(host, f"systemctl is-active {timer}", check=False).stdout.strip() == "active"
+    rerun = lab.ansible_playbook(PLAYBOOK, "--limit", host)
+    assert rerun.returncode == 0, rerun.stdout[-3000:]
+    assert re.search(r"TASK \[segmentation : Confirm over the new session[^\n]*\n"
+                     rf"changed: \[{host}\]", rerun.stdout), rerun.stdout[-3000:]
+    assert lab.ssh(host, f"systemctl is-active {timer}", check=False).stdout.strip() != "active"
+    assert lab.ssh(host, "test -e /var/lib/provdc-segmentation/provdc_segmentation/pending",
+                   check=False).returncode == 1
+
+
 def test_every_host_has_a_default_deny_inbound_table_and_the_core_a_forward_one(lab, applied):
     for h in lab.hosts:
         assert "hook input priority filter; policy drop;" in table(lab, h.name), h.name

@@ -85,9 +85,11 @@ def _result(record: dict) -> dict | None:
     name = record["nodeid"].split("::")[-1].split("[")[0]
     error = record["outcome"] == "failed" and record.get("when") != "call"
     status = {"passed": "pass", "skipped": "not_applicable"}.get(record["outcome"], "fail")
-    return {"host": host, "control": name, "status": "error" if error else status,
-            "mode": "enforced", "evidence": [], "reason": record.get("message", ""),
-            "reference": record.get("reference")}
+    result = {"host": host, "control": name, "status": "error" if error else status,
+              "mode": "enforced", "evidence": [], "reason": record.get("message", "")}
+    if record.get("reference"):
+        result["reference"] = record["reference"]
+    return result
 
 
 def _apply_waiver(result: dict, waivers: list[Waiver], today: date) -> None:

@@ -164,13 +164,15 @@ def apply(text: str, confirm_within: int, boot_dir: Path = BOOT_DIR) -> dict:
     boot = boot_dir / f"{table}.nft"
     result = {"table": table, "changed": False, "pending": False,
               "differences": differences(want, have)}
-    if have == want:
+    st = state(table)
+    # Live and unconfirmed (an earlier run stopped before its confirmation): apply again
+    # below, so that this run confirms over a new session; never promote it unconfirmed.
+    if have == want and not (st / "pending").exists():
         result["differences"] = []
         if not (boot.is_file() and boot.read_text() == text):
             promote(text, boot)
             result["changed"] = True
         return result
-    st = state(table)
     st.mkdir(parents=True, exist_ok=True)
     # An unconfirmed apply is still pending: keep the last CONFIRMED table as the fallback.
     if not (st / "pending").exists():
