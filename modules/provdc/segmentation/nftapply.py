@@ -165,9 +165,10 @@ def apply(text: str, confirm_within: int, boot_dir: Path = BOOT_DIR) -> dict:
     result = {"table": table, "changed": False, "pending": False,
               "differences": differences(want, have)}
     st = state(table)
+    pending = (st / "pending").exists()
     # Live and unconfirmed (an earlier run stopped before its confirmation): apply again
     # below, so that this run confirms over a new session; never promote it unconfirmed.
-    if have == want and not (st / "pending").exists():
+    if have == want and not pending:
         result["differences"] = []
         if not (boot.is_file() and boot.read_text() == text):
             promote(text, boot)
@@ -175,7 +176,7 @@ def apply(text: str, confirm_within: int, boot_dir: Path = BOOT_DIR) -> dict:
         return result
     st.mkdir(parents=True, exist_ok=True)
     # An unconfirmed apply is still pending: keep the last CONFIRMED table as the fallback.
-    if not (st / "pending").exists():
+    if not pending:
         (st / "previous.nft").write_text(restore_script(family, table, have))
     (st / "staged.nft").write_text(text)
     (st / "boot").write_text(str(boot))
