@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -55,10 +53,5 @@ def test_ansible_check_mode_finds_nothing_to_change(lab, gateway):
 
 
 def test_compliance_bandwidth_checks_pass(lab, gateway):
-    proc = subprocess.run(
-        [sys.executable, "-m", "pytest", "tests/compliance/test_bandwidth.py", "-q",
-         "-p", "no:cacheprovider", f"--hosts=ansible://{gateway.name}",
-         f"--ansible-inventory={lab.inventory}"],
-        capture_output=True, text=True, cwd=REPO,
-        env=lab._ansible_env())
+    proc = lab.compliance("test_bandwidth.py", gateway.name)
     assert proc.returncode == 0 and " passed" in proc.stdout, proc.stdout[-3000:]

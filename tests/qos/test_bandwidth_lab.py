@@ -6,10 +6,8 @@ the commune gateway (30 Mbit/s link) stays within the contracted bounds."""
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -107,12 +105,7 @@ def test_boot_unit_restores_the_tree(shaped):
 
 
 def _compliance(lab) -> subprocess.CompletedProcess:
-    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}")
-    return subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-         str(ROOT / "tests" / "compliance" / "test_bandwidth.py"),
-         "--hosts=ansible://gateways", f"--ansible-inventory={lab.inventory}"],
-        capture_output=True, text=True, cwd=ROOT, env=env, timeout=600)
+    return lab.compliance("test_bandwidth.py", "gateways", timeout=600)
 
 
 def test_testinfra_checks_pass_and_catch_drift(shaped):

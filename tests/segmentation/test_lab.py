@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import re
 import subprocess
 import sys
@@ -21,6 +20,7 @@ import yaml
 pytestmark = pytest.mark.lab
 
 PLAYBOOK = "playbooks/segmentation.yml"
+CHECKS = "test_segmentation.py"  # the auditor's segmentation checks (tests/compliance)
 ROOT = Path(__file__).resolve().parents[2]
 PROVDC = [sys.executable, "-m", "provdc"]
 COUNTERS = re.compile(r"counter packets \d+ bytes \d+")
@@ -42,16 +42,6 @@ def new_session(lab, host: str, cmd: str = "true", timeout: int = 5):
         ["ssh", "-F", str(lab.ssh_config), "-o", "BatchMode=yes", "-o", "ControlPath=none",
          "-o", f"ConnectTimeout={timeout}", host, cmd],
         capture_output=True, text=True, timeout=timeout + 30, stdin=subprocess.DEVNULL)
-
-
-def compliance(inventory: Path, hosts: str = "all") -> subprocess.CompletedProcess:
-    """The auditor's segmentation checks (what `provdc audit --scope segmentation` runs)."""
-    return subprocess.run(
-        [sys.executable, "-m", "pytest", "tests/compliance/test_segmentation.py", "-q", "-rfE",
-         "-p", "no:cacheprovider", f"--hosts=ansible://{hosts}",
-         f"--ansible-inventory={inventory}"],
-        capture_output=True, text=True, cwd=ROOT, timeout=900,
-        env=dict(os.environ, PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}"))
 
 
 def outcome(proc: subprocess.CompletedProcess) -> dict[str, int]:
@@ -210,20 +200,20 @@ def test_an_unconfirmed_ruleset_reverts_by_itself_and_the_operator_gets_back_in(
 
 
 def test_the_compliance_checks_pass_and_catch_drift(lab, applied):
-    run = compliance(lab.inventory)
+    run = lab.compliance(CHECKS, "all", "-rfE")
     hosts = len(lab.hosts)
     # every host: its table is the rendering, its boot copy too; the zone firewall via each
     assert outcome(run) == {"passed": 3 * hosts}, run.stdout[-3000:]
     lab.ssh("qlvb-1", "nft insert rule inet provdc_segmentation input tcp dport 2223 accept")
     lab.core_exec("nft chain inet provdc_zones forward '{ policy accept; }'")
     try:
-        drift = compliance(lab.inventory, "qlvb-1")
+        drift = lab.compliance(CHECKS, "qlvb-1", "-rfE")
         assert outcome(drift) == {"passed": 1, "failed": 2}, drift.stdout[-3000:]
         assert "2223" in drift.stdout and "policy accept" in drift.stdout
     finally:
         fix = lab.ansible_playbook(PLAYBOOK, "--limit", "qlvb-1")
     assert fix.returncode == 0, fix.stdout[-3000:]
-    assert outcome(compliance(lab.inventory, "qlvb-1")) == {"passed": 3}
+    assert outcome(lab.compliance(CHECKS, "qlvb-1", "-rfE")) == {"passed": 3}
 
 
 def core_router_inventory(lab, twin: str, path: Path) -> Path:
@@ -252,5 +242,5 @@ def test_a_production_core_router_takes_the_zone_firewall_confirmed(lab, applied
                    check=False).returncode == 1, "confirmed: nothing left pending"
     second = lab.ansible_playbook(PLAYBOOK, "--limit", twin, inventory=inventory)
     assert second.returncode == 0 and changed(second)[twin] == 0, second.stdout[-3000:]
-    audit = compliance(inventory, twin)
+    audit = lab.compliance(CHECKS, twin, "-rfE", inventory=inventory)
     assert outcome(audit) == {"passed": 2, "skipped": 1}, audit.stdout[-3000:]

@@ -12,10 +12,7 @@ changes nothing; a bad setting stops the play before any host changes.
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -242,12 +239,7 @@ def test_cef_onward_link(soc):
 
 
 def run_compliance(soc, *args: str):
-    hosts = ",".join(f"ansible://{h}" for h in (soc.collector.name, soc.agency.name))
-    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}")
-    return subprocess.run(
-        [sys.executable, "-m", "pytest", "tests/compliance/test_soc.py", f"--hosts={hosts}",
-         f"--ansible-inventory={soc.lab.inventory}", "-q", "-p", "no:cacheprovider", *args],
-        capture_output=True, text=True, cwd=ROOT, env=env, timeout=900)
+    return soc.lab.compliance("test_soc.py", f"{soc.collector.name},{soc.agency.name}", *args)
 
 
 def test_compliance_checks_pass_and_catch_drift(soc):

@@ -34,6 +34,8 @@ The `lab` object (`LabHandle`):
     lab.ansible_playbook(playbook, *args, inventory=None) -> CompletedProcess
                                 ansible-playbook with the lab inventory and the repo's ansible.cfg
     lab.ansible(pattern, *args) -> CompletedProcess   ad-hoc `ansible PATTERN ARGS`
+    lab.compliance(check_file, hosts="all", *args, inventory=None) -> CompletedProcess
+                                the auditor's suite (tests/compliance/CHECK_FILE) on hosts
     lab.add_host(name, segment) -> Host   a pristine host on "zone:<ZONE>" or "site:<slug>"
                                 (booted, SSH up; not in lab.inventory: use
                                 lab.inventory_for([name]) for an inventory of just it)
@@ -207,6 +209,19 @@ class LabHandle:
             ["nsenter", f"--net=/run/netns/{self.core_netns}", *argv],
             capture_output=True, text=True, check=check, timeout=timeout,
         )
+
+    def compliance(self, check_file: str, hosts: str = "all", *args: str,
+                   inventory: Path | None = None,
+                   timeout: float = 900) -> subprocess.CompletedProcess:
+        """The auditor's suite on lab hosts, as `provdc audit` runs it: `pytest
+        tests/compliance/CHECK_FILE --hosts=...`; hosts: an inventory group, host or
+        comma-separated hosts."""
+        targets = ",".join(f"ansible://{h}" for h in hosts.split(","))
+        return subprocess.run(
+            [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+             str(REPO / "tests" / "compliance" / check_file), f"--hosts={targets}",
+             f"--ansible-inventory={inventory or self.inventory}", *args],
+            capture_output=True, text=True, cwd=REPO, env=self._ansible_env(), timeout=timeout)
 
     def _ansible_env(self) -> dict:
         env = dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible.cfg"),
