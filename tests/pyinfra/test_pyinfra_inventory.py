@@ -12,6 +12,7 @@ from provdc.errors import ProvdcError
 from provdc.pyinfra_engine import inventory as inv
 from provdc.pyinfra_engine.deploy import ssh_argv
 
+SAMPLE = Path(__file__).resolve().parents[2] / "inventory" / "soctrang" / "topology.yml"
 COMMON = ("-o 'ProxyCommand=nsenter --net=/run/netns/x.core nc %h %p' "
           "-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o ConnectTimeout=10")
 
@@ -19,12 +20,17 @@ COMMON = ("-o 'ProxyCommand=nsenter --net=/run/netns/x.core nc %h %p' "
 @pytest.fixture
 def ansible_yaml(tmp_path):
     doc = {"all": {
+        "vars": {"provdc_topology": str(SAMPLE)},
         "hosts": {
             "lgsp-1": {"ansible_host": "10.94.2.2", "ansible_user": "root",
                        "ansible_ssh_private_key_file": "/k", "ansible_ssh_common_args": COMMON,
+                       "provdc_role": "dc", "provdc_address": "10.94.2.2",
+                       "provdc_zone": "APP", "provdc_service": "lgsp",
                        "provdc_security_level": 3, "baseline_vn_ssh_02": False},
             "gw-a": {"ansible_host": "172.16.93.9", "ansible_port": 2222,
-                     "provdc_site": "a", "provdc_uplink_if": "eth0"},
+                     "provdc_role": "gateway", "provdc_address": "172.16.93.9",
+                     "provdc_security_level": 2, "provdc_site": "phuong-5",
+                     "provdc_uplink_if": "eth0", "provdc_core_peer_if": "w12"},
         },
         "children": {"dc_hosts": {"hosts": {"lgsp-1": None}},
                      "gateways": {"hosts": {"gw-a": None}},

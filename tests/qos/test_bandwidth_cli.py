@@ -65,13 +65,24 @@ def test_bad_policy_is_refused(tmp_path, old, new, words):
     assert_user_error(result, str(path), *words)
 
 
+def _gateway(site: str, address: str, uplink: str | None, core_if: str) -> dict:
+    """A gateway as an ops team writes it by hand (the host contract's variables)."""
+    v = {"provdc_role": "gateway", "provdc_address": address, "provdc_security_level": 2,
+         "provdc_site": site, "provdc_uplink_if": uplink, "provdc_core_peer_if": core_if,
+         "provdc_core_netns": "lab.core"}
+    return {k: val for k, val in v.items() if val is not None}
+
+
+def specs_request(gateways: dict) -> str:
+    return json.dumps({"source": "hand-written", "hostvars": gateways})
+
+
 def test_gateway_without_interface_is_refused():
-    gateways = {"gw-a": {"provdc_site": "phuong-5", "provdc_uplink_if": "eth0",
-                         "provdc_core_peer_if": "w3"},
-                "gw-b": {"provdc_site": "phuong-7", "provdc_uplink_if": None,
-                         "provdc_core_peer_if": "w4"}}
-    result = invoke("specs", "--topology", str(SAMPLE), "--gateways", json.dumps(gateways))
-    assert_user_error(result, "gw-b", "provdc_uplink_if")
+    gateways = {"gw-a": _gateway("phuong-5", "172.16.93.9", "eth0", "w3"),
+                "gw-b": _gateway("phuong-7", "10.94.67.1", None, "w4")}
+    result = runner.invoke(app, ["bandwidth", "specs", "--topology", str(SAMPLE)],
+                           input=specs_request(gateways))
+    assert_user_error(result, "hand-written", "gw-b", "provdc_uplink_if")
     assert "{" not in result.output  # nothing printed for gw-a either: all or nothing
 
 
@@ -83,9 +94,9 @@ def test_unknown_site_and_bad_format():
 
 
 def test_specs_for_the_playbook_are_valid_json_per_direction():
-    gateways = {"gw-a": {"provdc_site": "phuong-5", "provdc_uplink_if": "eth0",
-                         "provdc_core_peer_if": "w3"}}
-    result = invoke("specs", "--topology", str(SAMPLE), "--gateways", json.dumps(gateways))
+    gateways = {"gw-a": _gateway("phuong-5", "172.16.93.9", "eth0", "w3")}
+    result = runner.invoke(app, ["bandwidth", "specs", "--topology", str(SAMPLE)],
+                           input=specs_request(gateways))
     assert result.exit_code == 0, result.output
     data = json.loads(result.output)
     up, down = (json.loads(data["gw-a"][d]) for d in ("uplink", "downlink"))
@@ -105,10 +116,8 @@ def test_spec_caps_ceilings_at_the_shaped_rate():
 
 
 def _inventory(tmp_path: Path, uplink: str | None) -> Path:
-    gw = {"provdc_role": "gateway", "provdc_site": "phuong-5", "provdc_core_peer_if": "w12",
-          "provdc_core_netns": "lab.core"}
-    if uplink:
-        gw["provdc_uplink_if"] = uplink
+    gw = {**_gateway("phuong-5", "172.16.93.9", uplink, "w12"),
+          "provdc_topology": str(SAMPLE)}
     path = tmp_path / "hosts.yml"
     group = {"gateways": {"hosts": {"gw-phuong-5": None}}}
     path.write_text(json.dumps({"all": {"hosts": {"gw-phuong-5": gw}, "children": group}}))

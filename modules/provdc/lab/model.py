@@ -23,9 +23,10 @@ from enum import Enum
 from netaddr import IPAddress, IPNetwork
 
 from provdc.errors import ProvdcError
+from provdc.hosts.contract import group_name
 from provdc.topology.validate import Loaded
 
-NAME_RE = re.compile(r"^[a-z][a-z0-9-]{0,23}$")
+NAME_RE = re.compile(r"[a-z][a-z0-9-]{0,23}")  # fullmatch: no trailing newline
 DEFAULT_LAB_NAME = "provdc"
 UPLINK_IF = "eth0"
 LAN_IF = "lan0"
@@ -38,7 +39,7 @@ class Profile(str, Enum):  # noqa: UP042 (typer needs a str Enum)
 
 
 def check_lab_name(name: str) -> str:
-    if not NAME_RE.match(name) or "--" in name or name.endswith("-"):
+    if not NAME_RE.fullmatch(name) or "--" in name or name.endswith("-"):
         raise ProvdcError(
             f"'{name}' is not a valid lab name",
             field="--name / PROVDC_LAB_NAME",
@@ -78,10 +79,6 @@ def _hostname(base: str) -> str:
         return base
     digest = hashlib.sha256(base.encode()).hexdigest()[:6]
     return f"{base[:56]}-{digest}"
-
-
-def group_name(prefix: str, value: str) -> str:
-    return f"{prefix}_{re.sub(r'[^a-z0-9]+', '_', value.lower()).strip('_')}"
 
 
 def zone_bridge(zone: str) -> str:

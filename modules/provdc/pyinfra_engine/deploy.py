@@ -30,7 +30,6 @@ from provdc.segmentation.matrix import HOST_TABLE
 
 REPO = Path(__file__).resolve().parents[3]
 BANDWIDTH_ROLE = REPO / "playbooks" / "roles" / "bandwidth"
-DEFAULT_TOPOLOGY = REPO / "inventory" / "soctrang" / "topology.yml"
 BANDWIDTH_SCRIPT = "/usr/local/sbin/provdc-bandwidth"
 BANDWIDTH_SPEC_DIR = "/etc/provdc/bandwidth"
 BANDWIDTH_UNIT = "/etc/systemd/system/provdc-bandwidth.service"
@@ -208,7 +207,7 @@ def _nftables(sel, data, osv) -> None:
     operator's own SSH path is checked on the rendering before anything is written."""
     item = sel.fix["nftables_input"][0]
     try:
-        seg = host_firewalls(str(data.get("provdc_topology") or DEFAULT_TOPOLOGY))
+        seg = host_firewalls()
         if host.name not in seg.hosts:
             raise ProvdcError(f"{host.name} is not in the flow matrix", field="provdc_address",
                               fix="give the host its provdc_zone/provdc_address in the inventory")
@@ -234,13 +233,17 @@ def _nftables(sel, data, osv) -> None:
                       confirm_within=CONFIRM_WITHIN, confirm=_confirm_over_new_session(data))
 
 
+def provdc_hostvars() -> dict[str, dict]:
+    """The provdc_* variables of every inventory host (what the host contract reads)."""
+    return {h.name: {k: v for k, v in h.data.dict().items() if k.startswith("provdc_")}
+            for h in inventory}
+
+
 @cache
-def host_firewalls(topology: str):
+def host_firewalls():
     """Every host's firewall, rendered (and the matrix checked) once for the whole run from
     the provdc_* variables of every inventory host, as the segmentation role does."""
-    hostvars = {h.name: {k: v for k, v in h.data.dict().items() if k.startswith("provdc_")}
-                for h in inventory}
-    return sources.from_hostvars(hostvars, topology, "pyinfra inventory")
+    return sources.from_hostvars(provdc_hostvars(), None, "pyinfra inventory")
 
 
 def _confirm_over_new_session(data: dict):
@@ -288,13 +291,15 @@ KINDS = {
 
 
 @cache
-def gateway_specs(topology: str) -> dict[str, dict[str, str]]:
-    """Every gateway's two spec texts, computed (and validated) once for the whole run, so a
-    bad gateway stops the deploy before any host is touched."""
+def gateway_specs() -> dict[str, dict[str, str]]:
+    """Every gateway's two spec texts, computed (and every host validated against the host
+    contract) once for the whole run, so a bad gateway stops the deploy before any host is
+    touched."""
+    from provdc.hosts import inventory as host_inventory
     from provdc.qos import inventory as qinv
-    from provdc.topology.validate import load
 
-    topo = load(topology).topology
+    _, loaded = host_inventory.validate(provdc_hostvars(), "pyinfra inventory")
+    topo = loaded.topology
     out = {}
     for h in inventory.get_group("gateways", default=[]):
         gw = qinv.gateway(h.name, h.data.dict())
@@ -308,7 +313,7 @@ def bandwidth() -> None:
     if "gateways" not in host.groups:
         return
     try:
-        specs = gateway_specs(str(host.data.get("provdc_topology") or DEFAULT_TOPOLOGY))
+        specs = gateway_specs()
     except ProvdcError as exc:
         stop(exc)
     spec = specs[host.name]

@@ -2,10 +2,10 @@
 hosts with the same variables.
 
 Any inventory Ansible reads (the lab's hosts.yml, the cloud engineer's stack-output
-inventory, an ops team's INI) is read through `ansible-inventory --list`
-(`provdc.qos.inventory.read`). Each host keeps every variable as pyinfra host data (toggles,
-`provdc_security_level`, `provdc_*`), and its connection variables become pyinfra's:
-`ansible_host` -> ssh_hostname, `ansible_user`, `ansible_port`,
+inventory, an ops team's INI) is read through `ansible-inventory --list` and validated
+against the host contract (`provdc.hosts.inventory.read`). Each host keeps every variable as
+pyinfra host data (toggles, `provdc_security_level`, `provdc_*`), and its connection
+variables become pyinfra's: `ansible_host` -> ssh_hostname, `ansible_user`, `ansible_port`,
 `ansible_ssh_private_key_file`; `-o Option=value` pairs of `ansible_ssh_common_args` go into
 an ssh_config file pyinfra (paramiko) reads, kept in the temporary directory. A ProxyCommand
 is wrapped so that it outlives the TCP stream: paramiko kills the proxy on close and fails
@@ -21,7 +21,7 @@ import tempfile
 from pathlib import Path
 
 from provdc.errors import ProvdcError
-from provdc.qos import inventory as qinv
+from provdc.hosts import inventory as host_inventory
 
 # Groups Ansible always has, and names pyinfra reserves.
 SKIP_GROUPS = {"all", "ungrouped"}
@@ -86,7 +86,7 @@ def workdir_for(path: str | Path) -> Path:
 
 def groups_from_ansible(path: str | Path) -> dict[str, list[tuple[str, dict]]]:
     """{group: [(host, data), ...]} for a pyinfra inventory module."""
-    inv = qinv.read(path)
+    inv = host_inventory.read(path)
     if not inv.hostvars:
         raise ProvdcError("the inventory has no hosts", file=str(path),
                           fix="check it with `ansible-inventory -i FILE --list`")

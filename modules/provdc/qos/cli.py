@@ -22,11 +22,15 @@ def register(app: typer.Typer) -> None:
 
 
 def _load_topology(topology: Path | None, inventory: inv.Inventory | None):
-    from provdc.cli import DEFAULT_TOPOLOGY
+    """--topology, else the inventory's (validated) topology; never a silent sample."""
     from provdc.topology.validate import load
 
-    path = topology or (inventory.topology if inventory else None) or DEFAULT_TOPOLOGY
-    return load(path).topology
+    if inventory is not None and inventory.loaded is not None:
+        return inventory.loaded.topology
+    if topology is None:
+        raise ProvdcError("no topology given", field="--topology",
+                          fix="pass --topology FILE or -i INVENTORY (whose hosts name it)")
+    return load(topology).topology
 
 
 def class_table(spec: dict, title: str) -> Table:
@@ -52,10 +56,10 @@ def render(
     from provdc.cli import fail, out
 
     try:
-        inventory_ = inv.read(inventory) if inventory else None
+        inventory_ = inv.read(inventory, topology) if inventory else None
         topo = _load_topology(topology, inventory_)
         if inventory_:
-            gw = inventory_.gateway_of(site)
+            gw = inv.gateway_of(inventory_, site)
             ends = [("uplink", gw.uplink_if, gw.host), ("downlink", gw.core_if, "core")]
         else:
             ends = [("uplink", device, "gateway")]
@@ -72,33 +76,49 @@ def render(
                   highlight=False, markup=False)
 
 
-@group.command()
+@group.command(hidden=True)
 def specs(
     inventory: Path | None = typer.Option(None, "-i", "--inventory"),
-    gateways: str | None = typer.Option(None, help="JSON {host: {provdc_site, ...}} (Ansible)"),
     topology: Path | None = typer.Option(None, "--topology", "-t"),
 ) -> None:
-    """Print the spec files of every gateway, both directions, as JSON (used by the playbook).
+    """Used by the playbook. Prints the spec files of every gateway, both directions, as
+    JSON. Without -i, reads {"hostvars": {host: {provdc_...}}, "source": NAME} on stdin.
 
-    Every gateway is checked before anything is printed, so a bad one stops the run before
-    any host is touched."""
+    Every host is checked against the host contract before anything is printed, so a bad
+    one stops the run before any host is touched."""
     from provdc.cli import fail
+    from provdc.hosts import inventory as host_inventory
 
     try:
-        inventory_ = inv.read(inventory) if inventory else None
-        if inventory_:
-            gws = inventory_.gateways()
-        elif gateways:
-            gws = [inv.gateway(h, v) for h, v in json.loads(gateways).items()]
+        if inventory:
+            inventory_ = inv.read(inventory, topology)
         else:
-            raise ProvdcError("no gateways given", fix="pass -i INVENTORY")
+            data = _request(sys.stdin.read())
+            source = str(data.get("source") or "inventory")
+            hostvars = data.get("hostvars") or {}
+            _, loaded = host_inventory.validate(hostvars, source, topology)
+            groups = {"gateways": [h for h, v in hostvars.items()
+                                   if v.get("provdc_role") == "gateway"]}
+            inventory_ = inv.Inventory(source, hostvars, groups, loaded=loaded)
         topo = _load_topology(topology, inventory_)
         result = {g.host: {d: policy.spec_text(policy.site_spec(topo, g.site, dev, d))
                            for d, dev in (("uplink", g.uplink_if), ("downlink", g.core_if))}
-                  for g in gws}
+                  for g in inv.gateways(inventory_)}
     except ProvdcError as exc:
         fail(exc)
     sys.stdout.write(json.dumps(result, ensure_ascii=False) + "\n")
+
+
+def _request(text: str) -> dict:
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        raise ProvdcError(f"stdin is not JSON: {exc}", field="stdin",
+                          fix='pass {"hostvars": {host: {provdc_...}}, "source": NAME}') from None
+    if not isinstance(data, dict) or not isinstance(data.get("hostvars", {}), dict):
+        raise ProvdcError("stdin is not a request object", field="stdin",
+                          fix='pass {"hostvars": {host: {provdc_...}}, "source": NAME}')
+    return data
 
 
 @group.command()
@@ -117,7 +137,7 @@ def measure(
         if format not in ("table", "json"):
             raise ProvdcError(f"unknown format '{format}'", field="--format",
                               fix="use table or json")
-        inventory_ = inv.read(inventory)
+        inventory_ = inv.read(inventory, topology)
         topo = _load_topology(topology, inventory_)
         setup = m.Setup.from_inventory(inventory_, topo, site)
         report = m.run(setup, seconds=seconds)

@@ -1,27 +1,23 @@
-"""What the bandwidth engine needs from an Ansible inventory: gateways and their two ends.
+"""What the bandwidth engine needs from an inventory: gateways and their two ends.
 
-Any inventory Ansible reads (YAML, INI, a script) is read through `ansible-inventory --list`,
-so the CLI sees exactly the hosts and variables the playbook sees. Variables used:
-
-- gateways group: `provdc_site`, `provdc_uplink_if` (site side of the TSLCD link),
-  `provdc_core_peer_if` (the core router's interface facing this gateway), and where that
-  interface lives: `provdc_core_netns` (the lab: a namespace on the controller) or
-  `provdc_core_host` (production: an inventory host, the core router);
-- `provdc_topology` (any host; optional): the topology file, else the Sóc Trăng sample.
+The inventory is read and validated by `provdc.hosts.inventory` (the host contract); here
+each gateway becomes its two shaping points: `provdc_uplink_if` (the site side of the TSLCD
+link) and `provdc_core_peer_if` (the core router's interface facing the gateway), which
+lives either in a namespace on the controller (`provdc_core_netns`, the lab) or on an
+inventory host (`provdc_core_host`, production: the core router).
 """
 
 from __future__ import annotations
 
-import json
-import os
-import shutil
-import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 from provdc.errors import ProvdcError
+from provdc.hosts import inventory as host_inventory
+from provdc.hosts.inventory import Inventory
 from provdc.qos.policy import check_device
+
+__all__ = ["Gateway", "Inventory", "gateway", "gateway_of", "gateways", "read"]
 
 
 @dataclass(frozen=True)
@@ -35,35 +31,22 @@ class Gateway:
     vars: dict
 
 
-@dataclass
-class Inventory:
-    path: str
-    hostvars: dict[str, dict]
-    groups: dict[str, list[str]]
+def read(path: str | Path, topology: str | Path | None = None) -> Inventory:
+    return host_inventory.read(path, topology)
 
-    def group(self, name: str) -> list[str]:
-        return self.groups.get(name, [])
 
-    @property
-    def topology(self) -> str | None:
-        return next((v["provdc_topology"] for v in self.hostvars.values()
-                     if v.get("provdc_topology")), None)
+def gateways(inv: Inventory) -> list[Gateway]:
+    return [gateway(h, inv.hostvars.get(h, {})) for h in inv.group("gateways")]
 
-    def gateways(self) -> list[Gateway]:
-        return [gateway(h, self.hostvars.get(h, {})) for h in self.group("gateways")]
 
-    def gateway_of(self, site: str) -> Gateway:
-        found = [g for g in self.gateways() if g.site == site]
-        if not found:
-            known = ", ".join(sorted(g.site for g in self.gateways())) or "none"
-            raise ProvdcError(f"no gateway of site '{site}' in the inventory",
-                              file=self.path, field="gateways",
-                              fix=f"name a site that has a gateway here ({known})")
-        return found[0]
-
-    def site_hosts(self, site: str, role: str) -> list[str]:
-        return [h for h, v in self.hostvars.items()
-                if v.get("provdc_site") == site and v.get("provdc_role") == role]
+def gateway_of(inv: Inventory, site: str) -> Gateway:
+    found = [g for g in gateways(inv) if g.site == site]
+    if not found:
+        known = ", ".join(sorted(g.site for g in gateways(inv))) or "none"
+        raise ProvdcError(f"no gateway of site '{site}' in the inventory",
+                          file=inv.path, field="gateways",
+                          fix=f"name a site that has a gateway here ({known})")
+    return found[0]
 
 
 def gateway(host: str, v: dict) -> Gateway:
@@ -74,37 +57,3 @@ def gateway(host: str, v: dict) -> Gateway:
     return Gateway(host, site, check_device(v.get("provdc_uplink_if"), "provdc_uplink_if", host),
                    check_device(v.get("provdc_core_peer_if"), "provdc_core_peer_if", host),
                    v.get("provdc_core_netns"), v.get("provdc_core_host"), v)
-
-
-def _ansible_inventory_cmd() -> str:
-    here = Path(sys.executable).parent / "ansible-inventory"
-    return str(here) if here.exists() else (shutil.which("ansible-inventory") or str(here))
-
-
-def read(path: str | Path) -> Inventory:
-    if not Path(path).exists():
-        raise ProvdcError(f"inventory {path} does not exist", file=str(path),
-                          fix="pass the inventory the lab or ops team wrote, e.g. "
-                          "-i inventory/lab/hosts.yml")
-    proc = subprocess.run([_ansible_inventory_cmd(), "-i", str(path), "--list"],
-                          capture_output=True, text=True,
-                          env={**os.environ, "ANSIBLE_INVENTORY_UNPARSED_WARNING": "False"})
-    if proc.returncode != 0:
-        raise ProvdcError(f"Ansible cannot read the inventory: {proc.stderr.strip()[-400:]}",
-                          file=str(path), fix="check the file with `ansible-inventory --list`")
-    data = json.loads(proc.stdout)
-    hostvars = data.get("_meta", {}).get("hostvars", {})
-    groups: dict[str, list[str]] = {}
-
-    def walk(name: str) -> list[str]:
-        if name not in groups:
-            node = data.get(name, {})
-            groups[name] = list(node.get("hosts", []))
-            for child in node.get("children", []):
-                groups[name] += [h for h in walk(child) if h not in groups[name]]
-        return groups[name]
-
-    for name in data:
-        if name != "_meta":
-            walk(name)
-    return Inventory(str(path), hostvars, groups)

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from rich.table import Table
 
 from provdc.errors import ProvdcError
+from provdc.qos import inventory as qos_inventory
 from provdc.qos import policy
 from provdc.qos.inventory import Inventory
 from provdc.topology.schema import Topology
@@ -74,7 +75,7 @@ class Setup:
 
     @classmethod
     def from_inventory(cls, inv: Inventory, topo: Topology, site: str) -> Setup:
-        gw = inv.gateway_of(site)
+        gw = qos_inventory.gateway_of(inv, site)
         agency = inv.site_hosts(site, "agency")
         dc = inv.group("dc_hosts")
         if not agency or not dc:

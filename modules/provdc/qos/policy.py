@@ -22,7 +22,7 @@ from provdc.qos import htb
 from provdc.topology.schema import Tier, Topology
 
 MAX_CLASSES = 15  # leaf minors 1:10 .. 1:f0
-IFNAME = re.compile(r"^[A-Za-z0-9_.@-]{1,15}$")
+IFNAME = re.compile(r"[A-Za-z0-9_.@-]{1,15}")  # fullmatch: no trailing newline
 DIRECTIONS = ("uplink", "downlink")
 
 
@@ -56,7 +56,7 @@ def _kbit(mbit: float) -> int:
 
 
 def check_device(device: str | None, what: str, host: str) -> str:
-    if not device or not IFNAME.match(str(device)):
+    if not device or not IFNAME.fullmatch(str(device)):
         raise ProvdcError(
             f"gateway '{host}' has no usable {what} (got {device!r})",
             field=f"{host}: {what}",

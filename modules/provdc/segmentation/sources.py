@@ -4,57 +4,29 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from provdc.errors import ProvdcError
+from provdc.hosts import inventory as host_inventory
 from provdc.segmentation import matrix
 from provdc.topology.validate import load
 
 REPO = Path(__file__).resolve().parents[3]
+# The sample province: what tests and benchmarks plan against. Never a fallback for an
+# inventory that names no topology (that is an error: provdc.hosts.inventory).
 DEFAULT_TOPOLOGY = REPO / "inventory" / "soctrang" / "topology.yml"
-
-
-def topology_of(hostvars: dict[str, dict], topology: str | Path | None) -> Path:
-    """--topology, else the inventory's `provdc_topology`, else the Sóc Trăng sample."""
-    if topology:
-        return Path(topology)
-    named = {v["provdc_topology"] for v in hostvars.values() if v.get("provdc_topology")}
-    if len(named) > 1:
-        raise ProvdcError(f"the inventory names several topologies: {', '.join(sorted(named))}",
-                          field="provdc_topology", fix="give every host the same topology")
-    return Path(named.pop()) if named else DEFAULT_TOPOLOGY
 
 
 def from_hostvars(hostvars: dict[str, dict], topology: str | Path | None = None,
                   source: str = "inventory") -> matrix.Segmentation:
-    path = topology_of(hostvars, topology)
-    loaded = load(path)
-    nodes = matrix.nodes_from_hostvars(hostvars, source)
-    check_nodes(loaded, nodes, source)
-    return matrix.build(loaded, nodes)
+    """The matrix for these hosts, after the host contract has accepted every one of them
+    (`topology`, a CLI's --topology, overrides the hosts' provdc_topology)."""
+    _, loaded = host_inventory.validate(hostvars, source, topology)
+    return matrix.build(loaded, matrix.nodes_from_hostvars(hostvars, source))
 
 
 def from_inventory(inventory: str | Path,
                    topology: str | Path | None = None) -> tuple[matrix.Segmentation, dict]:
-    from provdc.qos.inventory import read
-
-    inv = read(inventory)
-    return from_hostvars(inv.hostvars, topology, str(inventory)), inv.hostvars
-
-
-def check_nodes(loaded, nodes: list[matrix.Node], source: str) -> None:
-    """Inventory hosts must name zones, services, sites and tiers the topology knows."""
-    topo = loaded.topology
-    known = {"zone": {z.name for z in topo.datacenter.zones},
-             "service": {s.slug for s in topo.services},
-             "site": {s.slug for s in topo.sites}, "tier": {t.name for t in topo.tiers}}
-    for n in nodes:
-        for kind, names in known.items():
-            value = getattr(n, kind)
-            if value is not None and value not in names:
-                raise ProvdcError(
-                    f"host {n.name} names the unknown {kind} '{value}'", file=source,
-                    field=f"{n.name}: provdc_{kind}",
-                    fix=f"use a {kind} of {loaded.path} or point provdc_topology at the "
-                    "topology this inventory was made from")
+    inv = host_inventory.read(inventory, topology)
+    return matrix.build(inv.loaded, matrix.nodes_from_hostvars(inv.hostvars, str(inventory))), \
+        inv.hostvars
 
 
 def lab_clients(hostvars: dict[str, dict]) -> dict[str, str]:
