@@ -69,7 +69,8 @@ def test_golden_inventory(soctrang_preview):
     if os.environ.get("PROVDC_UPDATE_GOLDEN"):
         GOLDEN.write_text(HEADER + yaml.safe_dump(got, allow_unicode=True, sort_keys=False),
                           encoding="utf-8")
-        pytest.skip("golden file rewritten")
+        pytest.fail("golden file rewritten: review the diff, then run again without "
+                    "PROVDC_UPDATE_GOLDEN")
     want = yaml.safe_load(GOLDEN.read_text(encoding="utf-8"))
     assert got["counts"] == want["counts"]
     assert got["resource_count"] == want["resource_count"]

@@ -165,14 +165,19 @@ def audit_cmd(
 
 def inventory_cmd(
     outputs: Path = typer.Option(..., "--outputs", help="`pulumi stack output --json` file"),
-    topology: Path = typer.Option(Path("inventory/soctrang/topology.yml"), "--topology"),
+    topology: Path | None = typer.Option(
+        None, "--topology", help="default: the stack's `topology` output (relative to the "
+        "current directory, the Pulumi project)"),
 ) -> None:
-    """Print the Ansible inventory (JSON) of the hosts the stack created."""
-    from provdc.cloud.inventory import build_inventory, read_outputs
+    """Print the Ansible inventory (JSON) of the hosts the stack created: the host
+    contract's groups and variables, validated."""
+    from provdc.cloud.inventory import build_inventory, read_outputs, topology_of
     from provdc.topology.validate import load
 
     try:
-        inv = build_inventory(load(topology), read_outputs(outputs), str(outputs))
+        data = read_outputs(outputs)
+        path = topology_of(data, topology, Path.cwd(), str(outputs))
+        inv = build_inventory(load(path), data, str(outputs))
     except ProvdcError as exc:
         _fail(exc)
     sys.stdout.write(json.dumps(inv, indent=2) + "\n")

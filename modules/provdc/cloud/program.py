@@ -98,6 +98,9 @@ def build(s: StackSettings) -> dict[str, Any]:
 
     return {
         "province": s.topology.province.slug,
+        # as configured (relative to the project): the inventory derived from these outputs
+        # hands it to every host as provdc_topology
+        "topology": s.config.topology,
         "security_level": level,
         "log_retention_days": days,
         "vpc_id": net.vpc.id,

@@ -52,6 +52,8 @@ def render(
     operator_from: str | None = typer.Option(
         None, "--operator-from", help="the address your SSH comes from (default: the lab's "
         "core namespace, as its ProxyCommand does)"),
+    format: str = typer.Option("table", "--format", "-f",
+                               help="table (a summary, or one file) or json (every file)"),
 ) -> None:
     """Print a host's (or the zone firewall's) nftables file, or a summary of all of them.
 
@@ -60,6 +62,7 @@ def render(
     from provdc.cli import fail, out
 
     try:
+        _format(format)
         if inventory:
             seg, hostvars = sources.from_inventory(inventory, topology)
             clients = ({h: operator_from for h in seg.hosts} if operator_from
@@ -72,7 +75,11 @@ def render(
                               fix=f"name a host of the inventory or {ZONE_FIREWALL}")
     except ProvdcError as exc:
         fail(exc)
-    if host:
+    if format == "json":
+        doc = {"hosts": {h: rnd.render(rs) for h, rs in seg.hosts.items()},
+               "zone": rnd.render(seg.zone)}
+        sys.stdout.write(json.dumps(doc, ensure_ascii=False, indent=1) + "\n")
+    elif host:
         rs = seg.zone if host == ZONE_FIREWALL else seg.hosts[host]
         sys.stdout.write(rnd.render(rs))
     else:

@@ -29,6 +29,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from provdc.errors import ProvdcError
+from provdc.hosts.contract import check_host_name
 
 CA_DAYS = 3650
 HOST_DAYS = 825  # the CA/Browser maximum; short enough that a lost key expires
@@ -206,7 +207,18 @@ def ensure_host(directory: Path, name: str, ips: list[str]) -> bool:
 
 
 def ensure(directory: Path, ca_name: str, hosts: dict[str, list[str]]) -> tuple[bool, dict]:
-    """The CA and one certificate per host (name -> IPs). Returns (changed, paths)."""
+    """The CA and one certificate per host (name -> IPs). Returns (changed, paths).
+
+    Every name becomes a file name under hosts/: each is checked before anything is
+    written (a name such as `../ca` would otherwise replace the CA's key)."""
+    for name in hosts:
+        try:
+            check_host_name(name)
+        except ValueError as exc:
+            raise ProvdcError(f"certificate name {exc}", field=f"hosts: {name!r}",
+                              fix="name hosts with letters, digits, '-' and '.' only (an RFC "
+                              "1123 name)") from None
+        _check_ips(name, hosts[name])
     directory = directory.resolve()
     with _locked(directory):
         changed = ensure_ca(directory, ca_name)

@@ -59,9 +59,22 @@ def _ntp(topology, fallback: list[str]) -> list[str]:
     return servers
 
 
+def _topology(value: object) -> Path:
+    """The one topology the inventory's hosts name (soc.yml joins them with ',')."""
+    named = [p for p in str(value or "").split(",") if p]
+    if len(named) != 1:
+        raise ProvdcError(
+            "the inventory names " + ("no topology" if not named else
+                                      f"several topologies: {', '.join(named)}"),
+            file="soc.yml", field="provdc_topology",
+            fix="set provdc_topology on every host (the topology of its province), or "
+            "soc_topology for the play")
+    return Path(named[0])
+
+
 def resolve(request: dict) -> dict:
     """Validate the request and resolve it; creates the PKI files (idempotently)."""
-    loaded = load(Path(request["topology"]))
+    loaded = load(_topology(request.get("topology")))
     topo = loaded.topology
     level = topo.max_security_level
     soc = topo.operations.soc
