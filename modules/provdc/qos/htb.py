@@ -182,6 +182,25 @@ def minor(classid: str) -> int:
 # --- tree -> tc batch ---------------------------------------------------------------------
 
 
+# This file also runs on the hosts (standard library only), so it keeps its own copy of the
+# two checks; the controller has refused such values earlier (provdc.hosts.contract).
+DEVICE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.@-]{0,14}")
+
+
+def check_device_name(dev: object) -> str:
+    """An interface name as `ip link` has it; never text tc would read as more syntax."""
+    if not isinstance(dev, str) or not DEVICE_NAME.fullmatch(dev):
+        raise ValueError(f"not an interface name: {dev!r}")
+    return dev
+
+
+def check_label(text: object) -> str:
+    """A class name for a `#` comment: printable, one line."""
+    if not isinstance(text, str) or not text.isprintable():
+        raise ValueError(f"not a printable one-line class name: {text!r}")
+    return text
+
+
 def render_batch(dev: str, tree: Tree, names: dict[str, str] | None = None) -> str:
     """The full replacement of `dev`'s egress tree as `tc -batch` input.
 
@@ -189,6 +208,9 @@ def render_batch(dev: str, tree: Tree, names: dict[str, str] | None = None) -> s
     filter; the second then creates a fresh HTB (replacing an HTB in place would keep
     stale classes). Both happen inside one tc process, a few milliseconds apart.
     """
+    check_device_name(dev)
+    for name in (names or {}).values():
+        check_label(name)
     lines = [f"qdisc replace dev {dev} root handle ffff: pfifo",
              f"qdisc replace dev {dev} root handle {ROOT_HANDLE} htb default {tree.default:x} "
              f"r2q {tree.r2q}"]

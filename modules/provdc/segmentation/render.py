@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 
+from provdc.errors import ProvdcError
 from provdc.segmentation.matrix import Addr, Rule, Ruleset
 
 HEADER = "#!/usr/sbin/nft -f\n"
@@ -27,7 +28,19 @@ def _addr(direction: str, addr: Addr | None) -> str:
 
 
 def _comment(text: str) -> str:
-    return text.replace('"', "'")[:120]
+    return _one_line(text).replace('"', "'")[:120]
+
+
+def _one_line(text: str) -> str:
+    """Text that goes into the file (a comment, the title): printable and on one line, or
+    refused. The inventory and topology were validated before; this is the last guard of a
+    file that runs as root (a newline would start a new nft command)."""
+    if not text.isprintable():
+        raise ProvdcError(f"refusing to render {text[:60]!r} into an nftables file",
+                          field="host or flow text",
+                          fix="remove control characters (newline, ESC, ...) from the "
+                          "inventory or topology value")
+    return text
 
 
 def port_runs(ports: tuple[int, ...]) -> list[tuple[int, int]]:
@@ -84,7 +97,7 @@ def digest(rs: Ruleset) -> str:
 
 def render(rs: Ruleset) -> str:
     """The whole file for `nft -f` (the same bytes wherever the topology file lies)."""
-    head = [HEADER.rstrip(), f"# provdc segmentation: {rs.title}.",
+    head = [HEADER.rstrip(), f"# provdc segmentation: {_one_line(rs.title)}.",
             "# Rendered from the topology's flow matrix; do not edit (re-render instead)."]
     chain = "\n".join(f"    {line}" for line in body(rs))
     return "\n".join([

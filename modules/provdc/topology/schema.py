@@ -271,7 +271,8 @@ class Soc(Strict):
 
 
 class Operations(Strict):
-    ntp_servers: list[str] = Field(default_factory=list, description="provincial NTP sources")
+    ntp_servers: list[HostName] = Field(default_factory=list,
+                                        description="provincial NTP sources (names or IPv4)")
     syslog_port: int = Field(default=6514, ge=1, le=65535,
                              description="agents to the SOC collector (RELP over TLS)")
     admin_users: list[SlugStr] = Field(default_factory=lambda: ["provdc"])
