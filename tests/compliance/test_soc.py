@@ -27,7 +27,7 @@ from pathlib import Path
 
 import pytest
 
-from provdc.soc import retention
+from provdc.topology import retention
 from provdc.topology.validate import load
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -14,8 +14,9 @@ from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from provdc.errors import ProvdcError
-from provdc.soc import pki, retention, upstream
+from provdc.soc import pki, upstream
 from provdc.soc.prepare import resolve
+from provdc.topology import retention
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = ROOT / "inventory" / "soctrang" / "topology.yml"

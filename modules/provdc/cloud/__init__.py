@@ -2,7 +2,7 @@
 
 Layout (one place per idea):
 - settings.py   stack config (Pulumi.<stack>.yaml) -> StackSettings, validated up front
-- levels.py     security level -> log retention, with the references behind each number
+- (log retention by security level: provdc.topology.retention, shared with the SOC)
 - layout.py     pure address/flow arithmetic (subnets per AZ, host IPs, SG rules, routes)
 - components/   the ComponentResources the program is built from
 - program.py    the program itself: build(settings, loaded) -> stack outputs

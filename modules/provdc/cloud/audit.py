@@ -14,9 +14,10 @@ from dataclasses import dataclass
 
 from botocore.exceptions import ClientError
 
-from provdc.cloud import levels, policy
+from provdc.cloud import policy
 from provdc.cloud.layout import ANYWHERE
 from provdc.cloud.state import aws_errors, client
+from provdc.topology import retention
 
 
 @dataclass(frozen=True)
@@ -157,7 +158,7 @@ def _bucket_tls(c: Clients, level: int):
 
 
 def _retention(c: Clients, level: int):
-    need = levels.retention_days(level)
+    need = retention.minimum_days(level)
     for name in _buckets(c):
         try:
             lock = c.s3.get_object_lock_configuration(Bucket=name)["ObjectLockConfiguration"]

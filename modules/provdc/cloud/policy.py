@@ -16,8 +16,8 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from provdc.cloud import levels
 from provdc.cloud.layout import ADMIN_PORTS, ANYWHERE
+from provdc.topology import retention
 
 Props = Mapping[str, Any]
 ResourceCheck = Callable[[str, Props, "Context"], list[str]]
@@ -51,7 +51,7 @@ class Context:
 
     @property
     def min_retention_days(self) -> int:
-        return levels.retention_days(self.security_level)
+        return retention.minimum_days(self.security_level)
 
     @classmethod
     def from_settings(cls, s) -> Context:
@@ -265,14 +265,14 @@ def check_imdsv2(typ: str, props: Props, ctx: Context) -> list[str]:
 def check_log_retention(typ: str, props: Props, ctx: Context) -> list[str]:
     need = ctx.min_retention_days
     if typ in LOCK_TYPES:
-        retention = (props.get("rule") or {}).get("defaultRetention") or {}
-        days = int(retention.get("days") or 0) + 365 * int(retention.get("years") or 0)
+        lock = (props.get("rule") or {}).get("defaultRetention") or {}
+        days = int(lock.get("days") or 0) + 365 * int(lock.get("years") or 0)
         out = []
         if days < need:
             out.append(f"object lock keeps logs {days} days; level {ctx.security_level} "
                        f"needs at least {need}")
-        immutable = ctx.security_level >= levels.IMMUTABLE_FROM_LEVEL
-        if immutable and retention.get("mode") != "COMPLIANCE":
+        immutable = ctx.security_level >= retention.IMMUTABLE_FROM_LEVEL
+        if immutable and lock.get("mode") != "COMPLIANCE":
             out.append(f"level {ctx.security_level} needs immutable logs (mode COMPLIANCE)")
         return out
     if typ == "aws:cloudwatch/logGroup:LogGroup":
@@ -375,7 +375,7 @@ RULES: tuple[Rule, ...] = (
          "set provdc:guardrails.imdsTokens to required", check=check_imdsv2),
     Rule("PDC-LOG-01", "Logs are kept write-once for the level's retention",
          "CIS §3 (logging); retention from the level table",
-         _vn(*levels.RETENTION_REFS),
+         _vn(*retention.REFERENCES),
          "remove provdc:guardrails.logRetentionDays or raise it to the level's minimum",
          check=check_log_retention, stack_check=stack_log_archive_locked),
     Rule("PDC-LOG-02", "A multi-region trail with log-file validation and KMS",

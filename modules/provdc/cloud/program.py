@@ -12,7 +12,7 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from provdc.cloud import layout, levels
+from provdc.cloud import layout
 from provdc.cloud.components.compute import PortalLoadBalancer, ServiceFleet
 from provdc.cloud.components.monitoring import AuditTrail
 from provdc.cloud.components.network import DcNetwork, TslcdAttachment
@@ -20,6 +20,7 @@ from provdc.cloud.components.security import FlowSecurityGroups
 from provdc.cloud.components.storage import Keys, SecureBucket
 from provdc.cloud.settings import StackSettings
 from provdc.errors import ProvdcError
+from provdc.topology import retention
 
 
 def provider(s: StackSettings) -> aws.Provider:
@@ -76,7 +77,7 @@ def build(s: StackSettings) -> dict[str, Any]:
     opts = pulumi.ResourceOptions(providers=[p])
     account = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(provider=p)).account_id
     level = s.topology.max_security_level
-    days = g.log_retention_days or levels.retention_days(level)
+    days = g.log_retention_days or retention.minimum_days(level)
 
     keys = Keys("keys", s, account, opts)
     logs = SecureBucket("log-archive", s, bucket_name(s, "log-archive"), keys.logs.arn, account,

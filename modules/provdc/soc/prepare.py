@@ -25,7 +25,8 @@ import sys
 from pathlib import Path
 
 from provdc.errors import EXIT_INVALID, ProvdcError
-from provdc.soc import pki, retention, upstream
+from provdc.soc import pki, upstream
+from provdc.topology import retention
 from provdc.topology.validate import load
 
 

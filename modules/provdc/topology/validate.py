@@ -16,9 +16,9 @@ from netaddr import IPNetwork
 from pydantic import ValidationError
 
 from provdc.errors import ProvdcError, ValidationFailed
-from provdc.soc import retention
 from provdc.text import slugify
 from provdc.topology import addressing as ap
+from provdc.topology import retention
 from provdc.topology.bandwidth import check_bandwidth
 from provdc.topology.schema import Topology
 from provdc.yamlsource import YamlDocument, field_path

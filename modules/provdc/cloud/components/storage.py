@@ -9,8 +9,8 @@ import json
 import pulumi
 import pulumi_aws as aws
 
-from provdc.cloud import levels
 from provdc.cloud.settings import StackSettings
+from provdc.topology import retention
 
 
 class Keys(pulumi.ComponentResource):
@@ -87,8 +87,9 @@ class SecureBucket(pulumi.ComponentResource):
         if lock_days is not None:
             self.lock = aws.s3.BucketObjectLockConfiguration(
                 f"{name}-lock", bucket=self.bucket.id, opts=child,
-                rule={"default_retention": {"mode": levels.lock_mode(s.topology.max_security_level),
-                                            "days": lock_days}})
+                rule={"default_retention": {
+                    "mode": retention.lock_mode(s.topology.max_security_level),
+                    "days": lock_days}})
         self.register_outputs({"bucket": self.bucket.id})
 
 

@@ -1,8 +1,10 @@
-"""How long the SOC collector keeps events: a table by security level (Decree 85/2016).
+"""How long logs and security events are kept: the one table by security level (Decree 85/2016).
 
-The collector serves every host of the province, so it keeps events as long as the highest
-security level in the topology requires. Each row says where the number comes from and how
-sure we are (same scale as the control catalogue: verified / partial / unverified).
+The SOC collector (it serves every host of the province, so it keeps events as long as the
+highest security level in the topology requires), the cloud stack's log archive and log
+groups, its policy rule and the cloud audit all read this table. Each row says where the
+number comes from and how sure we are (same scale as the control catalogue: verified /
+partial / unverified).
 """
 
 from __future__ import annotations
@@ -36,6 +38,21 @@ TABLE: dict[int, Retention] = {
 # Below level 2 nothing is required; the collector still keeps a month so that an incident
 # can be investigated at all (an operational floor, not a regulation).
 FLOOR_DAYS = 30
+
+
+# From this level on, logs must be immutable even for the account root (WORM).
+IMMUTABLE_FROM_LEVEL = 4
+
+REFERENCES = (
+    "TCVN 11930:2017 §7 (L3: central log storage >= 03 months) [P]",
+    "Circular 12/2022/TT-BTTTT appendices (minimums per level) [P]",
+    "TCVN 14423:2026 matrix (L2 1 mo, L3 3 mo, L4 6 mo immutable, L5 12 mo) [P]",
+)
+
+
+def lock_mode(level: int) -> str:
+    """S3 object-lock mode: COMPLIANCE cannot be shortened by anyone, GOVERNANCE by admins."""
+    return "COMPLIANCE" if level >= IMMUTABLE_FROM_LEVEL else "GOVERNANCE"
 
 
 def required_days(level: int) -> int | None:
