@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import pytest
 
-from provdc.segmentation import matrix
-from provdc.segmentation.sources import DEFAULT_TOPOLOGY, planned_lab_hostvars
-from provdc.topology.validate import load
+from provdc.lab.inventory import planned_hostvars
+from provdc.segmentation import matrix, sources
+from provdc.segmentation.sources import DEFAULT_TOPOLOGY
 
 
 @pytest.fixture(scope="session")
 def small_vars() -> dict[str, dict]:
-    return planned_lab_hostvars(profile="small", name="t-seg")
+    return planned_hostvars(DEFAULT_TOPOLOGY, profile="small", name="t-seg")
 
 
 @pytest.fixture(scope="session")
 def small(small_vars) -> matrix.Segmentation:
-    return matrix.build(load(DEFAULT_TOPOLOGY), matrix.nodes_from_hostvars(small_vars))
+    return sources.from_hostvars(small_vars)

@@ -9,6 +9,7 @@ import subprocess
 import pytest
 
 from provdc.errors import ProvdcError
+from provdc.lab import inventory as lab_inventory
 from provdc.segmentation import guard, matrix, render, sources
 from provdc.segmentation.sources import DEFAULT_TOPOLOGY as SAMPLE
 from provdc.topology.validate import load
@@ -74,7 +75,7 @@ def test_every_rendering_passes_nft_check(small):
 
 
 def test_rendering_is_deterministic_and_carries_its_digest(small, small_vars):
-    again = matrix.build(load(SAMPLE), matrix.nodes_from_hostvars(small_vars))
+    again = sources.from_hostvars(small_vars)
     for name, rs in small.hosts.items():
         text = render.render(rs)
         assert text == render.render(again.hosts[name])
@@ -130,7 +131,7 @@ def test_an_inventory_host_in_an_unknown_zone_is_an_error(small_vars):
 
 
 def test_guard_admits_the_lab_operator_and_refuses_a_stranger(small, small_vars):
-    guard.check_operator_path(small, sources.lab_clients(small_vars))
+    guard.check_operator_path(small, sources.operator_clients(small_vars))
     with pytest.raises(ProvdcError) as exc:
         guard.check_operator_path(small, {"qlvb-1": "10.94.8.5"})
     msg = str(exc.value)
@@ -153,7 +154,7 @@ def test_guard_follows_the_production_path_through_the_core(small_vars):
 
 
 def measurement_rules(rs: matrix.Ruleset) -> list[str]:
-    return [render.rule_line(r) for r in rs.rules if r.why.startswith("lab only:")]
+    return [render.rule_line(r) for r in rs.rules if "bandwidth measurement" in r.why]
 
 
 def test_the_lab_admits_bandwidth_measurement_both_ways(small):
@@ -165,7 +166,8 @@ def test_the_lab_admits_bandwidth_measurement_both_ways(small):
     db_name, db = host(small, "shared-db")
     port = BASE_PORT
     most = max(len(t.bandwidth.classes) for t in small.loaded.topology.tiers)
-    assert {port, port + most - 1} <= set(matrix.MEASUREMENT_PORTS)  # one port per class
+    first, last = lab_inventory.MEASUREMENT_PORTS
+    assert first <= port and port + most - 1 <= last  # one port per class
     assert small.hosts[db_name].admits(agency.address, db, "tcp", port)
     assert small.zone.admits(agency.address, db, "tcp", port)
     assert small.hosts[agency.name].admits(db, agency.address, "tcp", port)
@@ -180,20 +182,26 @@ def test_the_lab_admits_bandwidth_measurement_both_ways(small):
 
 
 def test_no_measurement_flow_outside_the_lab(small_vars):
-    """Without provdc_lab_name (any inventory `provdc lab up` did not write), or with one
-    host that is not the lab's, nothing admits the measurement ports."""
-    prod = {h: {k: v for k, v in hv.items() if k != "provdc_lab_name"}
+    """The measurement ports are the lab inventory's own extra flows: an inventory without
+    provdc_extra_flows (any inventory `provdc lab up` did not write) renders none."""
+    prod = {h: {k: v for k, v in hv.items() if k != "provdc_extra_flows"}
             for h, hv in small_vars.items()}
-    mixed = {**small_vars, "qlvb-1": prod["qlvb-1"]}
-    for hostvars in (prod, mixed):
-        seg = matrix.build(load(SAMPLE), matrix.nodes_from_hostvars(hostvars))
-        agency = next(n for n in seg.nodes if n.role == "agency")
-        db_name, db = host(seg, "shared-db")
-        assert not seg.hosts[db_name].admits(agency.address, db, "tcp", 5201)
-        assert not seg.zone.admits(agency.address, db, "tcp", 5201)
-        for rs in [seg.zone, *seg.hosts.values()]:
-            assert measurement_rules(rs) == [] and "5201" not in render.render(rs), rs.name
-    assert not matrix.is_lab([])  # the topology alone (`render -t ... zone-firewall`)
+    seg = sources.from_hostvars(prod)
+    agency = next(n for n in seg.nodes if n.role == "agency")
+    db_name, db = host(seg, "shared-db")
+    assert not seg.hosts[db_name].admits(agency.address, db, "tcp", 5201)
+    assert not seg.zone.admits(agency.address, db, "tcp", 5201)
+    for rs in [seg.zone, *seg.hosts.values()]:
+        assert measurement_rules(rs) == [] and "5201" not in render.render(rs), rs.name
+
+
+def test_extra_flows_are_one_list_for_the_whole_inventory(small_vars):
+    odd = {**small_vars, "qlvb-1": {**small_vars["qlvb-1"],
+                                    "provdc_extra_flows": [{"from": "role:dc", "to": "zone:DB",
+                                                            "proto": "tcp", "ports": [9],
+                                                            "why": "x"}]}}
+    with pytest.raises(ProvdcError, match="different provdc_extra_flows"):
+        sources.from_hostvars(odd)
 
 
 def test_port_runs_render_as_ranges_and_short_lists_stay_as_listed():

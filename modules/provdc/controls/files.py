@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 import shlex
 
+# Sideways on purpose: VN-NET-09 is the host firewall the segmentation package renders and
+# applies; the check reads its boot copy where that package's apply script keeps it.
 from provdc.segmentation.nftapply import BOOT_DIR
 
 # The role renders these files from the selected controls of each kind; the check reads them.

@@ -17,9 +17,9 @@ import re
 import unicodedata
 from enum import StrEnum
 from ipaddress import IPv4Address, IPv4Network
-from typing import Annotated
+from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 PREFIX = "provdc_"
 
@@ -75,6 +75,40 @@ PathText = Annotated[str, Field(min_length=1, max_length=4096), AfterValidator(p
 Port = Annotated[int, Field(ge=1, le=65535)]
 
 
+# A flow endpoint as the topology writes it, plus `role:dc|gateway|agency` (every host of
+# that role in the inventory): what an inventory's own extra flows may name.
+FLOW_ENDPOINT = re.compile(r"(zone|service|tier|site|external):[A-Za-z0-9_-]{1,64}"
+                           r"|role:(dc|gateway|agency)")
+
+
+class ExtraFlow(BaseModel):
+    """A flow the inventory adds on top of the topology's matrix, e.g. the lab's bandwidth
+    measurement (iperf3) between agency and data-centre hosts. Rendered like a matrix flow,
+    with `why` in the rule's comment; the same list on every host of the inventory."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    source: Annotated[str, _shaped(FLOW_ENDPOINT, "an endpoint (zone:APP, role:agency...)")] = \
+        Field(alias="from")
+    to: Annotated[str, _shaped(FLOW_ENDPOINT, "an endpoint (zone:APP, role:agency...)")]
+    proto: Literal["tcp", "udp"]
+    ports: tuple[Port, ...] = ()
+    port_range: tuple[Port, Port] | None = None
+    why: Annotated[str, Field(min_length=1, max_length=80), AfterValidator(plain_text)]
+
+    @model_validator(mode="after")
+    def _some_ports(self) -> ExtraFlow:
+        if not self.ports and not self.port_range:
+            raise ValueError("give ports or port_range")
+        if self.port_range and self.port_range[0] > self.port_range[1]:
+            raise ValueError("port_range runs backwards")
+        return self
+
+    def all_ports(self) -> tuple[int, ...]:
+        extra = range(self.port_range[0], self.port_range[1] + 1) if self.port_range else ()
+        return tuple(sorted({*self.ports, *extra}))
+
+
 def check_host_name(name: object) -> str:
     """An inventory host name, before it is used as a file name or a certificate name."""
     text = str(name)
@@ -101,6 +135,7 @@ class HostVars(BaseModel):
     default_gw: IPv4Address | None = None
     admin_sources: list[IPv4Network] | None = None
     open_tcp: list[Port] = []
+    extra_flows: list[ExtraFlow] = []
     # where it sits: a data-centre host in a zone (running a service), or a host of a site
     zone: TopologyName | None = None
     service: TopologyName | None = None

@@ -23,6 +23,7 @@ from provdc.errors import ProvdcError, ValidationFailed
 from provdc.hosts import plan
 from provdc.hosts.contract import (
     PREFIX,
+    ExtraFlow,
     HostVars,
     check_host_name,
     control_characters,
@@ -128,6 +129,17 @@ def validate(hostvars: dict[str, dict], source: str,
     if errors:
         raise ValidationFailed(errors)
     return hosts, loaded
+
+
+def extra_flows(hosts: dict[str, HostVars], source: str) -> list[ExtraFlow]:
+    """The inventory's own flows: one list, the same on every host that gives one."""
+    lists = {n: h.extra_flows for n, h in hosts.items() if h.extra_flows}
+    distinct = {tuple(flows) for flows in lists.values()}
+    if len(distinct) > 1:
+        raise ProvdcError("hosts give different provdc_extra_flows", file=source,
+                          field=f"{sorted(lists)[0]}: provdc_extra_flows",
+                          fix="set provdc_extra_flows once for the whole inventory (all: vars)")
+    return list(distinct.pop()) if distinct else []
 
 
 def _validate_host(name: object, variables: object, source: str,

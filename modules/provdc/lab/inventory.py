@@ -13,9 +13,43 @@ from pathlib import Path
 
 import yaml
 
-from provdc.lab.model import HOST_IF, LAN_IF, UPLINK_IF, Host, LabPlan, core_netns, netns_name
+from provdc.lab.model import (
+    HOST_IF,
+    LAN_IF,
+    UPLINK_IF,
+    Host,
+    LabPlan,
+    core_netns,
+    netns_name,
+    plan_lab,
+)
+from provdc.topology.validate import load
 
 GROUP_ORDER = ("dc_hosts", "gateways", "agency_hosts")
+# `provdc bandwidth measure` (provdc.qos.measure) runs one iperf3 server per class from port
+# 5201 up; the lab's inventory admits these ports between agency and DC hosts (its extra
+# flows), so measurement works on a segmented lab. No production inventory carries them.
+MEASUREMENT_PORTS = (5201, 5299)
+
+
+def measurement_flows() -> list[dict]:
+    """iperf3 both ways: the uplink test runs the client on the agency host, the downlink
+    test on the DC host (iperf3 3.12 cannot mark the server's packets in reverse mode)."""
+    why = f"lab bandwidth measurement (iperf3, tcp/{MEASUREMENT_PORTS[0]}-{MEASUREMENT_PORTS[1]})"
+    return [{"from": "role:agency", "to": "role:dc", "proto": "tcp",
+             "port_range": list(MEASUREMENT_PORTS), "why": f"{why} site -> DC"},
+            {"from": "role:dc", "to": "role:agency", "proto": "tcp",
+             "port_range": list(MEASUREMENT_PORTS), "why": f"{why} DC -> site"}]
+
+
+def operator_address(lab: LabPlan, h: Host) -> str | None:
+    """The operator's SSH comes from the core namespace (ProxyCommand), so a host sees it
+    from the core's address on its path: the zone gateway for a DC host, the core end of the
+    /31 for a gateway and for the agency hosts behind it."""
+    if h.role == "agency":
+        gw = next((g for g in lab.hosts if g.name == h.gateway_host), None)
+        return (gw.wan_core_address or gw.default_gw) if gw else None
+    return h.wan_core_address or h.default_gw
 
 
 def proxy_command(lab: str) -> str:
@@ -66,6 +100,9 @@ def host_vars(lab: LabPlan, h: Host, key: Path, control_dir: Path) -> dict:
         "provdc_core_netns": core_netns(lab.name),
         "provdc_topology": str(Path(lab.topology_path).resolve()),
         "provdc_open_tcp": list(h.open_tcp),
+        # the lab's overlay on the production contract: who administers, what it measures
+        "provdc_admin_sources": [f"{operator_address(lab, h)}/32"],
+        "provdc_extra_flows": measurement_flows(),
     }
     if h.zone:
         v["provdc_zone"] = h.zone
@@ -178,3 +215,11 @@ def render_pyinfra(lab: LabPlan, key: Path, ssh_config: Path,
             out.append(f"    _h({h.name!r}, ssh_hostname={h.address!r}, **{data!r}),")
         out.append("]")
     return "\n".join(out) + "\n"
+
+
+def planned_hostvars(topology: str | Path, profile: str = "small",
+                     name: str = "plan") -> dict[str, dict]:
+    """The host vars `provdc lab up` would write for a profile, from the plan alone (no lab):
+    what tests and benchmarks render against."""
+    plan = plan_lab(load(topology), name, profile)
+    return {h.name: host_vars(plan, h, Path("/key"), Path("/cm")) for h in plan.hosts}

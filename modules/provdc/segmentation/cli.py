@@ -50,8 +50,8 @@ def render(
     inventory: Path | None = typer.Option(None, "-i", "--inventory", help="Ansible inventory"),
     topology: Path | None = typer.Option(None, "--topology", "-t", help="topology YAML"),
     operator_from: str | None = typer.Option(
-        None, "--operator-from", help="the address your SSH comes from (default: the lab's "
-        "core namespace, as its ProxyCommand does)"),
+        None, "--operator-from", help="the address your SSH comes from (default: each host's "
+        "single-address provdc_admin_sources, as the lab writes them)"),
     format: str = typer.Option("table", "--format", "-f",
                                help="table (a summary, or one file) or json (every file)"),
 ) -> None:
@@ -66,7 +66,7 @@ def render(
         if inventory:
             seg, hostvars = sources.from_inventory(inventory, topology)
             clients = ({h: operator_from for h in seg.hosts} if operator_from
-                       else sources.lab_clients(hostvars))
+                       else sources.operator_clients(hostvars))
             guard.check_operator_path(seg, clients, str(inventory))
         else:
             seg = sources.from_hostvars({}, topology)

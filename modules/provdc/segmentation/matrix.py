@@ -17,12 +17,13 @@ to add); inside one zone they need no line in the matrix: both firewalls add the
 firewall that bridges its zones, as the lab's core does with bridge netfilter, sees traffic
 inside a zone).
 Each host also admits SSH from its administration sources: `provdc_admin_sources` in the
-inventory, or in the lab, where the operator stands in the core namespace, the core's
-address facing the host.
+inventory (the lab writes the core's address facing the host: its operator stands in the
+core namespace).
 
-A lab inventory (every host carries `provdc_lab_name`, which only `provdc lab up` writes)
-also gets the lab-only measurement flows: `provdc bandwidth measure` runs iperf3 between an
-agency host and a DC host, both ways. No other inventory ever renders them.
+An inventory may add flows of its own on top of the matrix (`provdc_extra_flows`, the same
+list on every host): the lab adds its bandwidth measurement (iperf3 between agency and DC
+hosts, both ways). Nothing here knows about the lab; an inventory without extra flows
+renders the matrix and the operations flows only.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from dataclasses import dataclass, field
 from netaddr import IPAddress, IPNetwork, cidr_merge
 
 from provdc.errors import ProvdcError
+from provdc.hosts.contract import ExtraFlow
 from provdc.topology.schema import Flow
 from provdc.topology.validate import Checker, Loaded
 from provdc.yamlsource import YamlDocument
@@ -43,9 +45,6 @@ EDGE_ZONE = "EDGE"
 EGRESS_CONTROLLED = ("DB", "MGMT")  # Circular 12/2022 level 3: egress control
 SSH_PORT = 22
 NTP_PORT = 123
-# `provdc bandwidth measure` (provdc.qos.measure): one iperf3 server per class from its
-# BASE_PORT 5201 up. Admitted in the lab only (see lab_measurement_edges).
-MEASUREMENT_PORTS = tuple(range(5201, 5300))
 
 
 # --- addresses and rules ------------------------------------------------------------------
@@ -127,7 +126,6 @@ class Node:
     admin_sources: tuple[str, ...] = ()
     core_netns: str | None = None
     core_host: str | None = None
-    lab: str | None = None  # provdc_lab_name: a host of a local lab
 
 
 def nodes_from_hostvars(hostvars: dict[str, dict], source: str = "inventory") -> list[Node]:
@@ -145,14 +143,13 @@ def nodes_from_hostvars(hostvars: dict[str, dict], source: str = "inventory") ->
                     fix="give a YAML list of addresses or CIDRs, e.g. [10.94.8.0/22]")
             admin = tuple(str(IPNetwork(a)) for a in admin)
         else:
-            admin = _lab_operator_source(name, v, hostvars)
+            admin = ()
         out.append(Node(
             name=name, role=v.get("provdc_role", "dc"), address=str(v["provdc_address"]),
             zone=v.get("provdc_zone"), service=v.get("provdc_service"),
             site=v.get("provdc_site"), tier=v.get("provdc_tier"),
             segment=_segment(v), admin_sources=admin,
             core_netns=v.get("provdc_core_netns"), core_host=v.get("provdc_core_host"),
-            lab=v.get("provdc_lab_name"),
         ))
     return out
 
@@ -169,25 +166,6 @@ def _segment(v: dict) -> str | None:
     if v.get("provdc_address") and v.get("provdc_prefix_len"):
         return str(IPNetwork(f"{v['provdc_address']}/{v['provdc_prefix_len']}").cidr)
     return None
-
-
-def _lab_operator_source(name: str, v: dict, hostvars: dict) -> tuple[str, ...]:
-    core = lab_operator_address(v, hostvars)
-    return (f"{core}/32",) if core else ()
-
-
-def lab_operator_address(v: dict, hostvars: dict) -> str | None:
-    """In the lab the operator's SSH comes from the core namespace (ProxyCommand), so it
-    reaches a host from the core's address on the host's path: the zone gateway for a DC
-    host, the core end of the /31 for a gateway and for the agency hosts behind it."""
-    if not v.get("provdc_core_netns"):
-        return None
-    if v.get("provdc_role") == "agency":
-        gw = hostvars.get(v.get("provdc_gateway_host") or "", {})
-        core = gw.get("provdc_wan_core_address") or gw.get("provdc_default_gw")
-    else:
-        core = v.get("provdc_wan_core_address") or v.get("provdc_default_gw")
-    return str(core) if core else None
 
 
 # --- the matrix, resolved -----------------------------------------------------------------
@@ -240,7 +218,7 @@ class Resolver:
             return [Addr.of(a for sp in sites for a in self._site_sources(sp))]
         if kind == "site":
             return [Addr.of(self._site_sources(self.plan.site(name)))]
-        if kind == "role":  # the lab's measurement flows only: the networks its hosts are on
+        if kind == "role":  # an inventory's extra flow: the networks those hosts are on
             segments = [n.segment or n.address for n in self.members(endpoint)]
             return [Addr.of(segments)] if segments else []
         return [self.edge, self.outside]  # external
@@ -274,32 +252,16 @@ def flow_why(index: int, flow: Flow) -> str:
     return f"flows[{index}] {flow.source} -> {flow.to} {flow.proto}{'/' + ports if ports else ''}"
 
 
-def matrix_edges(loaded: Loaded, nodes: list[Node] = ()) -> list[Edge]:
-    """The matrix plus the implicit (same-zone) operations flows, plus the measurement flows
-    when the inventory is a lab's."""
+def matrix_edges(loaded: Loaded, extra: Iterable[ExtraFlow] = ()) -> list[Edge]:
+    """The matrix plus the implicit (same-zone) operations flows, plus the inventory's own
+    extra flows (the lab's measurement)."""
     edges = [Edge(f.source, f.to, f.proto, tuple(f.ports), flow_why(i, f))
              for i, f in enumerate(loaded.topology.flows)]
     edges += [Edge(r.source, r.to, r.proto, (r.port,), f"operations: {r.what}", implicit=True)
               for r in operations_required(loaded) if r.same_zone]
-    if is_lab(nodes):
-        edges += lab_measurement_edges()
+    edges += [Edge(f.source, f.to, f.proto, f.all_ports(), f"inventory: {f.why}")
+              for f in extra]
     return edges
-
-
-def is_lab(nodes: list[Node]) -> bool:
-    """Every host belongs to a local lab: one production host in the inventory and the
-    lab-only flows are not rendered for anyone."""
-    return bool(nodes) and all(n.lab for n in nodes)
-
-
-def lab_measurement_edges() -> list[Edge]:
-    """iperf3 both ways between the lab's site LANs and DC zones: the uplink test runs
-    the client on the agency host, the downlink test on the DC host (iperf3 3.12 cannot mark
-    the server's packets in reverse mode). A test tool's ports, so never in production."""
-    ports = f"tcp/{MEASUREMENT_PORTS[0]}-{MEASUREMENT_PORTS[-1]}"
-    why = f"lab only: bandwidth measurement (iperf3, {ports})"
-    return [Edge("role:agency", "role:dc", "tcp", MEASUREMENT_PORTS, f"{why} site -> DC"),
-            Edge("role:dc", "role:agency", "tcp", MEASUREMENT_PORTS, f"{why} DC -> site")]
 
 
 # --- operations flows the matrix must carry -----------------------------------------------
@@ -463,10 +425,12 @@ class Segmentation:
         return next(n for n in self.nodes if n.name == name)
 
 
-def build(loaded: Loaded, nodes: list[Node], text: str | None = None) -> Segmentation:
-    """Check the matrix, then resolve it for every host and the core."""
+def build(loaded: Loaded, nodes: list[Node], text: str | None = None,
+          extra: Iterable[ExtraFlow] = ()) -> Segmentation:
+    """Check the matrix, then resolve it (and the inventory's extra flows) for every host and
+    the core."""
     check_matrix(loaded, text)
     resolver = Resolver(loaded, nodes)
-    edges = matrix_edges(loaded, nodes)
+    edges = matrix_edges(loaded, extra)
     hosts = {n.name: host_ruleset(resolver, edges, n) for n in nodes}
     return Segmentation(loaded, nodes, hosts, zone_ruleset(resolver, edges), edges, resolver)

@@ -6,7 +6,6 @@ from pathlib import Path
 
 from provdc.hosts import inventory as host_inventory
 from provdc.segmentation import matrix
-from provdc.topology.validate import load
 
 REPO = Path(__file__).resolve().parents[3]
 # The sample province: what tests and benchmarks plan against. Never a fallback for an
@@ -18,34 +17,27 @@ def from_hostvars(hostvars: dict[str, dict], topology: str | Path | None = None,
                   source: str = "inventory") -> matrix.Segmentation:
     """The matrix for these hosts, after the host contract has accepted every one of them
     (`topology`, a CLI's --topology, overrides the hosts' provdc_topology)."""
-    _, loaded = host_inventory.validate(hostvars, source, topology)
-    return matrix.build(loaded, matrix.nodes_from_hostvars(hostvars, source))
+    hosts, loaded = host_inventory.validate(hostvars, source, topology)
+    return matrix.build(loaded, matrix.nodes_from_hostvars(hostvars, source),
+                        extra=host_inventory.extra_flows(hosts, source))
 
 
 def from_inventory(inventory: str | Path,
                    topology: str | Path | None = None) -> tuple[matrix.Segmentation, dict]:
     inv = host_inventory.read(inventory, topology)
-    return matrix.build(inv.loaded, matrix.nodes_from_hostvars(inv.hostvars, str(inventory))), \
-        inv.hostvars
+    seg = matrix.build(inv.loaded, matrix.nodes_from_hostvars(inv.hostvars, str(inventory)),
+                       extra=host_inventory.extra_flows(inv.hosts, str(inventory)))
+    return seg, inv.hostvars
 
 
-def lab_clients(hostvars: dict[str, dict]) -> dict[str, str]:
-    """Where the lab operator's SSH comes from, per host (the core's address on the path)."""
+def operator_clients(hostvars: dict[str, dict]) -> dict[str, str]:
+    """Where the operator's SSH comes from, per host, when the inventory says so exactly: a
+    single-address administration source (the lab writes the core's address facing the
+    host). The guard then proves each rendering keeps that path open."""
     out = {}
     for name, v in hostvars.items():
-        addr = matrix.lab_operator_address(v, hostvars)
-        if addr and v.get("provdc_address"):
-            out[name] = addr
+        nets = [str(n) for n in v.get("provdc_admin_sources") or []]
+        single = [n.removesuffix("/32") for n in nets if n.endswith("/32")]
+        if v.get("provdc_address") and single:
+            out[name] = single[0]
     return out
-
-
-def planned_lab_hostvars(topology: str | Path = DEFAULT_TOPOLOGY, profile: str = "small",
-                         name: str = "plan") -> dict[str, dict]:
-    """The host vars `provdc lab up` would write for a profile, from the plan alone (no lab):
-    what tests and benchmarks render against."""
-    from provdc.lab import inventory as lab_inventory
-    from provdc.lab.model import plan_lab
-
-    plan = plan_lab(load(topology), name, profile)
-    return {h.name: lab_inventory.host_vars(plan, h, Path("/key"), Path("/cm"))
-            for h in plan.hosts}

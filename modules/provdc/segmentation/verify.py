@@ -129,6 +129,8 @@ def _ip(*args: str, check: bool = True) -> None:
 
 
 def add_probe(seg: Segmentation, lab: str, core: str, zone: str) -> Actor:
+    # Sideways on purpose: `verify` proves the rulesets with traffic inside a lab, so it
+    # plugs its probe into the lab's zone bridge, named by the lab.
     from provdc.lab.model import zone_bridge
 
     zp = seg.loaded.plan.zone(zone)
