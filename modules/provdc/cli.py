@@ -8,8 +8,8 @@ from enum import StrEnum
 from pathlib import Path
 
 import typer
-from rich.console import Console
 
+from provdc.console import err, fail, out, plain
 from provdc.errors import EXIT_INVALID, ProvdcError
 from provdc.topology import report
 from provdc.topology.validate import load
@@ -20,22 +20,12 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-# Wide tables when piped (rich assumes 80 columns without a terminal).
-out = Console(width=None if sys.stdout.isatty() else 160)
-err = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
-
 DEFAULT_TOPOLOGY = Path("inventory/soctrang/topology.yml")
 
 
 class Format(StrEnum):
     table = "table"
     json = "json"
-
-
-def fail(exc: ProvdcError) -> None:
-    """Print a user error as one paragraph (no traceback) and exit 2."""
-    err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
-    raise typer.Exit(EXIT_INVALID)
 
 
 @app.command()
@@ -47,7 +37,8 @@ def validate(topology: Path = typer.Argument(..., help="the province topology YA
         fail(exc)
     topo = loaded.topology
     out.print(
-        f"[green]valid:[/] {topology}: {topo.province.name}, {len(topo.sites)} sites, "
+        f"[green]valid:[/] {plain(topology)}: {plain(topo.province.name)}, "
+        f"{len(topo.sites)} sites, "
         f"{len(topo.datacenter.zones)} zones, {len(topo.services)} services, "
         f"{len(topo.flows)} flows"
     )
@@ -109,7 +100,7 @@ def main() -> None:
     try:
         app()
     except ProvdcError as exc:  # a sub-command raised without catching
-        err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        err.print(f"[bold red]error:[/] {plain(exc)}", highlight=False, soft_wrap=True)
         sys.exit(EXIT_INVALID)
 
 

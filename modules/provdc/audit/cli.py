@@ -5,12 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from provdc.console import fail, out
 from provdc.errors import ProvdcError
 
-out = Console()
 ROLE_DIR = Path(__file__).resolve().parents[3] / "playbooks" / "roles" / "baseline"
 
 
@@ -26,7 +25,6 @@ def audit_cmd(
     """Check every host against the control catalogue; write report.json, junit.xml, report.html."""
     from provdc.audit.run import audit
     from provdc.audit.waivers import load_waivers
-    from provdc.cli import fail
 
     try:
         accepted = load_waivers(waivers)  # validated before any host is touched
@@ -71,7 +69,6 @@ def render_ansible(
     check: bool = typer.Option(False, "--check", help="only report whether files are stale"),
 ) -> None:
     """Write the baseline role's generated files (defaults, vars, tasks/main.yml)."""
-    from provdc.cli import fail
     from provdc.controls import load_catalogue
     from provdc.controls.ansible import render_role, write_role
 
@@ -97,7 +94,6 @@ def gate_cmd() -> None:
     import json
     import sys
 
-    from provdc.cli import fail
     from provdc.controls import load_catalogue
     from provdc.controls.gate import gate
 

@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from provdc.console import fail
 from provdc.errors import ProvdcError
 
 EXIT_POLICY = 1  # a mandatory policy rule failed (2 stays "invalid input")
@@ -21,12 +22,6 @@ KEY_ATTRS = ("cidrBlock", "availabilityZone", "privateIp", "instanceType", "buck
 
 out = Console()
 err = Console(stderr=True)
-
-
-def _fail(exc: ProvdcError) -> None:
-    from provdc.cli import fail
-
-    fail(exc)
 
 
 def register(app: typer.Typer) -> None:
@@ -57,7 +52,7 @@ def preview_cmd(
                               "use table or json")
         result = preview(load_stack_file(stack, root))
     except ProvdcError as exc:
-        _fail(exc)
+        fail(exc)
     if format == "json":
         sys.stdout.write(json.dumps(preview_document(result), ensure_ascii=False, indent=2) + "\n")
     else:
@@ -123,7 +118,7 @@ def bootstrap_cmd(
     try:
         result = bootstrap(bucket, endpoint, region, kms_key)
     except ProvdcError as exc:
-        _fail(exc)
+        fail(exc)
     for change in result.changed:
         out.print(f"[green]changed:[/] {change}", highlight=False)
     for note in result.notes:
@@ -152,7 +147,7 @@ def audit_cmd(
         lvl = level or load(topology).topology.max_security_level
         report = run_audit(endpoint, region, lvl)
     except ProvdcError as exc:
-        _fail(exc)
+        fail(exc)
     paths = write_reports(report_document(report), out_dir)
     failed = report.failed
     out.print(f"{len(report.findings)} checks, {len(failed)} failed; reports: "
@@ -179,5 +174,5 @@ def inventory_cmd(
         path = topology_of(data, topology, Path.cwd(), str(outputs))
         inv = build_inventory(load(path), data, str(outputs))
     except ProvdcError as exc:
-        _fail(exc)
+        fail(exc)
     sys.stdout.write(json.dumps(inv, indent=2) + "\n")

@@ -8,14 +8,11 @@ import sys
 from pathlib import Path
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-from provdc.errors import EXIT_INVALID, ProvdcError
+from provdc.console import err, fail, out
+from provdc.errors import ProvdcError
 from provdc.lab.model import DEFAULT_LAB_NAME, Profile, check_lab_name, core_netns
-
-out = Console()
-err = Console(stderr=True)
 
 lab_app = typer.Typer(
     help="The local lab: the province's data centre and agency sites as real Linux hosts "
@@ -28,11 +25,6 @@ NameOpt = typer.Option(
     help="lab name: prefixes its namespaces, cgroups and directories; several labs can run "
     "side by side",
 )
-
-
-def _fail(exc: ProvdcError) -> None:
-    err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
-    raise typer.Exit(EXIT_INVALID)
 
 
 def _log(msg: str) -> None:
@@ -79,7 +71,7 @@ def up(
         plan = plan_lab(loaded, name, profile, site_list)
         runtime.up(plan, inventory_dir, log=_log, timeout=timeout)
     except ProvdcError as exc:
-        _fail(exc)
+        fail(exc)
     out.print(hosts_table(runtime.status(name)))
 
 
@@ -119,7 +111,7 @@ def down(name: str = NameOpt) -> None:
         runtime.down(check_lab_name(name), log=_log)
         left = runtime.leftovers(name)
     except ProvdcError as exc:
-        _fail(exc)
+        fail(exc)
     if left:
         err.print(f"[bold red]error:[/] lab '{name}' left {left}")
         raise typer.Exit(1)
@@ -137,7 +129,7 @@ def ssh(
 
     cfg = LabDir(check_lab_name(name)).ssh_config
     if not cfg.is_file():
-        _fail(ProvdcError(f"lab '{name}' is not up", fix="run `provdc lab up` first"))
+        fail(ProvdcError(f"lab '{name}' is not up", fix="run `provdc lab up` first"))
     args = ["ssh", "-F", str(cfg)] + (["-t"] if not command and sys.stdin.isatty() else [])
     os.execvp("ssh", args + [host, *(command or [])])
 
@@ -150,7 +142,7 @@ def exec_(
     """Run a command in the lab's core namespace (where every lab address is routed)."""
     check_lab_name(name)
     if not Path(f"/run/netns/{core_netns(name)}").exists():
-        _fail(ProvdcError(f"lab '{name}' is not up", fix="run `provdc lab up` first"))
+        fail(ProvdcError(f"lab '{name}' is not up", fix="run `provdc lab up` first"))
     os.execvp("nsenter", ["nsenter", f"--net=/run/netns/{core_netns(name)}", *command])
 
 

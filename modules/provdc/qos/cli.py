@@ -9,6 +9,7 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
+from provdc.console import fail, out
 from provdc.errors import ProvdcError
 from provdc.qos import htb, policy
 from provdc.qos import inventory as inv
@@ -53,7 +54,6 @@ def render(
     leaf: str = typer.Option("fq_codel", help="leaf qdisc to render (hosts detect their own)"),
 ) -> None:
     """Print a site's class table and the tc batch of both ends of its uplink."""
-    from provdc.cli import fail, out
 
     try:
         inventory_ = inv.read(inventory, topology) if inventory else None
@@ -86,7 +86,6 @@ def specs(
 
     Every host is checked against the host contract before anything is printed, so a bad
     one stops the run before any host is touched."""
-    from provdc.cli import fail
     from provdc.hosts import inventory as host_inventory
 
     try:
@@ -130,7 +129,6 @@ def measure(
     format: str = typer.Option("table", "--format", "-f", help="table or json"),
 ) -> None:
     """Measure each class with iperf3 (DSCP-marked), alone and all at once, site -> DC."""
-    from provdc.cli import fail, out
     from provdc.qos import measure as m
 
     try:

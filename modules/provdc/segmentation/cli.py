@@ -9,6 +9,7 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
+from provdc.console import fail, out
 from provdc.errors import ProvdcError
 from provdc.segmentation import guard, sources
 from provdc.segmentation import render as rnd
@@ -59,7 +60,6 @@ def render(
 
     Refuses (exit 2) a matrix that misses an operations flow, and a ruleset that would cut
     the operator's SSH path."""
-    from provdc.cli import fail, out
 
     try:
         _format(format)
@@ -93,7 +93,6 @@ def specs(
     """Used by the playbook. Reads {"hostvars": {...}, "clients": {host: address}} on stdin,
     checks the matrix and the operator's SSH path for every host, then prints
     {"hosts": {host: nft text}, "zone": nft text} as JSON. Nothing is printed on error."""
-    from provdc.cli import fail
 
     try:
         try:
@@ -124,7 +123,6 @@ def verify(
     """Prove the segmentation with real traffic on the lab: one connection per flow of the
     matrix must open, every generated forbidden pair must stay closed. Exit 1 on any
     mismatch."""
-    from provdc.cli import fail, out
     from provdc.segmentation import verify as vf
 
     try:
