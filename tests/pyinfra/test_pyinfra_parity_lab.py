@@ -106,6 +106,25 @@ def test_second_pyinfra_run_changes_nothing(twins, pyinfra_cli):
     assert pyinfra_cli.changed(doc, PB) == []
 
 
+def test_ansible_check_finds_nothing_to_change_on_the_pyinfra_twin(twins):
+    """The engines agree on the whole host, not only on the files the controls name:
+    Ansible in check mode, run on the host pyinfra converged, reports changed=0 (the role's
+    own probes, its gate and every task in check mode)."""
+    proc = subprocess.run(
+        [str(BIN / "ansible-playbook"), "-i", str(twins.inventory), "playbooks/baseline.yml",
+         "--limit", PB, "--check"], cwd=REPO, capture_output=True, text=True, timeout=1800,
+        env={**twins.lab._ansible_env()})
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    recap = next(line for line in proc.stdout.splitlines()
+                 if line.startswith(PB) and "changed=" in line)
+    task, changed = "", []
+    for line in proc.stdout.splitlines():
+        task = line if line.startswith("TASK [") else task
+        if line.startswith(f"changed: [{PB}]"):
+            changed.append(task)
+    assert " changed=0 " in recap, "\n".join(changed) or recap
+
+
 def test_a_disabled_but_running_rsyslog_is_fixed_into_one_daemon(twins, pyinfra_cli):
     """As in the role: systemd 252 can forget that rsyslog runs once enabling it brings its
     syslog.service alias back, so the operation stops it before enabling, then starts it."""

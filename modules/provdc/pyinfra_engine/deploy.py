@@ -226,6 +226,10 @@ def _nftables(sel, data, osv) -> None:
     ops.unit(name="firewall: enable and start the boot unit", unit_name=paths.FIREWALL_UNIT,
              enabled=True, running=True, daemon_reload=ops.changed([unit_file]))
     text = render.render(seg.hosts[host.name])
+    # as the role's "State directory" task: private to root (the role's converged-host probe
+    # reads 700:root:root, so a pyinfra host re-run with Ansible reports nothing to change)
+    files.directory(name="firewall: state directory", path=str(Path(SEGMENTATION_STAGED).parent),
+                    user="root", group="root", mode="700")
     ops.managed_file(name="firewall: stage the rendering", path=SEGMENTATION_STAGED,
                      content=text, mode="0600", validate="nft -c -f %s")
     ops.host_firewall(name=f"firewall: apply, confirm over a new session | {item['id']}",
