@@ -16,7 +16,7 @@ import shlex
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
-from provdc.controls import files
+from provdc.controls import applicability, files
 from provdc.controls.model import Control
 
 RUNTIME = "runtime"
@@ -185,14 +185,8 @@ def host_context(probe: Probe, variables: dict | None = None) -> HostContext:
 
 
 def not_applicable_reason(control: Control, ctx: HostContext) -> str | None:
-    if ctx.level < control.min_level:
-        return f"applies from security level {control.min_level}; host is level {ctx.level}"
-    exempt = sorted(set(control.exempt_groups) & set(ctx.groups))
-    if exempt:
-        return f"hosts of group {exempt[0]} are exempt by design"
-    if ctx.os_family not in control.os_families:
-        return f"written for {', '.join(control.os_families)}; host is {ctx.os_family}"
-    return None
+    return applicability.not_applicable_reason(control, level=ctx.level, groups=ctx.groups,
+                                               os_family=ctx.os_family)
 
 
 def evaluate(control: Control, probe: Probe, ctx: HostContext) -> Result:

@@ -1,8 +1,8 @@
 """Which controls apply to a host, their fix items, and the role's templates rendered.
 
-Engine-neutral on purpose: it mirrors `playbooks/roles/baseline/tasks/prepare.yml` (toggle on,
-level high enough, not exempt, OS family listed, named by the `only` filter when given) and
-builds `baseline_fix` exactly as that file does, from `provdc.controls.ansible.control_vars`.
+Engine-neutral on purpose: the selection is `provdc.controls.applicability.select`, which the
+role's prepare step calls too (through its filter plugin), and `baseline_fix` is built
+exactly as that file does, from `provdc.controls.fix.control_vars`.
 The aggregate files (sysctl, sshd drop-in, modprobe, nftables) are rendered from the role's
 own templates with Ansible's template settings, so both engines write byte-identical files.
 """
@@ -16,7 +16,8 @@ from pathlib import Path
 import jinja2
 import yaml
 
-from provdc.controls import catalogue, files
+from provdc.controls import applicability, catalogue, files
+from provdc.controls.applicability import as_bool
 from provdc.controls.fix import KIND_ORDER, control_vars
 from provdc.controls.model import DEFAULT_LEVEL
 from provdc.errors import ProvdcError
@@ -24,23 +25,6 @@ from provdc.errors import ProvdcError
 ROLE_DIR = Path(__file__).resolve().parents[3] / "playbooks" / "roles" / "baseline"
 # Ansible's default `ansible_managed` string (ansible.cfg does not override it).
 ANSIBLE_MANAGED = "Ansible managed"
-TRUE_WORDS = {"1", "true", "yes", "on", "y", "t"}
-FALSE_WORDS = {"0", "false", "no", "off", "n", "f", ""}
-
-
-def as_bool(value: object, name: str) -> bool:
-    """Ansible's `| bool` for a host-data toggle; anything else is an input error."""
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text in TRUE_WORDS:
-        return True
-    if text in FALSE_WORDS:
-        return False
-    raise ProvdcError(f"'{value}' is not true or false", field=name,
-                      fix=f"set {name} to true or false")
-
-
 @dataclass
 class Selection:
     """The controls selected for one host and the views the operations loop over."""
@@ -93,20 +77,13 @@ def check_data(data: dict) -> None:
 
 def select(data: dict, groups: list[str], os_family: str, in_container: bool,
            only: list[str] | None = None) -> Selection:
-    """The rules of prepare.yml. `only`: control ids, kinds or families (like --tags)."""
-    level = security_level(data)
-    wanted = {w.strip() for w in (only or []) if w.strip()}
-    everything = not wanted or wanted & {"all", "baseline"}
-    out = Selection(level, in_container)
-    for control in catalogue().controls:
-        if not as_bool(data.get(control.toggle, True), control.toggle):
-            continue
-        if level < control.min_level or set(control.exempt_groups) & set(groups):
-            continue
-        if os_family not in control.os_families:
-            continue
-        if everything or wanted & {control.id, control.kind, control.family.lower()}:
-            out.selected.append(control_vars(control))
+    """The role's selection (provdc.controls.applicability): toggle on, level high enough,
+    not exempt, OS family listed, named by `only` (control ids, kinds or families, like
+    --tags) when given."""
+    out = Selection(security_level(data), in_container)
+    chosen = applicability.select(catalogue().controls, level=out.level, groups=groups,
+                                  os_family=os_family, toggles=data, wanted=only or [])
+    out.selected = [control_vars(c) for c in chosen]
     return out
 
 
