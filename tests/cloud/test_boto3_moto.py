@@ -11,6 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from provdc.cli import app
+from provdc.cloud import state
 from provdc.cloud.audit import run_audit
 from provdc.cloud.state import bootstrap
 
@@ -50,6 +51,63 @@ def test_bootstrap_cli_prints_the_login_and_repairs_drift(moto):
                                 "--region", REGION])
     assert again.exit_code == 0
     assert "enabled versioning" in again.output and "created" not in again.output
+
+
+def test_bootstrap_keeps_an_existing_kms_encryption(moto):
+    """Someone's bucket on KMS: bootstrap adds what is missing and leaves KMS in place."""
+    s3 = aws("s3", moto)
+    key = aws("kms", moto).create_key()["KeyMetadata"]["Arn"]
+    s3.create_bucket(Bucket="theirs", CreateBucketConfiguration={"LocationConstraint": REGION})
+    s3.put_bucket_encryption(Bucket="theirs", ServerSideEncryptionConfiguration={"Rules": [
+        {"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms",
+                                                "KMSMasterKeyID": key}}]})
+    result = bootstrap("theirs", moto, REGION)
+    assert not any("encryption" in c for c in result.changed), result.changed
+    assert "enabled versioning" in result.changed
+    assert any("kept the bucket's aws:kms" in n for n in result.notes)
+    rule = s3.get_bucket_encryption(Bucket="theirs")["ServerSideEncryptionConfiguration"]
+    applied = rule["Rules"][0]["ApplyServerSideEncryptionByDefault"]
+    assert applied == {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": key}
+
+
+def test_bootstrap_merges_the_tls_statement_into_an_existing_policy(moto):
+    """On https endpoints the TLS-only statement joins the bucket's policy; an Allow already
+    there stays. (moto serves http on loopback, so the step is driven directly.)"""
+    s3 = aws("s3", moto)
+    s3.create_bucket(Bucket="shared", CreateBucketConfiguration={"LocationConstraint": REGION})
+    allow = {"Sid": "BackupReader", "Effect": "Allow",
+             "Principal": {"AWS": "arn:aws:iam::123456789012:root"}, "Action": "s3:GetObject",
+             "Resource": "arn:aws:s3:::shared/*"}
+    s3.put_bucket_policy(Bucket="shared", Policy=json.dumps(
+        {"Version": "2012-10-17", "Statement": [allow]}))
+    result = state.BootstrapResult("shared", "")
+    state._ensure_tls_policy(s3, "shared", result)
+    policy = json.loads(s3.get_bucket_policy(Bucket="shared")["Policy"])
+    sids = [st["Sid"] for st in policy["Statement"]]
+    assert sids == ["BackupReader", state.TLS_SID]
+    assert policy["Statement"][0] == allow
+    assert result.changed == ["merged the TLS-only statement into the bucket policy"]
+    again = state.BootstrapResult("shared", "")
+    state._ensure_tls_policy(s3, "shared", again)
+    assert again.changed == []
+
+
+def test_bootstrap_dry_run_says_what_and_writes_nothing(moto):
+    s3 = aws("s3", moto)
+    s3.create_bucket(Bucket="weak", CreateBucketConfiguration={"LocationConstraint": REGION})
+    s3.put_bucket_versioning(Bucket="weak", VersioningConfiguration={"Status": "Suspended"})
+    result = runner.invoke(app, ["state", "bootstrap", "--endpoint", moto, "--bucket", "weak",
+                                 "--region", REGION, "--dry-run"])
+    assert result.exit_code == 0, result.output
+    assert "would change: enabled versioning" in result.output
+    assert "would change: blocked public access" in result.output
+    assert s3.get_bucket_versioning(Bucket="weak")["Status"] == "Suspended"
+    with pytest.raises(s3.exceptions.ClientError):
+        s3.get_public_access_block(Bucket="weak")
+    nothing = runner.invoke(app, ["state", "bootstrap", "--endpoint", moto, "--bucket",
+                                  "not-yet", "--region", REGION, "--dry-run"])
+    assert "would change: created the bucket" in nothing.output
+    assert "not-yet" not in [b["Name"] for b in s3.list_buckets()["Buckets"]]
 
 
 @pytest.mark.parametrize("args, field", [

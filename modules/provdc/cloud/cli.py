@@ -110,17 +110,21 @@ def bootstrap_cmd(
     bucket: str = typer.Option(..., "--bucket", help="the state bucket to create"),
     endpoint: str = typer.Option(None, "--endpoint", help="S3 endpoint URL (default: AWS)"),
     region: str = typer.Option("ap-southeast-1", "--region"),
-    kms_key: str = typer.Option(None, "--kms-key", help="KMS key id/ARN (default: SSE-S3)"),
+    kms_key: str = typer.Option(None, "--kms-key", help="KMS key id/ARN (default: SSE-S3; a "
+                                "bucket already on KMS keeps it)"),
+    dry_run: bool = typer.Option(False, "--dry-run", help="say what would change; write nothing"),
 ) -> None:
-    """Create the Pulumi state bucket (versioned, encrypted, private) and print the login URL."""
+    """Create the Pulumi state bucket (versioned, encrypted, private) and print the login URL.
+    On an existing bucket it adds what is missing and never weakens what is there."""
     from provdc.cloud.state import bootstrap
 
     try:
-        result = bootstrap(bucket, endpoint, region, kms_key)
+        result = bootstrap(bucket, endpoint, region, kms_key, dry_run=dry_run)
     except ProvdcError as exc:
         fail(exc)
+    verb = "would change" if dry_run else "changed"
     for change in result.changed:
-        out.print(f"[green]changed:[/] {change}", highlight=False)
+        out.print(f"[green]{verb}:[/] {change}", highlight=False)
     for note in result.notes:
         out.print(f"[yellow]note:[/] {note}", highlight=False)
     if not result.changed:

@@ -1,7 +1,10 @@
 """The Pulumi state bucket on any S3-compatible endpoint (AWS, an in-country cloud, MinIO).
 
 Idempotent: each setting is read first and written only if it differs, and the result says
-what changed, so a second run reports nothing to do.
+what changed, so a second run reports nothing to do. It never weakens what exists: on a
+bucket someone already configured it adds what is missing and keeps what is stricter (KMS
+encryption stays KMS, an existing bucket policy keeps every statement and gets the TLS-only
+one merged in). `dry_run` reports the same changes and writes nothing.
 """
 
 from __future__ import annotations
@@ -28,6 +31,12 @@ class BootstrapResult:
     login_url: str
     changed: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    dry_run: bool = False
+
+    def change(self, what: str) -> bool:
+        """Record a change; True when it is to be written (not a dry run)."""
+        self.changed.append(what)
+        return not self.dry_run
 
 
 def check_endpoint(endpoint: str | None) -> None:
@@ -85,15 +94,16 @@ def login_url(bucket: str, endpoint: str | None, region: str, prefix: str = "") 
 
 
 def bootstrap(bucket: str, endpoint: str | None, region: str,
-              kms_key: str | None = None) -> BootstrapResult:
+              kms_key: str | None = None, dry_run: bool = False) -> BootstrapResult:
     """Create the state bucket if needed: versioned, encrypted, public access blocked, TLS only."""
     check_endpoint(endpoint)
     check_bucket_name(bucket)
     s3 = client("s3", endpoint, region)
-    result = BootstrapResult(bucket, login_url(bucket, endpoint, region))
+    result = BootstrapResult(bucket, login_url(bucket, endpoint, region), dry_run=dry_run)
     with aws_errors("S3 endpoint", "--bucket",
                     "check credentials (AWS_ACCESS_KEY_ID/...) and that the name is free"):
-        _ensure_bucket(s3, bucket, region, result)
+        if not _ensure_bucket(s3, bucket, region, result) and dry_run:
+            return result  # nothing to read yet: everything below would be set on creation
         _ensure_versioning(s3, bucket, result)
         _ensure_encryption(s3, bucket, kms_key, result)
         _ensure_public_access_block(s3, bucket, result)
@@ -104,38 +114,47 @@ def bootstrap(bucket: str, endpoint: str | None, region: str,
     return result
 
 
-def _ensure_bucket(s3, bucket: str, region: str, result: BootstrapResult) -> None:
+def _ensure_bucket(s3, bucket: str, region: str, result: BootstrapResult) -> bool:
+    """True when the bucket exists (now)."""
     try:
         s3.head_bucket(Bucket=bucket)
-        return
+        return True
     except ClientError as exc:
         if exc.response.get("Error", {}).get("Code") not in ("404", "NoSuchBucket", "NotFound"):
             raise
     args = {"Bucket": bucket}
     if region != "us-east-1":
         args["CreateBucketConfiguration"] = {"LocationConstraint": region}
-    s3.create_bucket(**args)
-    result.changed.append("created the bucket")
+    if result.change("created the bucket"):
+        s3.create_bucket(**args)
+        return True
+    return False
 
 
 def _ensure_versioning(s3, bucket: str, result: BootstrapResult) -> None:
-    if s3.get_bucket_versioning(Bucket=bucket).get("Status") != "Enabled":
+    if s3.get_bucket_versioning(Bucket=bucket).get("Status") != "Enabled" and \
+            result.change("enabled versioning"):
         s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
-        result.changed.append("enabled versioning")
 
 
 def _ensure_encryption(s3, bucket: str, kms_key: str | None, result: BootstrapResult) -> None:
-    want = {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": kms_key} if kms_key else {
-        "SSEAlgorithm": "AES256"}
+    """SSE-S3 (AES256) unless a KMS key is asked for; a bucket already on KMS stays on KMS
+    (with its own key, unless --kms-key names another one)."""
     try:
         config = s3.get_bucket_encryption(Bucket=bucket)["ServerSideEncryptionConfiguration"]
         have = config["Rules"][0].get("ApplyServerSideEncryptionByDefault", {})
     except ClientError:
         have = {}
-    if {k: have.get(k) for k in want} != want:
+    if have.get("SSEAlgorithm") in ("aws:kms", "aws:kms:dsse") and not kms_key:
+        result.notes.append(f"kept the bucket's {have['SSEAlgorithm']} encryption "
+                            f"(stricter than SSE-S3)")
+        return
+    want = {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": kms_key} if kms_key else {
+        "SSEAlgorithm": "AES256"}
+    if {k: have.get(k) for k in want} != want and \
+            result.change(f"set default encryption {want['SSEAlgorithm']}"):
         s3.put_bucket_encryption(Bucket=bucket, ServerSideEncryptionConfiguration={
             "Rules": [{"ApplyServerSideEncryptionByDefault": want, "BucketKeyEnabled": True}]})
-        result.changed.append(f"set default encryption {want['SSEAlgorithm']}")
 
 
 PUBLIC_BLOCK = {"BlockPublicAcls": True, "IgnorePublicAcls": True, "BlockPublicPolicy": True,
@@ -147,24 +166,41 @@ def _ensure_public_access_block(s3, bucket: str, result: BootstrapResult) -> Non
         have = s3.get_public_access_block(Bucket=bucket)["PublicAccessBlockConfiguration"]
     except ClientError:
         have = {}
-    if have != PUBLIC_BLOCK:
+    if have != PUBLIC_BLOCK and result.change("blocked public access"):
         s3.put_public_access_block(Bucket=bucket, PublicAccessBlockConfiguration=PUBLIC_BLOCK)
-        result.changed.append("blocked public access")
+
+
+TLS_SID = "DenyInsecureTransport"
+
+
+def tls_only_statement(bucket: str) -> dict:
+    arn = f"arn:aws:s3:::{bucket}"
+    return {"Sid": TLS_SID, "Effect": "Deny", "Principal": "*", "Action": "s3:*",
+            "Resource": [arn, f"{arn}/*"], "Condition": {"Bool": {"aws:SecureTransport": "false"}}}
 
 
 def tls_only_policy(bucket: str) -> dict:
-    arn = f"arn:aws:s3:::{bucket}"
-    return {"Version": "2012-10-17", "Statement": [{
-        "Sid": "DenyInsecureTransport", "Effect": "Deny", "Principal": "*", "Action": "s3:*",
-        "Resource": [arn, f"{arn}/*"], "Condition": {"Bool": {"aws:SecureTransport": "false"}}}]}
+    return {"Version": "2012-10-17", "Statement": [tls_only_statement(bucket)]}
+
+
+def merged_policy(have: dict | None, bucket: str) -> dict:
+    """`have` with the TLS-only statement in it: every other statement kept as it is."""
+    if not have:
+        return tls_only_policy(bucket)
+    statements = have.get("Statement") or []
+    if isinstance(statements, dict):
+        statements = [statements]
+    kept = [st for st in statements if st.get("Sid") != TLS_SID]
+    return {**have, "Version": have.get("Version", "2012-10-17"),
+            "Statement": [*kept, tls_only_statement(bucket)]}
 
 
 def _ensure_tls_policy(s3, bucket: str, result: BootstrapResult) -> None:
-    want = tls_only_policy(bucket)
     try:
         have = json.loads(s3.get_bucket_policy(Bucket=bucket)["Policy"])
     except ClientError:
         have = None
-    if have != want:
+    want = merged_policy(have, bucket)
+    if have != want and result.change("merged the TLS-only statement into the bucket policy"
+                                      if have else "set the TLS-only bucket policy"):
         s3.put_bucket_policy(Bucket=bucket, Policy=json.dumps(want))
-        result.changed.append("set the TLS-only bucket policy")
