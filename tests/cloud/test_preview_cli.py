@@ -82,7 +82,7 @@ def test_bad_stack_config_is_one_paragraph_exit_2(tmp_path, write_stack, changes
     write_stack(tmp_path, "bad", changes)
     result = run_preview(tmp_path, "bad")
     assert result.exit_code == 2, result.output
-    assert "Pulumi.bad.yaml" in result.output and "Traceback" not in result.output
+    assert "Pulumi.bad.yaml" in result.output and isinstance(result.exception, SystemExit | None)
     for word in words:
         assert word in result.output
 
