@@ -8,13 +8,45 @@ from enum import StrEnum
 from pathlib import Path
 
 import typer
+from typer.core import TyperGroup
 
-from provdc.console import err, fail, out, plain
+from provdc.console import err, fail, out, plain, print_error
 from provdc.errors import EXIT_INVALID, ProvdcError
 from provdc.topology import report
 from provdc.topology.validate import load
 
+
+class ProvdcGroup(TyperGroup):
+    """The command tree, whose command-line mistakes (an unknown option, a value outside
+    its choices, a missing argument) read like every other provdc error: one paragraph with
+    the fix, exit 2, instead of click's usage box."""
+
+    def main(self, *args, standalone_mode: bool = True, **kwargs):
+        if not standalone_mode:
+            return super().main(*args, standalone_mode=False, **kwargs)
+        try:
+            code = super().main(*args, standalone_mode=False, **kwargs)
+        except ProvdcError as exc:  # raised outside a command's own try
+            print_error(exc)
+            sys.exit(EXIT_INVALID)
+        except Exception as exc:
+            # click's (vendored by typer) exceptions: duck-typed, their module is private
+            if not (hasattr(exc, "format_message") and hasattr(exc, "exit_code")):
+                raise
+            ctx = getattr(exc, "ctx", None)
+            command = ctx.command_path if ctx is not None else "provdc"
+            fail_usage(command, exc.format_message(), int(exc.exit_code or EXIT_INVALID))
+        sys.exit(code if isinstance(code, int) else 0)
+
+
+def fail_usage(command: str, message: str, code: int) -> None:
+    err.print(f"[bold red]error:[/] {plain(command)}: {plain(message.rstrip('.'))}. "
+              f"Fix: see `{plain(command)} --help`.", highlight=False, soft_wrap=True)
+    sys.exit(EXIT_INVALID if code == 2 else code)
+
+
 app = typer.Typer(
+    cls=ProvdcGroup,
     help="provdc: the provincial integrated data centre as code.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
@@ -100,7 +132,7 @@ def main() -> None:
     try:
         app()
     except ProvdcError as exc:  # a sub-command raised without catching
-        err.print(f"[bold red]error:[/] {plain(exc)}", highlight=False, soft_wrap=True)
+        print_error(exc)
         sys.exit(EXIT_INVALID)
 
 

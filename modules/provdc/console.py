@@ -28,7 +28,12 @@ def plain(text: object) -> str:
     return escape(shown)
 
 
+def print_error(exc: ProvdcError) -> None:
+    """Print a user error as one paragraph."""
+    err.print(f"[bold red]error:[/] {plain(exc)}", highlight=False, soft_wrap=True)
+
+
 def fail(exc: ProvdcError) -> NoReturn:
     """Print a user error as one paragraph (no traceback) and exit 2."""
-    err.print(f"[bold red]error:[/] {plain(exc)}", highlight=False, soft_wrap=True)
+    print_error(exc)
     raise typer.Exit(EXIT_INVALID)

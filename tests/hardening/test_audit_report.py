@@ -68,7 +68,10 @@ def test_waived_failure_is_waived_and_expired_waiver_is_a_failure(tmp_path):
 def test_a_host_without_results_is_reported_not_checked():
     doc = report.build([_raw("a", "VN-KRN-01", "pass")], ["a", "b"], "inv.yml", [], TODAY)
     assert doc["unreachable"] == ["b"]
-    assert report.exit_code(doc) == 1
+    # not checked is neither compliant nor failed: its own count and exit code, no score
+    assert doc["scores"]["hosts"]["b"]["score"] is None
+    assert doc["scores"]["overall"]["not_checked"] == 1 and doc["scores"]["overall"]["score"] == 100
+    assert report.exit_code(doc) == report.EXIT_NOT_CHECKED == 3
 
 
 def test_html_is_self_contained_bilingual_with_matrix_and_references():

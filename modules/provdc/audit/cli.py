@@ -38,7 +38,8 @@ def audit_cmd(
     out.print(
         f"audit: {len(doc['hosts'])} hosts, score {s['score']}% (with waivers "
         f"{s['score_with_waivers']}%): {s['pass']} pass, {s['fail']} fail, {s['waived']} "
-        f"waived, {s['not_applicable']} not applicable, {s['error']} not checked; "
+        f"waived, {s['not_applicable']} not applicable, {s['error']} check errors, "
+        f"{s['not_checked']} not checked; "
         f"{s['configuration_only']} configuration-only"
     )
     if doc["unreachable"]:

@@ -1,9 +1,11 @@
 """The audit report: raw test results + catalogue + waivers -> report.json and report.html.
 
 Statuses: pass, fail, waived (a failure covered by a valid waiver), not_applicable (level,
-exemption), error (the host could not be checked, e.g. unreachable). An expired waiver leaves
-the failure a failure and says so. Scores: pass / (pass + fail + waived + error), per host,
-per control family and overall; `score_with_waivers` counts waived as passed.
+exemption), error (a check that could not run on a host that was read), not_checked (the
+host could not be reached or read at all: every result of that host). An expired waiver
+leaves the failure a failure and says so. Scores: pass / (pass + fail + waived + error), per
+host, per control family and overall; `score_with_waivers` counts waived as passed. A host
+not checked is counted apart and never scored: it is neither compliant nor failing.
 """
 
 from __future__ import annotations
@@ -17,7 +19,9 @@ from provdc.audit.waivers import Waiver, find_waiver
 from provdc.controls import catalogue
 from provdc.controls.model import FAMILIES
 
-STATUSES = ("pass", "fail", "waived", "error", "not_applicable")
+STATUSES = ("pass", "fail", "waived", "error", "not_applicable", "not_checked")
+# `provdc audit` exit codes (README, "Baseline hardening and the audit")
+EXIT_OK, EXIT_FAILED, EXIT_NOT_CHECKED = 0, 1, 3
 
 
 def build(raw: list[dict], hosts: list[str], inventory: str, waivers: list[Waiver],
@@ -34,8 +38,12 @@ def build(raw: list[dict], hosts: list[str], inventory: str, waivers: list[Waive
     seen = {(r["host"], r["control"]) for r in results}
     for host in hosts:  # a host with no result at all was never reached
         if not any(h == host for h, _ in seen):
-            results.append({"host": host, "control": "(host)", "status": "error",
+            results.append({"host": host, "control": "(host)", "status": "not_checked",
                             "mode": "", "evidence": [], "reason": "no result: host not checked"})
+    not_checked = {r["host"] for r in results if r["status"] == "not_checked"}
+    for r in results:  # the other checks of a host that could not be read say so too
+        if r["host"] in not_checked and r["status"] in ("fail", "error"):
+            r["status"] = "not_checked"
     controls = {
         c.id: {
             "title": c.title.model_dump(), "rationale": c.rationale.model_dump(),
@@ -55,7 +63,7 @@ def build(raw: list[dict], hosts: list[str], inventory: str, waivers: list[Waive
         "checks": _checks(results, controls),
         "results": sorted(results, key=lambda r: (r["host"], r["control"])),
         "scores": scores(results),
-        "unreachable": sorted({r["host"] for r in results if r["status"] == "error"}),
+        "unreachable": sorted(not_checked),
         "waivers": [w.model_dump(mode="json") for w in waivers],
     }
 
@@ -106,7 +114,7 @@ def _apply_waiver(result: dict, waivers: list[Waiver], today: date) -> None:
 
 
 def _score(counts: Counter) -> dict:
-    judged = counts["pass"] + counts["fail"] + counts["waived"] + counts["error"]
+    judged = counts["pass"] + counts["fail"] + counts["waived"] + counts["error"]  # not not_checked
     out = {s: counts[s] for s in STATUSES}
     out["score"] = round(100 * counts["pass"] / judged, 1) if judged else None
     out["score_with_waivers"] = (
@@ -135,9 +143,12 @@ def scores(results: list[dict]) -> dict:
 
 
 def exit_code(doc: dict) -> int:
-    """0 when every applicable control passed or is validly waived, else 1."""
+    """0: every applicable control of every host passed or is validly waived; 1: something
+    failed (or a check could not run); 3: nothing failed, but a host was not checked."""
     bad = doc["scores"]["overall"]
-    return 0 if bad["fail"] == 0 and bad["error"] == 0 else 1
+    if bad["fail"] or bad["error"]:
+        return EXIT_FAILED
+    return EXIT_NOT_CHECKED if bad["not_checked"] else EXIT_OK
 
 
 def write_json(doc: dict) -> str:
@@ -146,10 +157,12 @@ def write_json(doc: dict) -> str:
 
 # --- HTML -----------------------------------------------------------------------------------
 
-MARK = {"pass": "✔", "fail": "✘", "waived": "W", "error": "!", "not_applicable": "–"}
+MARK = {"pass": "✔", "fail": "✘", "waived": "W", "error": "!", "not_applicable": "–",
+        "not_checked": "?"}
 LABEL = {
     "pass": "Đạt / Pass", "fail": "Không đạt / Fail", "waived": "Miễn trừ / Waived",
-    "error": "Lỗi kiểm tra / Not checked", "not_applicable": "Không áp dụng / N/A",
+    "error": "Lỗi kiểm tra / Check error", "not_applicable": "Không áp dụng / N/A",
+    "not_checked": "Chưa kiểm tra được / Not checked",
 }
 CSS = """
 body{font-family:system-ui,sans-serif;margin:1.5em;color:#222}
@@ -249,7 +262,8 @@ def _score_tables(doc: dict) -> list[str]:
 
 def _findings(doc: dict) -> list[str]:
     out = ["<h2>Phát hiện và bằng chứng / Findings and evidence</h2>"]
-    bad = [r for r in doc["results"] if r["status"] in ("fail", "waived", "error")]
+    bad = [r for r in doc["results"] if r["status"] in ("fail", "waived", "error",
+                                                         "not_checked")]
     if not bad:
         out.append("<p class='pass'>Mọi kiểm soát áp dụng đều đạt / Every applicable control "
                    "passed.</p>")

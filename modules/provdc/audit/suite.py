@@ -51,12 +51,19 @@ def _probe(host) -> tuple[str, Probe, HostContext]:
         probe = Probe(host)
         # every check's command in one round trip instead of one per check
         probe.prefetch(commands_for(catalogue().controls))
-        _hosts[name] = (probe, host_context(probe, host_variables(host)))
+        ctx = (HostContext(in_container=False, level=0) if probe.unreachable is not None
+               else host_context(probe, host_variables(host)))
+        _hosts[name] = (probe, ctx)
     return (name, *_hosts[name])
 
 
 def run_control(host, control: Control, record_property) -> None:
     name, probe, ctx = _probe(host)
+    if probe.unreachable is not None:  # not checked: neither compliant nor failed
+        record = {"host": name, "control": control.id, "status": "not_checked", "mode": "",
+                  "evidence": [], "reason": f"host not checked: {probe.unreachable}"}
+        record_property(PROPERTY, json.dumps(record, ensure_ascii=False))
+        pytest.skip(record["reason"])
     result = evaluate(control, probe, ctx)
     record = result.to_dict() | {"host": name, "level": ctx.level,
                                  "in_container": ctx.in_container}

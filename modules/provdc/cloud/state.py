@@ -9,6 +9,7 @@ one merged in). `dry_run` reports the same changes and writes nothing.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import re
 from collections.abc import Iterator
@@ -22,7 +23,10 @@ from botocore.exceptions import ClientError, EndpointConnectionError
 
 from provdc.errors import ProvdcError
 
-BUCKET_NAME = re.compile(r"^(?!xn--)(?!.*\.\.)[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+# fullmatch everywhere: a trailing newline is not part of a name
+BUCKET_NAME = re.compile(r"(?!xn--)(?!.*\.\.)[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
+# AWS (ap-southeast-1) and in-country clouds (hcm-1): lower-case words joined by dashes
+REGION = re.compile(r"[a-z0-9]+(-[a-z0-9]+){0,4}")
 
 
 @dataclass
@@ -52,12 +56,24 @@ def check_endpoint(endpoint: str | None) -> None:
 
 
 def is_loopback(endpoint: str) -> bool:
+    """The URL's host is a loopback address (parsed: `127.attacker.example` is a name)."""
     host = urlparse(endpoint).hostname or ""
-    return host == "localhost" or host == "::1" or host.startswith("127.")
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_region(region: str) -> None:
+    if not REGION.fullmatch(region or "") or len(region) > 40:
+        raise ProvdcError(f"{region!r} is not a region name", None, None, "--region",
+                          "give the region as the cloud names it, e.g. ap-southeast-1 or hcm-1")
 
 
 def check_bucket_name(name: str) -> None:
-    if not BUCKET_NAME.match(name):
+    if not BUCKET_NAME.fullmatch(name):
         raise ProvdcError(f"'{name}' is not a valid bucket name", None, None, "--bucket",
                           "use 3-63 lower-case letters, digits, dots and hyphens")
 
@@ -98,6 +114,7 @@ def bootstrap(bucket: str, endpoint: str | None, region: str,
     """Create the state bucket if needed: versioned, encrypted, public access blocked, TLS only."""
     check_endpoint(endpoint)
     check_bucket_name(bucket)
+    check_region(region)
     s3 = client("s3", endpoint, region)
     result = BootstrapResult(bucket, login_url(bucket, endpoint, region), dry_run=dry_run)
     with aws_errors("S3 endpoint", "--bucket",

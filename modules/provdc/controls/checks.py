@@ -77,6 +77,9 @@ class Probe:
     def __init__(self, host):
         self.host = host
         self._cache: dict[str, tuple[int, str]] = {}
+        # why the host could not be read at all (SSH refused, timed out...), else None: its
+        # controls are then "not checked", never failed
+        self.unreachable: str | None = None
 
     def run(self, command: str) -> tuple[int, str]:
         if command not in self._cache:
@@ -91,8 +94,17 @@ class Probe:
         """Run many commands in ONE round trip (a shell script with markers), cache outputs."""
         todo = [c for c in dict.fromkeys(commands) if c not in self._cache]
         if todo:
-            text = self.host.run(f"sh -c {shlex.quote(batch_script(todo))}").stdout
-            self._cache.update(parse_batch(text, todo))
+            try:
+                res = self.host.run(f"sh -c {shlex.quote(batch_script(todo))}")
+            except Exception as exc:  # a backend may raise where SSH would exit 255
+                self.unreachable = " ".join(str(exc).split())[-300:] or type(exc).__name__
+                return
+            found = parse_batch(res.stdout, todo)
+            if not found:  # not one frame came back: nothing ran there
+                why = res.stderr or res.stdout or f"exit status {res.rc}"
+                self.unreachable = " ".join(str(why).split())[-300:]
+                return
+            self._cache.update(found)
 
     def read(self, path: str) -> str | None:
         rc, text = self.run(f"cat {shlex.quote(path)} 2>/dev/null")

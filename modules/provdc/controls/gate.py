@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import json
 
+from pydantic import BaseModel, ConfigDict, ValidationError
+
 from provdc.controls import checks
 from provdc.controls.model import Catalogue, Control
 from provdc.errors import ProvdcError
@@ -44,17 +46,33 @@ def _passes(control: Control, probe: checks.Replay, ctx: checks.HostContext) -> 
     return status == "pass" and not probe.missed
 
 
+class GateHost(BaseModel):
+    """What the role sends for one host: probe.sh's output and the selected control ids."""
+
+    model_config = ConfigDict(extra="forbid")
+    output: str = ""
+    controls: list[str] = []
+    in_container: bool = False
+
+
+class GateRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    hosts: dict[str, GateHost]
+
+
 def gate(cat: Catalogue, request_text: str) -> dict[str, list[str]]:
     """{"hosts": {name: {"output", "controls", "in_container"}}} -> {name: [failing ids]}.
     The role has already selected each host's controls (level, toggles, tags), so every
     control asked about applies: the context only says whether the host is a container."""
     try:
-        hosts = json.loads(request_text)["hosts"]
-        if not isinstance(hosts, dict):
-            raise TypeError("hosts is not a mapping")
-    except (ValueError, KeyError, TypeError) as exc:
-        raise ProvdcError(f"the gate's request on stdin is not valid: {exc}", field="stdin",
-                          fix='pass {"hosts": {name: {"output": ..., "controls": [...], '
-                              '"in_container": bool}}}') from None
+        request = GateRequest.model_validate(json.loads(request_text))
+    except (ValueError, ValidationError) as exc:
+        first = exc.errors()[0] if isinstance(exc, ValidationError) else None
+        where = ".".join(str(p) for p in first["loc"]) if first else "stdin"
+        what = first["msg"] if first else str(exc)
+        raise ProvdcError(f"the gate's request on stdin is not valid: {where}: {what}",
+                          field="stdin", fix='pass {"hosts": {name: {"output": ..., '
+                          '"controls": [...], "in_container": bool}}}') from None
     commands = probe_commands(cat.controls)  # once per run, not once per host
-    return {name: failing(cat, host, commands) for name, host in hosts.items()}
+    return {name: failing(cat, host.model_dump(), commands)
+            for name, host in request.hosts.items()}

@@ -13,6 +13,7 @@ from provdc.console import fail, out
 from provdc.errors import ProvdcError
 from provdc.qos import htb, policy
 from provdc.qos import inventory as inv
+from provdc.qos.policy import check_device
 
 group = typer.Typer(help="Bandwidth policy (HTB + DSCP) on the site gateways' TSLCD uplinks.",
                     no_args_is_help=True)
@@ -56,6 +57,10 @@ def render(
     """Print a site's class table and the tc batch of both ends of its uplink."""
 
     try:
+        check_device(device, "--device", "the command line")
+        if leaf not in htb.LEAF_PREFERENCE:
+            raise ProvdcError(f"{leaf!r} is not a leaf qdisc provdc renders", field="--leaf",
+                              fix=f"use one of {', '.join(htb.LEAF_PREFERENCE)}")
         inventory_ = inv.read(inventory, topology) if inventory else None
         topo = _load_topology(topology, inventory_)
         if inventory_:

@@ -14,15 +14,14 @@ raise `ProvdcError` before any host is touched.
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass
 
 from provdc.errors import ProvdcError
+from provdc.hosts.contract import INTERFACE
 from provdc.qos import htb
 from provdc.topology.schema import Tier, Topology
 
 MAX_CLASSES = 15  # leaf minors 1:10 .. 1:f0
-IFNAME = re.compile(r"[A-Za-z0-9_.@-]{1,15}")  # fullmatch: no trailing newline
 DIRECTIONS = ("uplink", "downlink")
 
 
@@ -56,9 +55,9 @@ def _kbit(mbit: float) -> int:
 
 
 def check_device(device: str | None, what: str, host: str) -> str:
-    if not device or not IFNAME.fullmatch(str(device)):
+    if not device or not INTERFACE.fullmatch(str(device)):
         raise ProvdcError(
-            f"gateway '{host}' has no usable {what} (got {device!r})",
+            f"'{host}' has no usable {what} (got {device!r})",
             field=f"{host}: {what}",
             fix="set it in the inventory (the lab writes provdc_uplink_if and "
             "provdc_core_peer_if for every gateway); interface names are 1-15 characters")

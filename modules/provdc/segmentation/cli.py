@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import sys
 from pathlib import Path
@@ -28,6 +29,34 @@ def _format(value: str) -> str:
     if value not in ("table", "json"):
         raise ProvdcError(f"unknown format '{value}'", field="--format", fix="use table or json")
     return value
+
+
+def _address(value: str, field: str) -> str:
+    try:
+        return str(ipaddress.IPv4Address(value))
+    except ValueError:
+        raise ProvdcError(f"{value!r} is not an IPv4 address", field=field,
+                          fix="give the address your SSH comes from, e.g. 10.94.4.5") from None
+
+
+def _request(text: str) -> dict:
+    """The playbook's request: {"hostvars": {host: {...}}, "clients": {host: str},
+    "source": str}; any other shape is refused."""
+    fix = 'pass {"hostvars": {host: {provdc_...}}, "clients": {host: SSH_CONNECTION}}'
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        raise ProvdcError(f"stdin is not JSON: {exc}", field="stdin", fix=fix) from None
+    if not isinstance(data, dict):
+        raise ProvdcError("stdin is not a request object", field="stdin", fix=fix)
+    for key in ("hostvars", "clients"):
+        value = {} if data.get(key) is None else data[key]
+        if not isinstance(value, dict) or not all(isinstance(v, dict if key == "hostvars"
+                                                                else str | None)
+                                                     for v in value.values()):
+            raise ProvdcError(f"'{key}' is not a mapping of host names", field=f"stdin: {key}",
+                              fix=fix)
+    return data
 
 
 def summary_table(seg) -> Table:
@@ -63,6 +92,8 @@ def render(
 
     try:
         _format(format)
+        if operator_from is not None:
+            _address(operator_from, "--operator-from")
         if inventory:
             seg, hostvars = sources.from_inventory(inventory, topology)
             clients = ({h: operator_from for h in seg.hosts} if operator_from
@@ -95,11 +126,7 @@ def specs(
     {"hosts": {host: nft text}, "zone": nft text} as JSON. Nothing is printed on error."""
 
     try:
-        try:
-            data = json.loads(sys.stdin.read())
-        except ValueError as exc:
-            raise ProvdcError(f"stdin is not JSON: {exc}", field="stdin",
-                              fix='pass {"hostvars": ..., "clients": ...}') from None
+        data = _request(sys.stdin.read())
         source = data.get("source") or "inventory"
         seg = sources.from_hostvars(data.get("hostvars") or {}, topology, source)
         # the playbook passes each host's SSH_CONNECTION: "client port server port"

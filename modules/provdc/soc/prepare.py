@@ -24,7 +24,10 @@ import json
 import sys
 from pathlib import Path
 
+from pydantic import BaseModel, ConfigDict, ValidationError
+
 from provdc.errors import EXIT_INVALID, ProvdcError
+from provdc.hosts.contract import HOST_NAME
 from provdc.soc import pki, upstream
 from provdc.topology import retention
 from provdc.topology.validate import load
@@ -50,7 +53,40 @@ def _collector(request: dict, service: str) -> dict:
     return {"name": name, "address": hosts[name][0]}
 
 
+class Request(BaseModel):
+    """The request soc.yml sends (module docstring); other keys or types are refused."""
+
+    model_config = ConfigDict(extra="forbid")
+    topology: str
+    pki_dir: str
+    ca_name: str | None = None
+    hosts: dict[str, list[str]] = {}
+    services: dict[str, str | None] = {}
+    collector: str | None = None
+    ntp_fallback: list[str] = []
+    upstream: object = None  # validated by provdc.soc.upstream
+    retention_days: object = None  # validated by provdc.topology.retention
+    receivers: dict[str, list[str]] = {}
+
+
+def parse_request(text: str) -> dict:
+    fix = "see `python -m provdc.soc.prepare --help` (module docstring)"
+    try:
+        return Request.model_validate(json.loads(text or "{}")).model_dump()
+    except json.JSONDecodeError as exc:
+        raise ProvdcError(f"the request is not JSON ({exc})", file="<stdin>", fix=fix) from None
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "(request)"
+        raise ProvdcError(f"{first['msg']}", file="<stdin>", field=where, fix=fix) from None
+
+
 def _ntp(topology, fallback: list[str]) -> list[str]:
+    for address in fallback:  # inventory addresses go into chrony.conf: one name each
+        if address and not (HOST_NAME.fullmatch(address) and len(address) <= 253):
+            raise ProvdcError(f"{address!r} is not an address chrony can use",
+                              field="ntp_fallback (the ntp service's ansible_host)",
+                              fix="give the NTP host's address or DNS name in the inventory")
     servers = list(topology.operations.ntp_servers) or [a for a in fallback if a]
     if not servers:
         raise ProvdcError(
@@ -112,14 +148,8 @@ def resolve(request: dict) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     try:
-        request = json.loads(sys.stdin.read() or "{}")
-        if "topology" not in request or "pki_dir" not in request:
-            raise ProvdcError("the request needs 'topology' and 'pki_dir'", file="<stdin>",
-                              fix="see `python -m provdc.soc.prepare --help` (module docstring)")
+        request = parse_request(sys.stdin.read())
         print(json.dumps(resolve(request), indent=1, sort_keys=True))
-    except json.JSONDecodeError as exc:
-        print(f"error: <stdin>: the request is not JSON ({exc})", file=sys.stderr)
-        return EXIT_INVALID
     except ProvdcError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_INVALID
