@@ -87,3 +87,33 @@ def test_firewall_confirmation_is_a_new_openssh_session_on_the_same_route(ansibl
     assert resolved["controlmaster"] == "false" and "controlpath" not in resolved
     assert resolved["stricthostkeychecking"] == "false"
     assert resolved["batchmode"] == "yes"
+
+
+def test_the_derived_ssh_config_lives_in_a_private_directory(ansible_yaml, tmp_path,
+                                                            monkeypatch):
+    """The temporary directory is shared: a directory or symlink another user planted at
+    our path is refused, never followed as root."""
+    import os
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    groups = inv.groups_from_ansible(ansible_yaml)
+    config = Path(dict(groups["dc_hosts"])["lgsp-1"]["ssh_config_file"])
+    assert config.stat().st_mode & 0o777 == 0o600
+    assert config.parent.stat().st_mode & 0o777 == 0o700
+    base = config.parent.parent
+    # someone else's directory at our path
+    os.chown(base, 65534, 65534)
+    with pytest.raises(ProvdcError, match="not a private directory"):
+        inv.groups_from_ansible(ansible_yaml)
+    # a symlink at our path, pointing where root would write
+    os.chown(base, os.getuid(), os.getgid())
+    victim = tmp_path / "victim"
+    victim.mkdir(mode=0o700)
+    config.unlink()
+    config.parent.rmdir()
+    config.parent.symlink_to(victim)
+    with pytest.raises(ProvdcError, match="not a private directory"):
+        inv.groups_from_ansible(ansible_yaml)
+    assert list(victim.iterdir()) == []

@@ -205,6 +205,20 @@ def test_second_run_changes_nothing(soc):
     assert changed == {}, run.stdout[-5000:]
 
 
+def test_check_diff_never_prints_a_private_key(soc):
+    """`--check --diff` when a host's key must be written again: the certificates' diffs
+    show, the key's does not (it would land in CI logs and AWX job output)."""
+    key = "/etc/provdc/soc/tls/host.key"
+    soc.ssh.run(soc.agency.name, f"mv {key} {key}.saved")
+    try:
+        run = soc.apply("--check", "--diff")
+        assert run.returncode == 0, run.stdout[-3000:]
+        assert "this host's private key" in run.stdout
+        assert "PRIVATE KEY" not in run.stdout + run.stderr
+    finally:
+        soc.ssh.run(soc.agency.name, f"mv {key}.saved {key}")
+
+
 def test_bad_upstream_setting_stops_before_any_host(soc):
     conf = "/etc/rsyslog.d/60-provdc-soc-collector.conf"
     before = soc.ssh.run(soc.collector.name, f"sha256sum {conf}").stdout

@@ -14,9 +14,12 @@ if it already exited.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import os
 import re
 import shlex
+import stat
 import tempfile
 from pathlib import Path
 
@@ -79,9 +82,34 @@ def render_ssh_config(hostvars: dict[str, dict]) -> str:
 
 def workdir_for(path: str | Path) -> Path:
     """Where the derived ssh_config of an inventory goes: outside the inventory's directory,
-    which belongs to whoever wrote the inventory (the lab removes exactly its own files)."""
+    which belongs to whoever wrote the inventory (the lab removes exactly its own files), in
+    a directory private to this user (the temporary directory is shared)."""
     key = hashlib.sha256(str(Path(path).resolve()).encode()).hexdigest()[:12]
-    return Path(tempfile.gettempdir()) / "provdc-pyinfra" / key
+    return Path(tempfile.gettempdir()) / f"provdc-pyinfra-{os.getuid()}" / key
+
+
+def private_dir(path: Path) -> Path:
+    """Create `path` (and its parent) 0700, or accept them only when they are real
+    directories this user owns that nobody else can write: another user could otherwise
+    plant a symlink that root follows."""
+    for d in (path.parent, path):
+        with contextlib.suppress(FileExistsError):
+            d.mkdir(mode=0o700)
+        st = d.lstat()
+        if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.getuid() or st.st_mode & 0o077:
+            raise ProvdcError(f"{d} is not a private directory of this user",
+                              file=str(d), fix=f"remove {d} (someone else made it) and run "
+                              "again")
+    return path
+
+
+def write_private(path: Path, text: str) -> None:
+    """Write a file in a private directory without following anything already there."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(text)
+    os.replace(tmp, path)
 
 
 def groups_from_ansible(path: str | Path) -> dict[str, list[tuple[str, dict]]]:
@@ -90,10 +118,9 @@ def groups_from_ansible(path: str | Path) -> dict[str, list[tuple[str, dict]]]:
     if not inv.hostvars:
         raise ProvdcError("the inventory has no hosts", file=str(path),
                           fix="check it with `ansible-inventory -i FILE --list`")
-    workdir = workdir_for(path)
-    workdir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    workdir = private_dir(workdir_for(path))
     ssh_config = workdir / "ssh_config"
-    ssh_config.write_text(render_ssh_config(inv.hostvars))
+    write_private(ssh_config, render_ssh_config(inv.hostvars))
     data = {h: host_data(h, v, ssh_config) for h, v in inv.hostvars.items()}
     out: dict[str, list[tuple[str, dict]]] = {}
     for group, members in inv.groups.items():
