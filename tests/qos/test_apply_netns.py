@@ -77,6 +77,24 @@ def test_a_new_rate_is_applied_and_reported(netns):
                                      "class 1:10 (video-conf) quantum is 75000, want 87500"]
 
 
+@pytest.mark.parametrize("foreign", [
+    ["tbf", "rate", "1mbit", "burst", "32kbit", "latency", "400ms"],
+    ["htb", "default", "10"],  # someone else's HTB (handle 5:)
+])
+def test_a_foreign_root_qdisc_is_never_replaced(netns, foreign):
+    """An operator's own shaping on the device: apply refuses and leaves it as it was."""
+    handle = ["handle", "5:"] if foreign[0] == "htb" else []
+    subprocess.run(["ip", "netns", "exec", netns, "tc", "qdisc", "add", "dev", "v0", "root",
+                    *handle, *foreign], check=True)
+    before = subprocess.run(["ip", "netns", "exec", netns, "tc", "qdisc", "show", "dev", "v0"],
+                            capture_output=True, text=True, check=True).stdout
+    rc, out = script(netns, "apply", "-", stdin=json.dumps(spec_with()))
+    assert rc == 1 and out["failed"] and "did not make" in out["msg"], out
+    after = subprocess.run(["ip", "netns", "exec", netns, "tc", "qdisc", "show", "dev", "v0"],
+                           capture_output=True, text=True, check=True).stdout
+    assert after == before and foreign[0] in after
+
+
 def test_a_tree_the_kernel_refuses_leaves_the_old_one(netns):
     script(netns, "apply", "-", stdin=json.dumps(spec_with()))
     bad = spec_with(**{"1_20": {"classid": "1:1"}})  # clashes with the root class

@@ -107,6 +107,13 @@ class Live:
     def is_default(self) -> bool:
         return self.root_kind in ("noqueue", "pfifo_fast", "mq", "") and self.tree is None
 
+    @property
+    def foreign(self) -> bool:
+        """Someone else's root qdisc (a tbf, netem, cake, another HTB): apply would replace
+        it and could not put it back on failure, so apply refuses it."""
+        return not self.is_default and (self.root_kind != "htb" or any(
+            "handle" in p for p in self.problems))
+
 
 # --- spec -> tree -------------------------------------------------------------------------
 
@@ -546,6 +553,11 @@ def apply(spec: dict) -> dict:
     tree, note, live, differences = plan(spec)
     if not differences:
         return _result(spec, tree, note, [], changed=False)
+    if live.foreign:
+        raise TcError(f"{dev} carries a root qdisc provdc did not make "
+                      f"({'; '.join(live.problems) or live.root_kind}); it would be replaced "
+                      f"and could not be restored, so nothing was changed. Remove it "
+                      f"deliberately (tc qdisc del dev {dev} root) and apply again")
     validate(tree)
     try:
         run_batch(render_batch(dev, tree))
