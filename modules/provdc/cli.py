@@ -35,6 +35,8 @@ class ProvdcGroup(TyperGroup):
                 raise
             ctx = getattr(exc, "ctx", None)
             command = ctx.command_path if ctx is not None else "provdc"
+            if not exc.format_message():  # no_args_is_help: the help was the answer
+                sys.exit(int(exc.exit_code or EXIT_INVALID))
             fail_usage(command, exc.format_message(), int(exc.exit_code or EXIT_INVALID))
         sys.exit(code if isinstance(code, int) else 0)
 

@@ -143,11 +143,12 @@ def audit_cmd(
     """Detective checks on the live account; writes report.json, junit.xml, report.html."""
     from provdc.cloud.audit import report_document, run_audit
     from provdc.cloud.report import write_reports
-    from provdc.cloud.state import check_endpoint
+    from provdc.cloud.state import check_endpoint, check_region
     from provdc.topology.validate import load
 
     try:
         check_endpoint(endpoint)
+        check_region(region)
         lvl = level or load(topology).topology.max_security_level
         report = run_audit(endpoint, region, lvl)
     except ProvdcError as exc:
