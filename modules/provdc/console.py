@@ -13,6 +13,8 @@ from typing import NoReturn
 import typer
 from rich.console import Console
 from rich.markup import escape
+from rich.table import Table
+from rich.text import Text
 
 from provdc.errors import EXIT_INVALID, ProvdcError
 
@@ -24,8 +26,25 @@ err = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
 def plain(text: object) -> str:
     """Text safe to embed in rich markup: markup escaped, control characters (but newlines)
     shown as Python escapes."""
-    shown = "".join(c if c == "\n" or c.isprintable() else repr(c)[1:-1] for c in str(text))
-    return escape(shown)
+    return escape(plain_text(text))
+
+
+class PlainTable(Table):
+    """A rich table whose title and string cells are text, not markup: names come from
+    files (`Sóc Trăng [/x]` would otherwise be a markup error). Pass a rich Text for a
+    styled cell."""
+
+    def __init__(self, *headers, title: str | None = None, **kwargs):
+        super().__init__(*headers, title=Text(plain_text(title)) if title else None, **kwargs)
+
+    def add_row(self, *cells, **kwargs) -> None:
+        super().add_row(*(Text(plain_text(c)) if isinstance(c, str) else c for c in cells),
+                        **kwargs)
+
+
+def plain_text(text: object) -> str:
+    """Control characters (but newlines) shown as Python escapes."""
+    return "".join(c if c == "\n" or c.isprintable() else repr(c)[1:-1] for c in str(text))
 
 
 def print_error(exc: ProvdcError) -> None:

@@ -74,6 +74,23 @@ def test_a_host_without_results_is_reported_not_checked():
     assert report.exit_code(doc) == report.EXIT_NOT_CHECKED == 3
 
 
+def test_html_escapes_hostile_text_from_hosts_and_evidence():
+    """Host names, evidence and reasons come from hosts and inventories: markup in them
+    must reach the page as text (an auditor opens it in a browser)."""
+    evil = '<script>alert(1)</script>'
+    record = _raw(f"h{evil}", "VN-SSH-02", "fail")
+    record["provdc"]["evidence"][0].update(actual=f'"><img src=x onerror=alert(2)>{evil}',
+                                           item=evil)
+    record["provdc"]["reason"] = f"</pre>{evil}"
+    other = {"nodeid": "t.py::test_host_table_matches[ansible://h2]", "outcome": "failed",
+             "when": "call", "host": "h2", "message": f"</td>{evil}<td>"}
+    doc = report.build([record, other], [f"h{evil}", "h2"], f"inv{evil}.yml", [], TODAY)
+    html = report.render_html(doc)
+    assert "<script" not in html and "<img" not in html and "</pre><script" not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert "onerror=alert(2)" in html  # shown, as text
+
+
 def test_html_is_self_contained_bilingual_with_matrix_and_references():
     doc = report.build([_raw("h1", "VN-SSH-02", "fail"), _raw("h2", "VN-SSH-02", "pass")],
                        ["h1", "h2"], "inv.yml", [], TODAY)

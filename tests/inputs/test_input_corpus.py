@@ -288,3 +288,36 @@ def test_soc_preparation_refuses_bad_requests(tmp_path):
                              capture_output=True, text=True, timeout=60, cwd=tmp_path)
         assert_one_paragraph(run.returncode, run.stdout, run.stderr)
     assert not (tmp_path / "p").exists()
+
+
+def test_names_with_markup_are_printed_as_text(tmp_path):
+    """A valid province whose name looks like rich markup and carries an escape sequence:
+    the commands succeed, print the name literally, and no escape reaches the terminal."""
+    text = SAMPLE.read_text(encoding="utf-8").replace(
+        "  name: Sóc Trăng\n", '  name: "Sóc Trăng [/x] [bold red]X\\e[2J"\n', 1)
+    assert "[/x]" in text
+    path = tmp_path / "markup.yml"
+    path.write_text(text, encoding="utf-8")
+    for argv in (["validate", str(path)], ["plan", str(path)]):
+        run = subprocess.run([str(BIN / "provdc"), *argv], capture_output=True, text=True,
+                             timeout=120, env=dict(os.environ, COLUMNS="200"))
+        assert run.returncode == 0, run.stderr[-2000:]
+        assert "[/x]" in run.stdout and "[bold red]X" in run.stdout
+        assert "\x1b" not in run.stdout
+
+
+def test_missing_cloud_credentials_are_one_paragraph(tmp_path, monkeypatch):
+    """No AWS credentials anywhere: both boto3 commands say which ones to give."""
+    for var in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
+                "AWS_PROFILE", "AWS_DEFAULT_PROFILE"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    monkeypatch.chdir(tmp_path)
+    for argv in (["state", "bootstrap", "--bucket", "st8", "--endpoint", "http://127.0.0.1:9"],
+                 ["cloud", "audit", "--endpoint", "http://127.0.0.1:9", "--level", "3",
+                  "--out", "out"]):
+        result = CliRunner().invoke(app, argv)
+        assert_one_paragraph(result.exit_code, result.stdout, result.stderr, result.exception)
+        assert "credentials" in result.stderr

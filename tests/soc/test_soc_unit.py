@@ -208,3 +208,15 @@ def test_operator_ca_is_checked_never_replaced(tmp_path):
         pki.ensure(tmp_path, "their CA", {"a": ["10.0.0.1"], "b": ["10.0.0.2"]})
     assert "host b" in str(err.value) and "from your CA" in str(err.value)
     assert (tmp_path / "ca.crt").read_bytes() == ca_before
+
+
+def test_a_long_province_name_still_makes_a_ca_and_host_certificates(tmp_path):
+    """A 60-character province name makes the CA's common name longer than X.520's 64."""
+    province = "Thành phố trực thuộc trung ương Cần Thơ sau sắp xếp năm 2025 x"
+    assert len(f"provdc lab SOC CA ({province})") > 64
+    host = "a" * 63 + ".b" * 10  # a valid RFC 1123 name longer than 64 characters
+    changed, paths = pki.ensure(tmp_path, f"provdc lab SOC CA ({province})",
+                                {host: ["10.94.2.10"]})
+    assert changed and Path(paths["hosts"][host]["cert"]).is_file()
+    again, _ = pki.ensure(tmp_path, f"provdc lab SOC CA ({province})", {host: ["10.94.2.10"]})
+    assert again is False  # idempotent: the SAN carries the whole name

@@ -5,9 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
-from rich.table import Table
 
-from provdc.console import fail, out
+from provdc.console import PlainTable, fail, out
 from provdc.errors import ProvdcError
 
 ROLE_DIR = Path(__file__).resolve().parents[3] / "playbooks" / "roles" / "baseline"
@@ -57,7 +56,7 @@ def list_cmd() -> None:
     """List the controls: id, level, kind, title."""
     from provdc.controls import catalogue
 
-    table = Table("id", "level", "kind", "container", "title")
+    table = PlainTable("id", "level", "kind", "container", "title")
     for c in catalogue().controls:
         table.add_row(c.id, str(c.min_level), c.kind,
                       "enforced" if c.enforce_in_container else "config-only", c.title.en)

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
-from rich.table import Table
+from rich.text import Text
 
-from provdc.console import fail
+from provdc.console import PlainTable, fail
 from provdc.errors import ProvdcError
 
 EXIT_POLICY = 1  # a mandatory policy rule failed (2 stays "invalid input")
@@ -81,7 +81,7 @@ def preview_document(result) -> dict:
 
 
 def _print_preview(result) -> None:
-    table = Table(title=f"stack {result.stack}: {len(result.resources)} resources")
+    table = PlainTable(title=f"stack {result.stack}: {len(result.resources)} resources")
     for col in ("type", "name", "protect", "key attributes"):
         table.add_column(col)
     for r in sorted(result.resources, key=lambda r: (r.type, r.name)):
@@ -89,14 +89,14 @@ def _print_preview(result) -> None:
         table.add_row(r.type.split(":")[-1] if r.type.startswith("aws:") else r.type, r.name,
                       "yes" if r.protect else "", ", ".join(attrs))
     out.print(table)
-    verdicts = Table(title="policy verdicts (all mandatory)")
+    verdicts = PlainTable(title="policy verdicts (all mandatory)")
     for col in ("rule", "status", "title", "violations"):
         verdicts.add_column(col)
     for v in result.verdicts:
         shown = "; ".join(f"{n}: {m}" for n, m in v.violations[:5])
         more = f" (+{len(v.violations) - 5} more)" if len(v.violations) > 5 else ""
-        verdicts.add_row(v.rule.id, "[red]FAIL[/]" if v.violations else "[green]PASS[/]",
-                         v.rule.title, shown + more)
+        verdict = Text("FAIL", style="red") if v.violations else Text("PASS", style="green")
+        verdicts.add_row(v.rule.id, verdict, v.rule.title, shown + more)
     out.print(verdicts)
     failed = [v.rule.id for v in result.verdicts if v.violations]
     if failed:

@@ -19,7 +19,13 @@ from urllib.parse import urlencode, urlparse
 
 import boto3
 from botocore.config import Config
-from botocore.exceptions import ClientError, EndpointConnectionError
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    EndpointConnectionError,
+    NoCredentialsError,
+    PartialCredentialsError,
+)
 
 from provdc.errors import ProvdcError
 
@@ -95,6 +101,14 @@ def aws_errors(what: str, refused_field: str, refused_fix: str) -> Iterator[None
         err = exc.response.get("Error", {})
         raise ProvdcError(f"the {what} refused: {err.get('Code')}: {err.get('Message')}",
                           None, None, refused_field, refused_fix) from None
+    except (NoCredentialsError, PartialCredentialsError) as exc:
+        raise ProvdcError(f"no usable credentials for the {what} ({exc})", None, None,
+                          "AWS_ACCESS_KEY_ID / AWS_PROFILE",
+                          "export the credentials (or a profile) of an account allowed to "
+                          "do this") from None
+    except BotoCoreError as exc:  # anything else botocore says about the call
+        raise ProvdcError(f"the {what} call failed: {exc}", None, None, "--endpoint/--region",
+                          "check the endpoint, the region and the credentials") from None
 
 
 def login_url(bucket: str, endpoint: str | None, region: str, prefix: str = "") -> str:

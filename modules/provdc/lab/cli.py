@@ -10,7 +10,7 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from provdc.console import err, fail, out
+from provdc.console import PlainTable, err, fail, out
 from provdc.errors import ProvdcError
 from provdc.lab.model import DEFAULT_LAB_NAME, Profile, check_lab_name, core_netns
 
@@ -32,7 +32,7 @@ def _log(msg: str) -> None:
 
 
 def hosts_table(st: dict) -> Table:
-    table = Table(title=f"lab {st['name']}: {st['status']}, {st.get('running', 0)}/"
+    table = PlainTable(title=f"lab {st['name']}: {st['status']}, {st.get('running', 0)}/"
                   f"{len(st['hosts'])} hosts running")
     for col in ("host", "role", "address", "segment", "state"):
         table.add_column(col)

@@ -9,7 +9,7 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from provdc.console import fail, out
+from provdc.console import PlainTable, fail, out
 from provdc.errors import ProvdcError
 from provdc.qos import htb, policy
 from provdc.qos import inventory as inv
@@ -36,7 +36,7 @@ def _load_topology(topology: Path | None, inventory: inv.Inventory | None):
 
 
 def class_table(spec: dict, title: str) -> Table:
-    table = Table(title=title, title_justify="left")
+    table = PlainTable(title=title, title_justify="left")
     for col in ("class", "classid", "DSCP", "guaranteed Mbit/s", "ceiling Mbit/s", "default"):
         table.add_column(col, justify="right" if "Mbit" in col else "left")
     for c in spec["classes"]:

@@ -21,7 +21,9 @@ import threading
 from dataclasses import dataclass
 
 from rich.table import Table
+from rich.text import Text
 
+from provdc.console import PlainTable
 from provdc.errors import ProvdcError
 from provdc.qos import inventory as qos_inventory
 from provdc.qos import policy
@@ -309,7 +311,7 @@ def run(setup: Setup, seconds: int = 4, directions: tuple[str, ...] = policy.DIR
 
 
 def report_table(report: dict) -> Table:
-    table = Table(title=f"{report['site']} ({report['tier']}): link {report['link_mbit']:g} "
+    table = PlainTable(title=f"{report['site']} ({report['tier']}): link {report['link_mbit']:g} "
                   f"Mbit/s, shaped {report['shaped_mbit']:g}; goodput = layer 2 x "
                   f"{report['goodput_factor']}", title_justify="left")
     for col in ("direction", "class", "DSCP", "guarantee", "ceiling", "alone", "alone/ceil",
@@ -320,7 +322,7 @@ def report_table(report: dict) -> Table:
             table.add_row(d, r["class"], r["dscp"], f"{r['rate_mbit']:g}", f"{r['ceil_mbit']:g}",
                           f"{r['solo_mbit']:.2f}", f"{r['solo_ratio']:.1%}",
                           f"{r['together_mbit']:.2f}", f"{r['together_ratio']:.1%}")
-        table.add_row(d, "[b]all[/]", "", "", f"{report['shaped_mbit']:g}", "", "",
+        table.add_row(d, Text("all", style="bold"), "", "", f"{report['shaped_mbit']:g}", "", "",
                       f"{res['together_mbit']:.2f}", f"{res['together_ratio']:.1%} of uplink",
                       end_section=True)
     problems = [p for res in report["directions"].values() for p in res["problems"]]

@@ -10,7 +10,7 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from provdc.console import fail, out
+from provdc.console import PlainTable, fail, out
 from provdc.errors import ProvdcError
 from provdc.segmentation import guard, sources
 from provdc.segmentation import render as rnd
@@ -60,7 +60,7 @@ def _request(text: str) -> dict:
 
 
 def summary_table(seg) -> Table:
-    table = Table(title=f"segmentation of {seg.loaded.path}: {len(seg.hosts)} host firewalls "
+    table = PlainTable(title=f"segmentation of {seg.loaded.path}: {len(seg.hosts)} host firewalls "
                   "and the zone firewall", title_justify="left")
     for col in ("firewall", "role", "chain", "rules", "address entries", "bytes", "digest"):
         table.add_column(col, justify="right" if col in ("rules", "address entries", "bytes")

@@ -32,6 +32,7 @@ from pathlib import Path
 from netaddr import IPAddress, IPNetwork
 from rich.table import Table
 
+from provdc.console import PlainTable
 from provdc.errors import ProvdcError
 from provdc.segmentation import probe as probe_mod
 from provdc.segmentation.guard import on_zone_bridge
@@ -365,7 +366,7 @@ def report(plan, results, seen, local, untested, lab, seconds) -> dict:
 def tables(report: dict) -> list[Table]:
     srcs = list(dict.fromkeys(p["src_label"] for p in report["probes"]))
     dsts = list(dict.fromkeys(p["dst_label"] for p in report["probes"]))
-    grid = Table(title=f"lab {report['lab']}: {report['allowed']} allowed probes, "
+    grid = PlainTable(title=f"lab {report['lab']}: {report['allowed']} allowed probes, "
                  f"{report['forbidden']} forbidden ({report['regulation']} named by the "
                  f"regulation), {report['failed']} failed, {report['seconds']} s",
                  title_justify="left")
@@ -384,7 +385,7 @@ def tables(report: dict) -> list[Table]:
     out = [grid]
     bad = [p for p in report["probes"] if not p["pass"]]
     if bad:
-        t = Table(title="failed probes", title_justify="left")
+        t = PlainTable(title="failed probes", title_justify="left")
         for col in ("from", "to", "port", "expected", "got", "listener", "why"):
             t.add_column(col)
         for p in bad:
@@ -392,7 +393,7 @@ def tables(report: dict) -> list[Table]:
                       p["result"], "ok" if p["listener_ok"] else "NOT SERVING", p["why"])
         out.append(t)
     if report["untested"]:
-        t = Table(title="not provable in this lab", title_justify="left")
+        t = PlainTable(title="not provable in this lab", title_justify="left")
         t.add_column("flow")
         for u in report["untested"]:
             t.add_row(u)

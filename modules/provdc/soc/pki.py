@@ -43,6 +43,20 @@ class HostCert:
     key: Path
 
 
+CN_MAX = 64  # X.520 upper bound for a common name, which cryptography counts in UTF-8 bytes
+
+
+def cn(name: str) -> str:
+    """A name cut to fit a certificate's CN (a 60-character Vietnamese province name makes
+    the CA's longer); peers are verified by the subject alternative names, which carry it
+    whole."""
+    if len(name.encode()) <= CN_MAX:
+        return name
+    while len((name + "…").encode()) > CN_MAX:
+        name = name[:-1]
+    return name + "…"
+
+
 def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
@@ -107,7 +121,7 @@ def ensure_ca(directory: Path, common_name: str) -> bool:
         return False
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, "provdc"),
-                      x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+                      x509.NameAttribute(NameOID.COMMON_NAME, cn(common_name))])
     start = _now() - dt.timedelta(minutes=5)
     cert = (
         x509.CertificateBuilder().subject_name(name).issuer_name(name)
@@ -187,7 +201,7 @@ def ensure_host(directory: Path, name: str, ips: list[str]) -> bool:
     san = [x509.DNSName(name)] + [x509.IPAddress(ipaddress.ip_address(i)) for i in sorted(wanted)]
     cert = (
         x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)]))
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn(name))]))
         .issuer_name(ca_cert.subject).public_key(key.public_key())
         .serial_number(x509.random_serial_number())
         .not_valid_before(start).not_valid_after(start + dt.timedelta(days=HOST_DAYS))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from rich.table import Table
 
+from provdc.console import PlainTable
 from provdc.topology.bandwidth import oversubscription
 
 
@@ -58,13 +59,13 @@ def plan_document(loaded) -> dict:
 
 
 def plan_tables(data: dict) -> list[Table]:
-    zones = Table(title=f"Data-centre zones — {data['province']['name']}")
+    zones = PlainTable(title=f"Data-centre zones — {data['province']['name']}")
     for col in ("zone", "cidr", "gateway"):
         zones.add_column(col)
     for z in data["zones"]:
         zones.add_row(z["name"], z["cidr"], z["gateway"])
 
-    sites = Table(title=f"Agency sites ({len(data['sites'])})")
+    sites = PlainTable(title=f"Agency sites ({len(data['sites'])})")
     for col in ("site", "GSO", "tier", "parent", "LAN", "gateway", "level", "uplink"):
         sites.add_column(col)
     for s in data["sites"]:
@@ -72,7 +73,7 @@ def plan_tables(data: dict) -> list[Table]:
         sites.add_row(indent + s["name"], s["gso_code"] or "", s["tier"], s["parent"] or "",
                       s["cidr"], s["gateway"], str(s["security_level"]), f"{s['uplink_mbit']:g}")
 
-    over = Table(title="Uplink oversubscription by children")
+    over = PlainTable(title="Uplink oversubscription by children")
     for col in ("parent", "children", "parent link", "children links", "ratio"):
         over.add_column(col)
     for o in data["oversubscription"]:
