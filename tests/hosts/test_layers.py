@@ -6,7 +6,7 @@ import ast
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[2] / "modules" / "provdc"
-BASE = {"errors", "console", "text", "yamlsource"}
+BASE = {"errors", "console", "paths", "text", "yamlsource"}
 FEATURES = {"controls", "segmentation", "qos", "soc", "cloud", "lab"}
 BELOW = BASE | {"topology", "hosts"}
 # package -> what it may import (besides itself); the sideways arrows carry their reason at

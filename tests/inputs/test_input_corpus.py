@@ -149,7 +149,8 @@ VALUES = [
     ("lab-name-dots", ["lab", "down", "--name", "../etc"]),
     ("lab-ssh-name", ["lab", "ssh", "--name", "x y", "host"]),
     ("lab-exec-name", ["lab", "exec", "--name", "-rf", "--", "true"]),
-    ("lab-up-sites", ["lab", "up", "--name", "corpus", "--sites", "atlantis,../x"]),
+    ("lab-up-sites", ["lab", "up", "--name", "corpus", "--topology", str(SAMPLE), "--sites",
+                      "atlantis,../x"]),
     ("lab-up-topology", ["lab", "up", "--name", "corpus", "--topology", "{missing}"]),
     ("bootstrap-bucket", ["state", "bootstrap", "--bucket", "Bad_Name"]),
     ("bootstrap-bucket-newline", ["state", "bootstrap", "--bucket", "ok-name\n"]),
@@ -191,6 +192,15 @@ STDIN = [
     ("gate-hosts-list", ["controls", "gate"], '{"hosts": []}'),
     ("gate-host-bad", ["controls", "gate"], '{"hosts": {"h": {"output": 3}}}'),
 ]
+
+
+# what the paragraph must name, where a case could fail for another reason first
+EXPECT = {"audit-out-is-file": ["--out", "not a directory"],
+          "cloud-audit-out-is-file": ["--out", "not a directory"],
+          "lab-up-sites": ["atlantis"], "render-device-newline": ["--device"],
+          "render-leaf": ["--leaf"], "seg-operator-from": ["--operator-from"],
+          "bootstrap-endpoint-lookalike": ["--endpoint"], "bootstrap-region": ["--region"],
+          "lab-exec-name": ["--name"], "cloud-audit-level": ["--level"]}
 
 
 def _cases() -> list:
@@ -271,6 +281,8 @@ def test_bad_input_is_one_paragraph_and_exit_2(tmp_path, family, argv, writer, k
         finally:
             os.chdir(cwd)
         assert_one_paragraph(result.exit_code, result.stdout, result.stderr, result.exception)
+        for word in EXPECT.get(kind, []):
+            assert word in " ".join(result.stderr.split()), (word, result.stderr)
     assert files_in(work) == before, "a refused input wrote files"
 
 

@@ -8,6 +8,7 @@ import typer
 
 from provdc.console import PlainTable, fail, out
 from provdc.errors import ProvdcError
+from provdc.paths import output_dir
 
 ROLE_DIR = Path(__file__).resolve().parents[3] / "playbooks" / "roles" / "baseline"
 
@@ -26,6 +27,7 @@ def audit_cmd(
     from provdc.audit.waivers import load_waivers
 
     try:
+        output_dir(out_dir, "--out")
         accepted = load_waivers(waivers)  # validated before any host is touched
         doc = audit(inventory, out_dir, accepted, workers,
                     [s.strip() for s in scope.split(",") if s.strip()] or None)

@@ -12,6 +12,7 @@ from rich.text import Text
 
 from provdc.console import PlainTable, fail
 from provdc.errors import ProvdcError
+from provdc.paths import output_dir
 
 EXIT_POLICY = 1  # a mandatory policy rule failed (2 stays "invalid input")
 
@@ -147,6 +148,7 @@ def audit_cmd(
     from provdc.topology.validate import load
 
     try:
+        output_dir(out_dir, "--out")
         check_endpoint(endpoint)
         check_region(region)
         lvl = level or load(topology).topology.max_security_level

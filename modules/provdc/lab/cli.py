@@ -13,6 +13,7 @@ from rich.table import Table
 from provdc.console import PlainTable, err, fail, out
 from provdc.errors import ProvdcError
 from provdc.lab.model import DEFAULT_LAB_NAME, Profile, check_lab_name, core_netns
+from provdc.paths import output_dir
 
 lab_app = typer.Typer(
     help="The local lab: the province's data centre and agency sites as real Linux hosts "
@@ -66,6 +67,8 @@ def up(
 
     try:
         check_lab_name(name)
+        if inventory_dir is not None:
+            output_dir(inventory_dir, "--inventory-dir")
         loaded = load(topology)
         site_list = [s.strip() for s in sites.split(",") if s.strip()] if sites else None
         plan = plan_lab(loaded, name, profile, site_list)
