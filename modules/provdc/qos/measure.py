@@ -138,15 +138,18 @@ def _together(setup: Setup, direction: str, seconds: int) -> list[dict]:
     (sender, _), (_, address) = _ends(setup, direction)
     classes = setup.spec["classes"]
     length = seconds + 4
+    # each run's JSON goes to a private directory made for this measurement (mktemp -d),
+    # never to a fixed path in the shared /tmp that another user could have planted
     runs = [f"iperf3 -J --get-server-output -c {address} -p {BASE_PORT + i} -t {length} "
-            f"-O 1 --dscp {c['codepoint']} > /tmp/provdc-iperf3-{i}.json &"
+            f"-O 1 --dscp {c['codepoint']} > \"$d/{i}.json\" &"
             for i, c in enumerate(classes)]
-    files = " ".join(f"/tmp/provdc-iperf3-{i}.json" for i in range(len(runs)))
+    files = " ".join(f'"$d/{i}.json"' for i in range(len(runs)))
     result: dict[str, str] = {}
 
     def flows() -> None:
-        result["text"] = sender.run(" ".join(runs) + f" wait; for f in {files}; do cat $f; "
-                                    f"echo {_SEP}; rm -f $f; done", timeout=length + 60)
+        result["text"] = sender.run("d=$(mktemp -d) || exit 1; " + " ".join(runs)
+                                    + f" wait; for f in {files}; do cat \"$f\"; echo {_SEP}; "
+                                    "done; rm -rf \"$d\"", timeout=length + 60)
 
     thread = threading.Thread(target=flows)
     thread.start()
