@@ -19,7 +19,7 @@ import pytest
 import yaml
 
 from provdc.controls import catalogue, files
-from provdc.controls.breakers import breaker
+from provdc.controls.breakers import breaker, foreign_breakers
 from provdc.controls.checks import Probe, evaluate_all, host_context
 
 pytestmark = pytest.mark.lab
@@ -238,6 +238,30 @@ def test_breaking_one_control_flags_exactly_that_control(twins, control):
         twins.ssh(A, b.restore)
     flagged = sorted(c for c, r in results.items() if r.status != "pass")
     assert flagged == [control.id], {c: results[c].summary() for c in flagged}
+
+
+@pytest.mark.parametrize("control", sorted(foreign_breakers(CONTROLS)))
+def test_drift_written_outside_our_files_is_caught(twins, control):
+    """Effective state, whoever wrote it: each foreign breaker leaves the role's files alone
+    (a Match block, a later sudoers file, a rule at the top of the live chain); the check
+    flags exactly that control and its evidence names what decided."""
+    if not twins.converged:
+        pytest.skip("needs the converged hosts of test_converge_with_one_host_unreachable")
+    b = foreign_breakers(CONTROLS)[control]
+    if b.snapshot:
+        twins.ssh(A, b.snapshot)
+    twins.ssh(A, b.run)
+    try:
+        results = twins.results(A)
+    finally:
+        twins.ssh(A, b.restore)
+    flagged = sorted(c for c, r in results.items() if r.status != "pass")
+    assert flagged == [control], {c: results[c].summary() for c in flagged}
+    bad = " ".join(f"{e.item} {e.actual}" for e in results[control].evidence if not e.ok)
+    named = {"VN-SSH-02": "Match at /etc/ssh/sshd_config", "VN-AUTH-11": "90-vendor-tools",
+             "VN-NET-09": "live table"}[control]
+    assert named in bad, bad
+    assert twins.results(A)[control].status == "pass"  # restored
 
 
 def test_host_is_compliant_again_after_all_breakers(twins):

@@ -152,3 +152,37 @@ def breaker(control: Control, in_container: bool) -> Breaker:
             return Breaker(cid, f"nft delete table inet {p.table}",
                            f"nft -f {files.firewall_boot_file(p.table)}")
     raise ValueError(f"no breaker for kind {control.kind}")
+
+
+# --- foreign breakers: drift written by someone else, outside the files the role manages ----
+#
+# Each changes what the consuming program will actually use without touching our file: a
+# Match block at the end of sshd_config, a later sudoers file, a rule inserted at the top of
+# the live firewall chain. The check must catch it by reading the effective state, and name
+# the foreign file or rule. Controls with none yet are listed in README.md (hardening).
+
+FOREIGN_SSHD = "/etc/ssh/sshd_config"
+FOREIGN_SUDOERS = "/etc/sudoers.d/90-vendor-tools"
+
+
+def foreign_breakers(controls: list[Control]) -> dict[str, Breaker]:
+    """control id -> a breaker that leaves the role's own files alone."""
+    by_id = {c.id: c for c in controls}
+    out: dict[str, Breaker] = {}
+    ssh02 = by_id.get("VN-SSH-02")
+    if ssh02 is not None:  # password logins back on for one subnet, at the end of the file
+        save, back = _snapshot([FOREIGN_SSHD])
+        block = "Match Address 10.99.0.0/16\n    PasswordAuthentication yes"
+        out[ssh02.id] = Breaker(ssh02.id, f"printf '\\n%s\\n' {shlex.quote(block)} >> "
+                                f"{FOREIGN_SSHD}", back, save)
+    auth11 = by_id.get("VN-AUTH-11")
+    if auth11 is not None:  # a vendor's sudoers file, read after ours
+        out[auth11.id] = Breaker(
+            auth11.id, f"install -m 0440 /dev/null {FOREIGN_SUDOERS} && "
+            f"echo 'Defaults !use_pty' > {FOREIGN_SUDOERS}", f"rm -f {FOREIGN_SUDOERS}")
+    net09 = by_id.get("VN-NET-09")
+    if net09 is not None:  # an accept-all at the top of the live input chain
+        table = net09.check.table
+        out[net09.id] = Breaker(net09.id, f"nft insert rule inet {table} input accept",
+                                f"nft -f {files.firewall_boot_file(table)}")
+    return out

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import fnmatch
 import hashlib
+import json
 import re
 import shlex
 from collections.abc import Callable
@@ -290,14 +291,33 @@ def check_sshd_option(control: Control, probe: Probe, runtime: bool) -> list[Evi
     for line in _active_lines(probe.read(files.SSHD_DROPIN)):
         key, _, value = line.partition(" ")
         dropin.setdefault(key.lower(), value.strip())
+    contexts = _sshd_contexts(probe.out(files.SSHD_CONTEXTS))
     ev = []
     for key, want in control.check.options.items():
         want_n = _sshd_norm(want)
         got = effective.get(key.lower(), "not reported by sshd -T")
         ev.append(Evidence(key, RUNTIME, str(want), got, _sshd_norm(got) == want_n))
+        for where, spec, values in contexts:  # what each Match block makes of it
+            got = values.get(key.lower(), "not reported by sshd -T -C")
+            if _sshd_norm(got) != want_n:
+                ev.append(Evidence(f"{key} (Match at {where}: {spec})", RUNTIME, str(want),
+                                   got, False))
         got = dropin.get(key.lower(), f"not in {files.SSHD_DROPIN}")
         ev.append(Evidence(key, PERSISTED, str(want), got, _sshd_norm(got) == want_n))
     return ev
+
+
+def _sshd_contexts(text: str) -> list[tuple[str, str, dict[str, str]]]:
+    """(file:line of the Match, the -C spec, sshd's effective options there) per Match."""
+    out: list[tuple[str, str, dict[str, str]]] = []
+    for line in text.splitlines():
+        if line.startswith("@@ctx "):
+            where, _, spec = line[6:].partition(" ")
+            out.append((where, spec, {}))
+        elif out:
+            key, _, value = line.partition(" ")
+            out[-1][2][key.lower()] = value.strip()
+    return out
 
 
 def _sshd_norm(value: object) -> str:
@@ -391,6 +411,47 @@ def check_file_content(control: Control, probe: Probe, runtime: bool) -> list[Ev
     first_diff = "identical" if same else _first_difference(p.content, text)
     ev = [Evidence(p.path, STATE, "content as in the catalogue", first_diff, same)]
     ev.append(_mode_ev(p.path, _stat(probe, [p.path]).get(p.path), p.mode, "root", "root", False))
+    if p.effective == "sudoers":
+        ev += _sudoers_effective(p.content, probe.out(files.SUDOERS_DEFAULTS), p.path)
+    return ev
+
+
+_COMMA_OUTSIDE_QUOTES = re.compile(r',(?=(?:[^"]*"[^"]*")*[^"]*$)')
+
+
+def _sudoers_settings(line: str) -> list[tuple[str, str]]:
+    """`Defaults[:x] a, !b, c="v"` -> [(a, a), (b, !b), (c, c="v")]: name and how it is set."""
+    body = line.strip().split(None, 1)
+    if len(body) < 2:
+        return []
+    out = []
+    for item in _COMMA_OUTSIDE_QUOTES.split(body[1]):
+        item = item.strip()
+        name = re.split(r"[+-]?=", item.lstrip("!"), maxsplit=1)[0].strip()
+        if name:
+            out.append((name, item))
+    return out
+
+
+def _sudoers_effective(content: str, listing: str, ours: str) -> list[Evidence]:
+    """Each setting our file makes, as sudo ends up with it: the last Defaults naming it in
+    sudo's reading order decides (a later `Defaults !use_pty`, or `Defaults:alice
+    !use_pty` for one user, undoes ours)."""
+    last: dict[str, tuple[str, str]] = {}
+    for hit in listing.splitlines():
+        path, lineno, text = (hit.split(":", 2) + ["", ""])[:3]
+        for name, setting in _sudoers_settings(text):
+            last[name] = (setting, f"{path}:{lineno}")
+    ev = []
+    for line in content.splitlines():
+        if not line.strip().startswith("Defaults"):
+            continue
+        for name, want in _sudoers_settings(line):
+            got, where = last.get(name, ("not set", "no sudoers file"))
+            decided_by_us = where.startswith(ours + ":")
+            ok = _norm(got) == _norm(want) and (decided_by_us or got == want)
+            ev.append(Evidence(f"sudo Defaults {name}", STATE, want,
+                               f"{got} (decided by {where})", ok))
     return ev
 
 
@@ -548,6 +609,7 @@ def check_nftables_input(control: Control, probe: Probe, runtime: bool) -> list[
         for port in p.allow_tcp:
             ev.append(Evidence(f"tcp/{port}", RUNTIME, "allowed",
                                "allowed" if str(port) in ports else "blocked", str(port) in ports))
+        ev.append(_chain_as_confirmed(probe, p.table))
     boot_file = files.firewall_boot_file(p.table)
     text = probe.read(boot_file) or ""
     dropped = "policy drop" in text
@@ -557,6 +619,24 @@ def check_nftables_input(control: Control, probe: Probe, runtime: bool) -> list[
     enabled = probe.out(f"systemctl is-enabled {unit} 2>/dev/null").strip() or "missing"
     ev.append(Evidence(unit, PERSISTED, "enabled", enabled, enabled == "enabled"))
     return ev
+
+
+def _chain_as_confirmed(probe: Probe, table: str) -> Evidence:
+    """The live table as a whole equals its confirmed rendering (the boot copy), so a rule
+    someone inserted before the final drop (an accept-all, an extra port) is seen even while
+    the policy and the SSH rule still look right. The apply script's own comparison."""
+    rc, out = probe.run(files.firewall_compare(table))
+    try:
+        doc = json.loads(out.strip().splitlines()[-1]) if out.strip() else {}
+    except ValueError:
+        doc = {}
+    if "changed" not in doc:
+        got = " ".join(out.split())[-200:] or f"no answer (exit {rc})"
+        return Evidence("live table", RUNTIME, "as confirmed", got, False)
+    diffs = doc.get("differences") or []
+    got = "as confirmed" if not doc["changed"] else "; ".join(diffs)[:400] or "differs"
+    return Evidence(f"live table vs {files.firewall_boot_file(table)}", RUNTIME,
+                    "as confirmed", got, not doc["changed"])
 
 
 CHECKS: dict[str, Check] = {

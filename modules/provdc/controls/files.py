@@ -21,6 +21,12 @@ FIREWALL_UNIT = "provdc-segmentation.service"
 FIREWALL_SCRIPT = "/usr/local/sbin/provdc-segmentation"
 
 
+def firewall_compare(table: str) -> str:
+    """The apply script's comparison of the live table with its confirmed boot copy (JSON
+    with `changed` and `differences`)."""
+    return f"{FIREWALL_SCRIPT} check {firewall_boot_file(table)} 2>&1"
+
+
 def firewall_boot_file(table: str) -> str:
     return f"{BOOT_DIR}/{table}.nft"
 
@@ -31,6 +37,37 @@ SYSCTL_CAT = (
 )
 # The configuration sshd applies to a new root connection from localhost.
 SSHD_EFFECTIVE = "sshd -T -C user=root,host=localhost,addr=127.0.0.1 2>&1"
+# The configuration sshd applies in every connection context its Match blocks name (one
+# `sshd -T -C` per Match line of sshd_config and its drop-ins, with that block's Address,
+# User, Host, LocalAddress or LocalPort satisfied), each framed by "@@ctx FILE:LINE SPEC":
+# a Match block that turns an option back on for some peers is seen here, where a plain
+# `sshd -T` never evaluates it. One command, so the audit's batch stays one round trip.
+SSHD_CONTEXTS = r"""for f in /etc/ssh/sshd_config /etc/ssh/sshd_config.d/*.conf; do
+  [ -f "$f" ] && grep -HniE '^[[:space:]]*match[[:space:]]' "$f"
+done 2>/dev/null | while IFS= read -r hit; do
+  where=${hit%%:[Mm][Aa][Tt][Cc][Hh]*}; where=${where%%:[[:space:]]*}
+  spec=$(printf '%s
+' "${hit#*:*:}" | awk '{
+    u="root"; h="localhost"; a="127.0.0.1"; la=""; lp="";
+    for (i = 2; i < NF; i += 2) { k = tolower($i); v = $(i + 1);
+      n = split(v, parts, ","); v = "";
+      for (j = 1; j <= n; j++) if (substr(parts[j], 1, 1) != "!") { v = parts[j]; break }
+      if (v == "") continue; gsub(/\*/, "1", v); gsub(/\?/, "1", v); sub(/\/.*/, "", v);
+      if (k == "user") u = v; else if (k == "host") h = v; else if (k == "address") a = v;
+      else if (k == "localaddress") la = v; else if (k == "localport") lp = v }
+    s = "user=" u ",host=" h ",addr=" a;
+    if (la != "") s = s ",laddr=" la; if (lp != "") s = s ",lport=" lp; print s }')
+  echo "@@ctx $where $spec"
+  sshd -T -C "$spec" 2>&1
+done"""
+
+# Every Defaults line sudo reads, in its order: /etc/sudoers, then the files of
+# /etc/sudoers.d in lexical order, skipping names that end in '~' or contain a '.' (as
+# sudo's @includedir does). A later Defaults wins.
+SUDOERS_DEFAULTS = r"""for f in /etc/sudoers $(ls /etc/sudoers.d 2>/dev/null | LC_ALL=C sort |
+    grep -v -e '~$' -e '[.]' | sed 's|^|/etc/sudoers.d/|'); do
+  [ -f "$f" ] && grep -HnE '^[[:space:]]*Defaults' "$f"
+done 2>/dev/null"""
 
 # accounts rules: (argv printing the offending names, what it must print)
 ACCOUNT_QUERIES: dict[str, tuple[list[str], str]] = {

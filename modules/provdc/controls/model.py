@@ -132,6 +132,9 @@ class FileContent(Strict):
     validate_cmd: str | None = Field(default=None, alias="validate")
     # a service to restart when the file changes (handler name)
     notify: Literal["journald", "chrony", "none"] = "none"
+    # how the consuming program reads the file among others (its include order), so the
+    # check judges the effective value, whoever wrote it: `sudoers` = sudo's Defaults
+    effective: Literal["sudoers", "none"] = "none"
 
 
 class PackageAbsent(Strict):

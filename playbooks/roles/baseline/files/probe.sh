@@ -26,6 +26,7 @@ printf '\n@@provdc-probe 8e9dcf09336233c1 begin\n'; ( printf '%s=' net.ipv4.conf
 printf '\n@@provdc-probe 3645cd962102da2d begin\n'; ( printf '%s=' net.ipv4.tcp_syncookies; sysctl -n net.ipv4.tcp_syncookies 2>/dev/null || echo missing; printf '%s=' net.ipv4.icmp_echo_ignore_broadcasts; sysctl -n net.ipv4.icmp_echo_ignore_broadcasts 2>/dev/null || echo missing; printf '%s=' net.ipv4.icmp_ignore_bogus_error_responses; sysctl -n net.ipv4.icmp_ignore_bogus_error_responses 2>/dev/null || echo missing ); printf '\n@@provdc-probe 3645cd962102da2d rc=%s\n' $?
 printf '\n@@provdc-probe 89f462f5c51995a9 begin\n'; ( printf '%s=' net.ipv6.conf.all.accept_ra; sysctl -n net.ipv6.conf.all.accept_ra 2>/dev/null || echo missing; printf '%s=' net.ipv6.conf.default.accept_ra; sysctl -n net.ipv6.conf.default.accept_ra 2>/dev/null || echo missing ); printf '\n@@provdc-probe 89f462f5c51995a9 rc=%s\n' $?
 printf '\n@@provdc-probe 2960d1f0c0fd7ec6 begin\n'; ( nft list chain inet provdc_segmentation input 2>/dev/null ); printf '\n@@provdc-probe 2960d1f0c0fd7ec6 rc=%s\n' $?
+printf '\n@@provdc-probe 59df2fdcad6994cf begin\n'; ( /usr/local/sbin/provdc-segmentation check /etc/provdc/segmentation/provdc_segmentation.nft 2>&1 ); printf '\n@@provdc-probe 59df2fdcad6994cf rc=%s\n' $?
 printf '\n@@provdc-probe 2c838ef26ecdeef2 begin\n'; ( cat /etc/provdc/segmentation/provdc_segmentation.nft 2>/dev/null ); printf '\n@@provdc-probe 2c838ef26ecdeef2 rc=%s\n' $?
 printf '\n@@provdc-probe 19400e4229708231 begin\n'; ( systemctl is-enabled provdc-segmentation.service 2>/dev/null ); printf '\n@@provdc-probe 19400e4229708231 rc=%s\n' $?
 printf '\n@@provdc-probe fdfbc6306b41baca begin\n'; ( dpkg-query -W -f='${Package} ${db:Status-Abbrev}\n' telnet telnetd inetutils-telnet inetutils-telnetd rsh-client rsh-server nis talk talkd xinetd tftpd-hpa tftp-hpa avahi-daemon cups rpcbind 2>/dev/null ); printf '\n@@provdc-probe fdfbc6306b41baca rc=%s\n' $?
@@ -38,6 +39,24 @@ printf '\n@@provdc-probe bc00b70465e56941 begin\n'; ( dpkg-query -W -f='${Packag
 printf '\n@@provdc-probe ad7271b29c181a58 begin\n'; ( stat -c '%n|%a|%U|%G' /etc/ssh/sshd_config 2>/dev/null || echo '/etc/ssh/sshd_config|missing' ); printf '\n@@provdc-probe ad7271b29c181a58 rc=%s\n' $?
 printf '\n@@provdc-probe 8cbe31a6c71d5546 begin\n'; ( sshd -T -C user=root,host=localhost,addr=127.0.0.1 2>&1 ); printf '\n@@provdc-probe 8cbe31a6c71d5546 rc=%s\n' $?
 printf '\n@@provdc-probe d8a635c5b622f98b begin\n'; ( cat /etc/ssh/sshd_config.d/05-provdc-baseline.conf 2>/dev/null ); printf '\n@@provdc-probe d8a635c5b622f98b rc=%s\n' $?
+printf '\n@@provdc-probe dc3a6996c8ceaeb6 begin\n'; ( for f in /etc/ssh/sshd_config /etc/ssh/sshd_config.d/*.conf; do
+  [ -f "$f" ] && grep -HniE '^[[:space:]]*match[[:space:]]' "$f"
+done 2>/dev/null | while IFS= read -r hit; do
+  where=${hit%%:[Mm][Aa][Tt][Cc][Hh]*}; where=${where%%:[[:space:]]*}
+  spec=$(printf '%s
+' "${hit#*:*:}" | awk '{
+    u="root"; h="localhost"; a="127.0.0.1"; la=""; lp="";
+    for (i = 2; i < NF; i += 2) { k = tolower($i); v = $(i + 1);
+      n = split(v, parts, ","); v = "";
+      for (j = 1; j <= n; j++) if (substr(parts[j], 1, 1) != "!") { v = parts[j]; break }
+      if (v == "") continue; gsub(/\*/, "1", v); gsub(/\?/, "1", v); sub(/\/.*/, "", v);
+      if (k == "user") u = v; else if (k == "host") h = v; else if (k == "address") a = v;
+      else if (k == "localaddress") la = v; else if (k == "localport") lp = v }
+    s = "user=" u ",host=" h ",addr=" a;
+    if (la != "") s = s ",laddr=" la; if (lp != "") s = s ",lport=" lp; print s }')
+  echo "@@ctx $where $spec"
+  sshd -T -C "$spec" 2>&1
+done ); printf '\n@@provdc-probe dc3a6996c8ceaeb6 rc=%s\n' $?
 printf '\n@@provdc-probe 7f05a9a7a62159d4 begin\n'; ( cat /etc/issue.net 2>/dev/null ); printf '\n@@provdc-probe 7f05a9a7a62159d4 rc=%s\n' $?
 printf '\n@@provdc-probe d26cb9d200ea5591 begin\n'; ( stat -c '%n|%a|%U|%G' /etc/issue.net 2>/dev/null || echo '/etc/issue.net|missing' ); printf '\n@@provdc-probe d26cb9d200ea5591 rc=%s\n' $?
 printf '\n@@provdc-probe 2186ff1ccd3ff195 begin\n'; ( find /etc/ssh -xdev -name 'ssh_host_*_key' -perm /0077 -print 2>/dev/null | head -n 20 ); printf '\n@@provdc-probe 2186ff1ccd3ff195 rc=%s\n' $?
@@ -54,6 +73,10 @@ printf '\n@@provdc-probe 47bea5d21b2a932c begin\n'; ( awk -F: '$2 == "" {print $
 printf '\n@@provdc-probe 7f496c534c0d5681 begin\n'; ( awk -F: '$3 > 0 && $3 < 1000 && $1 !~ /^(sync|shutdown|halt)$/ && $7 !~ /(nologin|false)$/ {print $1}' /etc/passwd ); printf '\n@@provdc-probe 7f496c534c0d5681 rc=%s\n' $?
 printf '\n@@provdc-probe 6ce0528eb89fc650 begin\n'; ( cat /etc/sudoers.d/60-provdc-baseline 2>/dev/null ); printf '\n@@provdc-probe 6ce0528eb89fc650 rc=%s\n' $?
 printf '\n@@provdc-probe 405345244cfd6d78 begin\n'; ( stat -c '%n|%a|%U|%G' /etc/sudoers.d/60-provdc-baseline 2>/dev/null || echo '/etc/sudoers.d/60-provdc-baseline|missing' ); printf '\n@@provdc-probe 405345244cfd6d78 rc=%s\n' $?
+printf '\n@@provdc-probe 079da879cab502dd begin\n'; ( for f in /etc/sudoers $(ls /etc/sudoers.d 2>/dev/null | LC_ALL=C sort |
+    grep -v -e '~$' -e '[.]' | sed 's|^|/etc/sudoers.d/|'); do
+  [ -f "$f" ] && grep -HnE '^[[:space:]]*Defaults' "$f"
+done 2>/dev/null ); printf '\n@@provdc-probe 079da879cab502dd rc=%s\n' $?
 printf '\n@@provdc-probe b446dd54bab5ee95 begin\n'; ( cat /etc/pam.d/su 2>/dev/null ); printf '\n@@provdc-probe b446dd54bab5ee95 rc=%s\n' $?
 printf '\n@@provdc-probe 6ccb62c1cc33f491 begin\n'; ( cat /etc/issue 2>/dev/null ); printf '\n@@provdc-probe 6ccb62c1cc33f491 rc=%s\n' $?
 printf '\n@@provdc-probe 96e8022a7085a668 begin\n'; ( stat -c '%n|%a|%U|%G' /etc/issue 2>/dev/null || echo '/etc/issue|missing' ); printf '\n@@provdc-probe 96e8022a7085a668 rc=%s\n' $?
