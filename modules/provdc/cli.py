@@ -57,6 +57,25 @@ app = typer.Typer(
 DEFAULT_TOPOLOGY = Path("inventory/soctrang/topology.yml")
 
 
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            out.print(f"provdc {version('provdc')}", highlight=False)
+        except PackageNotFoundError:  # running from a source tree that was never installed
+            out.print("provdc (not installed)", highlight=False)
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                 help="print provdc's version and exit"),
+) -> None:
+    """provdc: the provincial integrated data centre as code."""
+
+
 class Format(StrEnum):
     table = "table"
     json = "json"

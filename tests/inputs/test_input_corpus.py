@@ -369,3 +369,14 @@ def test_missing_cloud_credentials_are_one_paragraph(tmp_path, monkeypatch):
         result = CliRunner().invoke(app, argv)
         assert_one_paragraph(result.exit_code, result.stdout, result.stderr, result.exception)
         assert "credentials" in result.stderr
+
+
+def test_version_and_the_plumbing_commands_stay_out_of_the_help():
+    from importlib.metadata import version
+
+    result = CliRunner().invoke(app, ["--version"])
+    assert result.exit_code == 0 and result.stdout.strip() == f"provdc {version('provdc')}"
+    for group, hidden in (("segmentation", "specs"), ("bandwidth", "specs"),
+                          ("controls", "gate")):
+        shown = CliRunner().invoke(app, [group, "--help"]).stdout
+        assert f" {hidden} " not in shown, (group, hidden)

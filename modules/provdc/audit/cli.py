@@ -88,7 +88,7 @@ def render_ansible(
         out.print(f"wrote {p}")
 
 
-@controls_app.command("gate")
+@controls_app.command("gate", hidden=True)  # plumbing: the baseline role's controller step
 def gate_cmd() -> None:
     """Used by the baseline role. Reads {"hosts": {name: {"output", "controls",
     "in_container"}}} on stdin (the output of the role's probe.sh on each host) and prints

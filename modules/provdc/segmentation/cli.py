@@ -117,7 +117,7 @@ def render(
         out.print(summary_table(seg))
 
 
-@group.command()
+@group.command(hidden=True)  # plumbing: the segmentation role's controller step
 def specs(
     topology: Path | None = typer.Option(None, "--topology", "-t", help="topology YAML"),
 ) -> None:
