@@ -259,7 +259,8 @@ def test_drift_written_outside_our_files_is_caught(twins, control):
     assert flagged == [control], {c: results[c].summary() for c in flagged}
     bad = " ".join(f"{e.item} {e.actual}" for e in results[control].evidence if not e.ok)
     named = {"VN-SSH-02": "Match at /etc/ssh/sshd_config", "VN-AUTH-11": "90-vendor-tools",
-             "VN-NET-09": "live table"}[control]
+             "VN-NET-09": "live table", "VN-LOG-09": "99-vendor.conf",
+             "VN-SVC-05": "99vendor-no-updates", "VN-AUTH-07": "login shell TMOUT"}[control]
     assert named in bad, bad
     assert twins.results(A)[control].status == "pass"  # restored
 

@@ -163,6 +163,14 @@ def breaker(control: Control, in_container: bool) -> Breaker:
 
 FOREIGN_SSHD = "/etc/ssh/sshd_config"
 FOREIGN_SUDOERS = "/etc/sudoers.d/90-vendor-tools"
+# A package's or an admin's own file, read after (or, for profile scripts, before) ours.
+FOREIGN_FILES = {
+    "VN-LOG-09": ("/etc/systemd/journald.conf.d/99-vendor.conf",
+                  "[Journal]\nStorage=volatile\n"),
+    "VN-SVC-05": ("/etc/apt/apt.conf.d/99vendor-no-updates",
+                  'APT::Periodic::Unattended-Upgrade "0";\n'),
+    "VN-AUTH-07": ("/etc/profile.d/00-vendor-session.sh", "readonly TMOUT=0\n"),
+}
 
 
 def foreign_breakers(controls: list[Control]) -> dict[str, Breaker]:
@@ -180,6 +188,9 @@ def foreign_breakers(controls: list[Control]) -> dict[str, Breaker]:
         out[auth11.id] = Breaker(
             auth11.id, f"install -m 0440 /dev/null {FOREIGN_SUDOERS} && "
             f"echo 'Defaults !use_pty' > {FOREIGN_SUDOERS}", f"rm -f {FOREIGN_SUDOERS}")
+    for cid, (path, text) in FOREIGN_FILES.items():
+        if cid in by_id:
+            out[cid] = Breaker(cid, f"printf {shlex.quote(text)} > {path}", f"rm -f {path}")
     net09 = by_id.get("VN-NET-09")
     if net09 is not None:  # an accept-all at the top of the live input chain
         table = net09.check.table

@@ -411,9 +411,73 @@ def check_file_content(control: Control, probe: Probe, runtime: bool) -> list[Ev
     first_diff = "identical" if same else _first_difference(p.content, text)
     ev = [Evidence(p.path, STATE, "content as in the catalogue", first_diff, same)]
     ev.append(_mode_ev(p.path, _stat(probe, [p.path]).get(p.path), p.mode, "root", "root", False))
-    if p.effective == "sudoers":
-        ev += _sudoers_effective(p.content, probe.out(files.SUDOERS_DEFAULTS), p.path)
+    if p.effective != "none":
+        ev += EFFECTIVE_READERS[p.effective](p.content, probe, p.path)
     return ev
+
+
+def _journald_effective(content: str, probe: Probe, ours: str) -> list[Evidence]:
+    """Each key our drop-in sets, as journald ends up with it (the last assignment in
+    `systemd-analyze cat-config` order) and the file that decided."""
+    last: dict[str, tuple[str, str]] = {}
+    current = "journald.conf"
+    for line in probe.out(files.JOURNALD_CAT).splitlines():
+        if line.startswith("# /"):
+            current = line[2:].strip()
+        elif "=" in line and not line.lstrip().startswith(("#", ";", "[")):
+            key, _, value = line.partition("=")
+            last[key.strip()] = (value.strip(), current)
+    return [_decided(f"journald {key}", want, *last.get(key, ("not set", "no file")), ours)
+            for key, want in _assignments(content, "=")]
+
+
+def _apt_effective(content: str, probe: Probe, ours: str) -> list[Evidence]:
+    """Each apt setting our file makes, as `apt-config dump` has it, and the last file of
+    apt.conf.d (apt's lexical order) that assigns it."""
+    dump = {}
+    for line in probe.out(files.APT_DUMP).splitlines():
+        key, _, value = line.partition(" ")
+        dump[key] = value.strip().rstrip(";").strip('"')
+    decided: dict[str, str] = {}
+    for hit in probe.out(files.APT_FILES).splitlines():
+        path, lineno, text = (hit.split(":", 2) + ["", ""])[:3]
+        key = text.strip().split(" ", 1)[0]
+        if key:
+            decided[key] = f"{path}:{lineno}"
+    out = []
+    for key, want in _assignments(content, " "):
+        want = want.rstrip(";").strip('"')
+        out.append(_decided(f"apt {key}", want, dump.get(key, "not set"),
+                            decided.get(key, "apt's defaults"), ours))
+    return out
+
+
+def _login_shell_effective(content: str, probe: Probe, ours: str) -> list[Evidence]:
+    """The variables our profile script sets, as a root login shell ends up with them
+    (after /etc/profile and every profile.d script, whoever wrote them)."""
+    got = dict(line.split("=", 1) for line in probe.out(files.LOGIN_SHELL_VARS).splitlines()
+               if "=" in line)
+    return [Evidence(f"login shell {key}", STATE, want, got.get(key, "not read"),
+                     got.get(key) == want)
+            for key, want in _assignments(content, "=") if key.isupper()]
+
+
+def _assignments(content: str, separator: str) -> list[tuple[str, str]]:
+    """KEY=value (or `Key "value";`) lines of a catalogue file, comments and sections out."""
+    out = []
+    for line in content.splitlines():
+        line = line.strip()
+        if not line or line.startswith(("#", ";", "[", "//")) or separator not in line:
+            continue
+        key, _, value = line.partition(separator)
+        out.append((key.strip(), value.strip()))
+    return out
+
+
+def _decided(item: str, want: str, got: str, where: str, ours: str) -> Evidence:
+    ok = _norm(got) == _norm(want)
+    note = "" if where.startswith(ours) else f" (decided by {where})"
+    return Evidence(item, STATE, want, f"{got}{note}" if not ok or note else got, ok)
 
 
 _COMMA_OUTSIDE_QUOTES = re.compile(r',(?=(?:[^"]*"[^"]*")*[^"]*$)')
@@ -433,12 +497,12 @@ def _sudoers_settings(line: str) -> list[tuple[str, str]]:
     return out
 
 
-def _sudoers_effective(content: str, listing: str, ours: str) -> list[Evidence]:
+def _sudoers_effective(content: str, probe: Probe, ours: str) -> list[Evidence]:
     """Each setting our file makes, as sudo ends up with it: the last Defaults naming it in
     sudo's reading order decides (a later `Defaults !use_pty`, or `Defaults:alice
     !use_pty` for one user, undoes ours)."""
     last: dict[str, tuple[str, str]] = {}
-    for hit in listing.splitlines():
+    for hit in probe.out(files.SUDOERS_DEFAULTS).splitlines():
         path, lineno, text = (hit.split(":", 2) + ["", ""])[:3]
         for name, setting in _sudoers_settings(text):
             last[name] = (setting, f"{path}:{lineno}")
@@ -637,6 +701,10 @@ def _chain_as_confirmed(probe: Probe, table: str) -> Evidence:
     got = "as confirmed" if not doc["changed"] else "; ".join(diffs)[:400] or "differs"
     return Evidence(f"live table vs {files.firewall_boot_file(table)}", RUNTIME,
                     "as confirmed", got, not doc["changed"])
+
+
+EFFECTIVE_READERS = {"sudoers": _sudoers_effective, "journald": _journald_effective,
+                     "apt": _apt_effective, "login_shell": _login_shell_effective}
 
 
 CHECKS: dict[str, Check] = {

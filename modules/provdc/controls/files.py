@@ -69,6 +69,19 @@ SUDOERS_DEFAULTS = r"""for f in /etc/sudoers $(ls /etc/sudoers.d 2>/dev/null | L
   [ -f "$f" ] && grep -HnE '^[[:space:]]*Defaults' "$f"
 done 2>/dev/null"""
 
+# journald's configuration as it reads it: journald.conf then its drop-ins, each file under
+# a "# /path" header (later assignments win).
+JOURNALD_CAT = "systemd-analyze cat-config systemd/journald.conf 2>&1"
+# apt's merged configuration, and every file of apt.conf.d that assigns something, in apt's
+# (lexical) order with line numbers, to name the file that decided.
+APT_DUMP = "apt-config dump 2>&1"
+APT_FILES = ("for f in /etc/apt/apt.conf $(ls /etc/apt/apt.conf.d 2>/dev/null | LC_ALL=C sort "
+             "| sed 's|^|/etc/apt/apt.conf.d/|'); do [ -f \"$f\" ] && grep -Hn '\"' \"$f\"; "
+             "done 2>/dev/null")
+# What a root login shell ends up with after /etc/profile and every profile.d script.
+LOGIN_SHELL_VARS = ("env -i HOME=/root TERM=dumb bash -l -c 'for v in TMOUT; do "
+                    "eval \"echo $v=\\${$v-unset}\"; done' </dev/null 2>/dev/null")
+
 # accounts rules: (argv printing the offending names, what it must print)
 ACCOUNT_QUERIES: dict[str, tuple[list[str], str]] = {
     "uid0_only_root": (["awk", "-F:", "$3 == 0 {print $1}", "/etc/passwd"], "root"),

@@ -133,8 +133,9 @@ class FileContent(Strict):
     # a service to restart when the file changes (handler name)
     notify: Literal["journald", "chrony", "none"] = "none"
     # how the consuming program reads the file among others (its include order), so the
-    # check judges the effective value, whoever wrote it: `sudoers` = sudo's Defaults
-    effective: Literal["sudoers", "none"] = "none"
+    # check judges the effective value, whoever wrote it: sudo's Defaults, journald's
+    # configuration, apt's, or the variables a login shell ends up with
+    effective: Literal["sudoers", "journald", "apt", "login_shell", "none"] = "none"
 
 
 class PackageAbsent(Strict):

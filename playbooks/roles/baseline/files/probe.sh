@@ -35,6 +35,8 @@ printf '\n@@provdc-probe dac33fc284d61683 begin\n'; ( printf '%s|%s|%s\n' debug-
 printf '\n@@provdc-probe e8a00c88c1b243a0 begin\n'; ( printf '%s|%s|%s\n' ctrl-alt-del.target "$(systemctl is-enabled ctrl-alt-del.target 2>/dev/null)" "$(systemctl is-active ctrl-alt-del.target 2>/dev/null)" ); printf '\n@@provdc-probe e8a00c88c1b243a0 rc=%s\n' $?
 printf '\n@@provdc-probe 9437ed3eec63db0e begin\n'; ( cat /etc/apt/apt.conf.d/20auto-upgrades 2>/dev/null ); printf '\n@@provdc-probe 9437ed3eec63db0e rc=%s\n' $?
 printf '\n@@provdc-probe 7d168aecfeb24138 begin\n'; ( stat -c '%n|%a|%U|%G' /etc/apt/apt.conf.d/20auto-upgrades 2>/dev/null || echo '/etc/apt/apt.conf.d/20auto-upgrades|missing' ); printf '\n@@provdc-probe 7d168aecfeb24138 rc=%s\n' $?
+printf '\n@@provdc-probe e107ac7fa5a8c915 begin\n'; ( apt-config dump 2>&1 ); printf '\n@@provdc-probe e107ac7fa5a8c915 rc=%s\n' $?
+printf '\n@@provdc-probe 80d02754d81c9165 begin\n'; ( for f in /etc/apt/apt.conf $(ls /etc/apt/apt.conf.d 2>/dev/null | LC_ALL=C sort | sed 's|^|/etc/apt/apt.conf.d/|'); do [ -f "$f" ] && grep -Hn '"' "$f"; done 2>/dev/null ); printf '\n@@provdc-probe 80d02754d81c9165 rc=%s\n' $?
 printf '\n@@provdc-probe bc00b70465e56941 begin\n'; ( dpkg-query -W -f='${Package} ${db:Status-Abbrev}\n' auditd aide aide-common acct unattended-upgrades nftables chrony rsyslog libpam-pwquality libpam-tmpdir rkhunter 2>/dev/null ); printf '\n@@provdc-probe bc00b70465e56941 rc=%s\n' $?
 printf '\n@@provdc-probe ad7271b29c181a58 begin\n'; ( stat -c '%n|%a|%U|%G' /etc/ssh/sshd_config 2>/dev/null || echo '/etc/ssh/sshd_config|missing' ); printf '\n@@provdc-probe ad7271b29c181a58 rc=%s\n' $?
 printf '\n@@provdc-probe 8cbe31a6c71d5546 begin\n'; ( sshd -T -C user=root,host=localhost,addr=127.0.0.1 2>&1 ); printf '\n@@provdc-probe 8cbe31a6c71d5546 rc=%s\n' $?
@@ -68,6 +70,7 @@ printf '\n@@provdc-probe f804b04959f7b6d0 begin\n'; ( cat /etc/login.defs 2>/dev
 printf '\n@@provdc-probe c0c09efaa1dd4e27 begin\n'; ( cat /etc/default/useradd 2>/dev/null ); printf '\n@@provdc-probe c0c09efaa1dd4e27 rc=%s\n' $?
 printf '\n@@provdc-probe 58b7ea5e7465c097 begin\n'; ( cat /etc/profile.d/provdc-tmout.sh 2>/dev/null ); printf '\n@@provdc-probe 58b7ea5e7465c097 rc=%s\n' $?
 printf '\n@@provdc-probe ea4434842bb84da9 begin\n'; ( stat -c '%n|%a|%U|%G' /etc/profile.d/provdc-tmout.sh 2>/dev/null || echo '/etc/profile.d/provdc-tmout.sh|missing' ); printf '\n@@provdc-probe ea4434842bb84da9 rc=%s\n' $?
+printf '\n@@provdc-probe ae48d3f9dbc267c1 begin\n'; ( env -i HOME=/root TERM=dumb bash -l -c 'for v in TMOUT; do eval "echo $v=\${$v-unset}"; done' </dev/null 2>/dev/null ); printf '\n@@provdc-probe ae48d3f9dbc267c1 rc=%s\n' $?
 printf '\n@@provdc-probe 35d7268a5673fcc6 begin\n'; ( awk -F: '$3 == 0 {print $1}' /etc/passwd ); printf '\n@@provdc-probe 35d7268a5673fcc6 rc=%s\n' $?
 printf '\n@@provdc-probe 47bea5d21b2a932c begin\n'; ( awk -F: '$2 == "" {print $1}' /etc/shadow ); printf '\n@@provdc-probe 47bea5d21b2a932c rc=%s\n' $?
 printf '\n@@provdc-probe 7f496c534c0d5681 begin\n'; ( awk -F: '$3 > 0 && $3 < 1000 && $1 !~ /^(sync|shutdown|halt)$/ && $7 !~ /(nologin|false)$/ {print $1}' /etc/passwd ); printf '\n@@provdc-probe 7f496c534c0d5681 rc=%s\n' $?
@@ -99,6 +102,7 @@ printf '\n@@provdc-probe 3539407749be8a2b begin\n'; ( cat /etc/audit/rules.d/99-
 printf '\n@@provdc-probe 042c6dff1749e9ee begin\n'; ( cat /etc/audit/auditd.conf 2>/dev/null ); printf '\n@@provdc-probe 042c6dff1749e9ee rc=%s\n' $?
 printf '\n@@provdc-probe 4075210b531ee1f8 begin\n'; ( cat /etc/systemd/journald.conf.d/60-provdc.conf 2>/dev/null ); printf '\n@@provdc-probe 4075210b531ee1f8 rc=%s\n' $?
 printf '\n@@provdc-probe 4edc6b64be3673b1 begin\n'; ( stat -c '%n|%a|%U|%G' /etc/systemd/journald.conf.d/60-provdc.conf 2>/dev/null || echo '/etc/systemd/journald.conf.d/60-provdc.conf|missing' ); printf '\n@@provdc-probe 4edc6b64be3673b1 rc=%s\n' $?
+printf '\n@@provdc-probe ae2644660258932f begin\n'; ( systemd-analyze cat-config systemd/journald.conf 2>&1 ); printf '\n@@provdc-probe ae2644660258932f rc=%s\n' $?
 printf '\n@@provdc-probe d3250d2fbd28176c begin\n'; ( printf '%s|%s|%s\n' rsyslog.service "$(systemctl is-enabled rsyslog.service 2>/dev/null)" "$(systemctl is-active rsyslog.service 2>/dev/null)" ); printf '\n@@provdc-probe d3250d2fbd28176c rc=%s\n' $?
 printf '\n@@provdc-probe 5c9145b91d5e04c1 begin\n'; ( printf '%s|%s|%s\n' acct.service "$(systemctl is-enabled acct.service 2>/dev/null)" "$(systemctl is-active acct.service 2>/dev/null)" ); printf '\n@@provdc-probe 5c9145b91d5e04c1 rc=%s\n' $?
 printf '\n@@provdc-probe 6b57237b38d18a36 begin\n'; ( find /var/log -xdev -type f -perm /0027 '(' -name '*.log' -o -name syslog -o -name messages ')' -print 2>/dev/null | head -n 20 ); printf '\n@@provdc-probe 6b57237b38d18a36 rc=%s\n' $?
