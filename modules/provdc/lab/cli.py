@@ -9,6 +9,7 @@ from pathlib import Path
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from provdc.console import PlainTable, err, fail, out
 from provdc.errors import ProvdcError
@@ -40,7 +41,8 @@ def hosts_table(st: dict) -> Table:
     for h in st["hosts"]:
         table.add_row(h["name"], h["role"] + (" (extra)" if h.get("extra") else ""),
                       h["address"], h["segment"],
-                      "[green]running[/]" if h["running"] else "[red]stopped[/]")
+                      Text("running", style="green") if h["running"]
+                      else Text("stopped", style="red"))
     return table
 
 
