@@ -224,18 +224,23 @@ def test_invalid_sshd_option_is_refused_before_reload(twins, option):
     assert fresh.stdout.strip() == "active"
 
 
+def results_while_broken(twins, b) -> dict:
+    """Every control's result on host A while the breaker is in effect; restored after."""
+    if b.snapshot:
+        twins.ssh(A, b.snapshot)
+    twins.ssh(A, b.run)
+    try:
+        return twins.results(A)
+    finally:
+        twins.ssh(A, b.restore)
+
+
 @pytest.mark.parametrize("control", CONTROLS, ids=lambda c: c.id)
 def test_breaking_one_control_flags_exactly_that_control(twins, control):
     if not twins.converged:
         pytest.skip("needs the converged hosts of test_converge_with_one_host_unreachable")
     b = breaker(control, in_container=True)
-    if b.snapshot:
-        twins.ssh(A, b.snapshot)
-    twins.ssh(A, b.run)
-    try:
-        results = twins.results(A)
-    finally:
-        twins.ssh(A, b.restore)
+    results = results_while_broken(twins, b)
     flagged = sorted(c for c, r in results.items() if r.status != "pass")
     assert flagged == [control.id], {c: results[c].summary() for c in flagged}
 
@@ -248,13 +253,7 @@ def test_drift_written_outside_our_files_is_caught(twins, control):
     if not twins.converged:
         pytest.skip("needs the converged hosts of test_converge_with_one_host_unreachable")
     b = foreign_breakers(CONTROLS)[control]
-    if b.snapshot:
-        twins.ssh(A, b.snapshot)
-    twins.ssh(A, b.run)
-    try:
-        results = twins.results(A)
-    finally:
-        twins.ssh(A, b.restore)
+    results = results_while_broken(twins, b)
     flagged = sorted(c for c, r in results.items() if r.status != "pass")
     assert flagged == [control], {c: results[c].summary() for c in flagged}
     bad = " ".join(f"{e.item} {e.actual}" for e in results[control].evidence if not e.ok)
