@@ -362,6 +362,11 @@ def test_missing_cloud_credentials_are_one_paragraph(tmp_path, monkeypatch):
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    # boto3's default session caches credentials it found earlier in this process (the moto
+    # tests set some when they share a pytest worker with this one)
+    import boto3
+
+    monkeypatch.setattr(boto3, "DEFAULT_SESSION", None)
     monkeypatch.chdir(tmp_path)
     for argv in (["state", "bootstrap", "--bucket", "st8", "--endpoint", "http://127.0.0.1:9"],
                  ["cloud", "audit", "--endpoint", "http://127.0.0.1:9", "--level", "3",
