@@ -26,7 +26,7 @@ err = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
 def plain(text: object) -> str:
     """Text safe to embed in rich markup: markup escaped, control characters (but newlines)
     shown as Python escapes."""
-    return escape(plain_text(text))
+    return escape(escape_controls(text))
 
 
 class PlainTable(Table):
@@ -35,15 +35,16 @@ class PlainTable(Table):
     styled cell."""
 
     def __init__(self, *headers, title: str | None = None, **kwargs):
-        super().__init__(*headers, title=Text(plain_text(title)) if title else None, **kwargs)
+        super().__init__(*headers, title=Text(escape_controls(title)) if title else None, **kwargs)
 
     def add_row(self, *cells, **kwargs) -> None:
-        super().add_row(*(Text(plain_text(c)) if isinstance(c, str) else c for c in cells),
+        super().add_row(*(Text(escape_controls(c)) if isinstance(c, str) else c for c in cells),
                         **kwargs)
 
 
-def plain_text(text: object) -> str:
-    """Control characters (but newlines) shown as Python escapes."""
+def escape_controls(text: object) -> str:
+    """Control characters (but newlines) shown as Python escapes (for printing; the host
+    contract's `plain_text` refuses them instead)."""
     return "".join(c if c == "\n" or c.isprintable() else repr(c)[1:-1] for c in str(text))
 
 

@@ -105,7 +105,7 @@ def build_inventory(loaded: Loaded, outputs: dict, source: str = "<outputs>") ->
             raise ProvdcError(f"host '{host['name']}': {exc}", source, None,
                               f"hosts[{i}].private_ip", "export the outputs again") from None
         hostvars[str(host["name"])] = v
-    contract, _ = host_inventory.validate(hostvars, source)
+    contract, _ = host_inventory.validate(hostvars, source, loaded)  # loaded once
     for name, h in contract.items():
         for group in groups_of(h):
             groups.setdefault(group, []).append(name)

@@ -439,8 +439,7 @@ def _apt_effective(content: str, probe: Probe, ours: str) -> list[Evidence]:
         key, _, value = line.partition(" ")
         dump[key] = value.strip().rstrip(";").strip('"')
     decided: dict[str, str] = {}
-    for hit in probe.out(files.APT_FILES).splitlines():
-        path, lineno, text = (hit.split(":", 2) + ["", ""])[:3]
+    for path, lineno, text in _grep_hits(probe.out(files.APT_FILES)):
         key = text.strip().split(" ", 1)[0]
         if key:
             decided[key] = f"{path}:{lineno}"
@@ -460,6 +459,11 @@ def _login_shell_effective(content: str, probe: Probe, ours: str) -> list[Eviden
     return [Evidence(f"login shell {key}", STATE, want, got.get(key, "not read"),
                      got.get(key) == want)
             for key, want in _assignments(content, "=") if key.isupper()]
+
+
+def _grep_hits(text: str) -> list[tuple[str, str, str]]:
+    """`grep -Hn` output as (path, line number, line)."""
+    return [tuple((hit.split(":", 2) + ["", ""])[:3]) for hit in text.splitlines()]
 
 
 def _assignments(content: str, separator: str) -> list[tuple[str, str]]:
@@ -502,8 +506,7 @@ def _sudoers_effective(content: str, probe: Probe, ours: str) -> list[Evidence]:
     sudo's reading order decides (a later `Defaults !use_pty`, or `Defaults:alice
     !use_pty` for one user, undoes ours)."""
     last: dict[str, tuple[str, str]] = {}
-    for hit in probe.out(files.SUDOERS_DEFAULTS).splitlines():
-        path, lineno, text = (hit.split(":", 2) + ["", ""])[:3]
+    for path, lineno, text in _grep_hits(probe.out(files.SUDOERS_DEFAULTS)):
         for name, setting in _sudoers_settings(text):
             last[name] = (setting, f"{path}:{lineno}")
     ev = []

@@ -107,9 +107,10 @@ def _ansible_inventory_cmd() -> str:
 
 
 def validate(hostvars: dict[str, dict], source: str,
-             topology: str | Path | None = None) -> tuple[dict[str, HostVars], Loaded]:
-    """Every host against the contract, then against its topology. Raises one paragraph
-    per problem (ValidationFailed lists them), naming the inventory, host and variable."""
+             topology: str | Path | Loaded | None = None) -> tuple[dict[str, HostVars], Loaded]:
+    """Every host against the contract, then against its topology (a path, or one a caller
+    has loaded already). Raises one paragraph per problem (ValidationFailed lists them),
+    naming the inventory, host and variable."""
     errors: list[ProvdcError] = []
     hosts: dict[str, HostVars] = {}
     if not isinstance(hostvars, dict):
@@ -121,14 +122,37 @@ def validate(hostvars: dict[str, dict], source: str,
             hosts[name] = host
     if errors:
         raise ValidationFailed(errors)
-    loaded = _topology(hosts, source, topology)
-    names = set(hosts)
+    loaded = topology if isinstance(topology, Loaded) else _topology(hosts, source, topology)
+    index, names = plan.Index.of(loaded), set(hosts)
     for name, host in hosts.items():
-        for var, message, fix in plan.problems(name, host, loaded, names):
+        for var, message, fix in plan.problems(name, host, index, names):
             errors.append(ProvdcError(message, source, None, f"{name}: {var}", fix))
     if errors:
         raise ValidationFailed(errors)
     return hosts, loaded
+
+
+REQUEST_FIX = 'pass {"hostvars": {host: {provdc_...}}, "source": NAME}'
+
+
+def read_request(text: str, mappings: dict[str, type] | None = None,
+                 fix: str = REQUEST_FIX) -> dict:
+    """What a role's controller step sends on stdin: a JSON object whose "hostvars" maps
+    host names to their provdc_* variables (and, per `mappings`, other keys mapping host
+    names to values of a type). Any other shape is one paragraph; the hosts themselves are
+    left to `validate`."""
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        raise ProvdcError(f"stdin is not JSON: {exc}", field="stdin", fix=fix) from None
+    if not isinstance(data, dict):
+        raise ProvdcError("stdin is not a request object", field="stdin", fix=fix)
+    for key, kind in {"hostvars": dict, **(mappings or {})}.items():
+        value = {} if data.get(key) is None else data[key]
+        if not isinstance(value, dict) or not all(isinstance(v, kind) for v in value.values()):
+            raise ProvdcError(f"'{key}' is not a mapping of host names", field=f"stdin: {key}",
+                              fix=fix)
+    return data
 
 
 def extra_flows(hosts: dict[str, HostVars], source: str) -> list[ExtraFlow]:

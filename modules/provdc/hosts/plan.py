@@ -7,6 +7,7 @@ one its service requires. Each such host is refused here, before any renderer re
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Network
 
 from provdc.errors import ProvdcError
@@ -14,15 +15,30 @@ from provdc.hosts.contract import PREFIX, HostVars, Role
 from provdc.topology.validate import Loaded
 
 
-def problems(name: str, host: HostVars, loaded: Loaded,
+@dataclass(frozen=True)
+class Index:
+    """The topology's names, looked up once for a whole inventory (not once per host)."""
+
+    loaded: Loaded
+    zones: dict
+    services: dict
+    sites: dict
+    tiers: dict
+
+    @classmethod
+    def of(cls, loaded: Loaded) -> Index:
+        topo = loaded.topology
+        return cls(loaded, {z.name: z for z in loaded.plan.zones},
+                   {s.slug: s for s in topo.services}, {s.slug: s for s in topo.sites},
+                   {t.name: t for t in topo.tiers})
+
+
+def problems(name: str, host: HostVars, index: Index,
              names: set[str]) -> list[tuple[str, str, str]]:
     """(variable, message, fix) for each way this host contradicts the topology."""
-    topo, plan = loaded.topology, loaded.plan
+    loaded, plan = index.loaded, index.loaded.plan
     out: list[tuple[str, str, str]] = []
-    zones = {z.name: z for z in plan.zones}
-    services = {s.slug: s for s in topo.services}
-    sites = {s.slug: s for s in topo.sites}
-    tiers = {t.name: t for t in topo.tiers}
+    zones, services, sites, tiers = index.zones, index.services, index.sites, index.tiers
 
     def unknown(kind: str, value: str, known) -> None:
         listed = ", ".join(sorted(known)[:12]) + (" ..." if len(known) > 12 else "")

@@ -97,7 +97,7 @@ def specs(
         if inventory:
             inventory_ = inv.read(inventory, topology)
         else:
-            data = _request(sys.stdin.read())
+            data = host_inventory.read_request(sys.stdin.read())
             source = str(data.get("source") or "inventory")
             hostvars = data.get("hostvars") or {}
             _, loaded = host_inventory.validate(hostvars, source, topology)
@@ -111,18 +111,6 @@ def specs(
     except ProvdcError as exc:
         fail(exc)
     sys.stdout.write(json.dumps(result, ensure_ascii=False) + "\n")
-
-
-def _request(text: str) -> dict:
-    try:
-        data = json.loads(text)
-    except ValueError as exc:
-        raise ProvdcError(f"stdin is not JSON: {exc}", field="stdin",
-                          fix='pass {"hostvars": {host: {provdc_...}}, "source": NAME}') from None
-    if not isinstance(data, dict) or not isinstance(data.get("hostvars", {}), dict):
-        raise ProvdcError("stdin is not a request object", field="stdin",
-                          fix='pass {"hostvars": {host: {provdc_...}}, "source": NAME}')
-    return data
 
 
 @group.command()

@@ -12,6 +12,7 @@ from rich.table import Table
 
 from provdc.console import PlainTable, fail, out
 from provdc.errors import ProvdcError
+from provdc.hosts import inventory as host_inventory
 from provdc.segmentation import guard, sources
 from provdc.segmentation import render as rnd
 
@@ -37,26 +38,6 @@ def _address(value: str, field: str) -> str:
     except ValueError:
         raise ProvdcError(f"{value!r} is not an IPv4 address", field=field,
                           fix="give the address your SSH comes from, e.g. 10.94.4.5") from None
-
-
-def _request(text: str) -> dict:
-    """The playbook's request: {"hostvars": {host: {...}}, "clients": {host: str},
-    "source": str}; any other shape is refused."""
-    fix = 'pass {"hostvars": {host: {provdc_...}}, "clients": {host: SSH_CONNECTION}}'
-    try:
-        data = json.loads(text)
-    except ValueError as exc:
-        raise ProvdcError(f"stdin is not JSON: {exc}", field="stdin", fix=fix) from None
-    if not isinstance(data, dict):
-        raise ProvdcError("stdin is not a request object", field="stdin", fix=fix)
-    for key in ("hostvars", "clients"):
-        value = {} if data.get(key) is None else data[key]
-        if not isinstance(value, dict) or not all(isinstance(v, dict if key == "hostvars"
-                                                                else str | None)
-                                                     for v in value.values()):
-            raise ProvdcError(f"'{key}' is not a mapping of host names", field=f"stdin: {key}",
-                              fix=fix)
-    return data
 
 
 def summary_table(seg) -> Table:
@@ -126,7 +107,9 @@ def specs(
     {"hosts": {host: nft text}, "zone": nft text} as JSON. Nothing is printed on error."""
 
     try:
-        data = _request(sys.stdin.read())
+        data = host_inventory.read_request(
+            sys.stdin.read(), {"clients": str | None},
+            fix='pass {"hostvars": {host: {provdc_...}}, "clients": {host: SSH_CONNECTION}}')
         source = data.get("source") or "inventory"
         seg = sources.from_hostvars(data.get("hostvars") or {}, topology, source)
         # the playbook passes each host's SSH_CONNECTION: "client port server port"

@@ -18,16 +18,18 @@ def from_hostvars(hostvars: dict[str, dict], topology: str | Path | None = None,
     """The matrix for these hosts, after the host contract has accepted every one of them
     (`topology`, a CLI's --topology, overrides the hosts' provdc_topology)."""
     hosts, loaded = host_inventory.validate(hostvars, source, topology)
-    return matrix.build(loaded, matrix.nodes_from_hostvars(hostvars, source),
-                        extra=host_inventory.extra_flows(hosts, source))
+    return _build(hostvars, hosts, loaded, source)
 
 
 def from_inventory(inventory: str | Path,
                    topology: str | Path | None = None) -> tuple[matrix.Segmentation, dict]:
     inv = host_inventory.read(inventory, topology)
-    seg = matrix.build(inv.loaded, matrix.nodes_from_hostvars(inv.hostvars, str(inventory)),
-                       extra=host_inventory.extra_flows(inv.hosts, str(inventory)))
-    return seg, inv.hostvars
+    return _build(inv.hostvars, inv.hosts, inv.loaded, str(inventory)), inv.hostvars
+
+
+def _build(hostvars: dict[str, dict], hosts: dict, loaded, source: str) -> matrix.Segmentation:
+    return matrix.build(loaded, matrix.nodes_from_hostvars(hostvars, source),
+                        extra=host_inventory.extra_flows(hosts, source))
 
 
 def operator_clients(hostvars: dict[str, dict]) -> dict[str, str]:

@@ -27,7 +27,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from provdc.errors import EXIT_INVALID, ProvdcError
-from provdc.hosts.contract import HOST_NAME
+from provdc.hosts.contract import check_host_name
 from provdc.soc import pki, upstream
 from provdc.topology import retention
 from provdc.topology.validate import load
@@ -83,10 +83,14 @@ def parse_request(text: str) -> dict:
 
 def _ntp(topology, fallback: list[str]) -> list[str]:
     for address in fallback:  # inventory addresses go into chrony.conf: one name each
-        if address and not (HOST_NAME.fullmatch(address) and len(address) <= 253):
+        try:
+            if address:
+                check_host_name(address)  # a DNS name or a dotted IPv4 address
+        except ValueError:
             raise ProvdcError(f"{address!r} is not an address chrony can use",
                               field="ntp_fallback (the ntp service's ansible_host)",
-                              fix="give the NTP host's address or DNS name in the inventory")
+                              fix="give the NTP host's address or DNS name in the inventory"
+                              ) from None
     servers = list(topology.operations.ntp_servers) or [a for a in fallback if a]
     if not servers:
         raise ProvdcError(
