@@ -43,9 +43,11 @@ from _table import markdown_table, write_section  # noqa: E402
 
 from provdc.controls import catalogue  # noqa: E402
 from provdc.controls.checks import commands_for  # noqa: E402
-from provdc.lab.pytest_plugin import DEFAULT_TOPOLOGY, bring_up, tear_down  # noqa: E402
+from provdc.lab.pytest_plugin import bring_up, tear_down  # noqa: E402
 from provdc.pyinfra_engine import selection  # noqa: E402
 from provdc.topology.validate import load  # noqa: E402
+
+DEFAULT_TOPOLOGY = REPO / "inventory" / "soctrang" / "topology.yml"
 
 
 def env() -> dict:
@@ -145,7 +147,7 @@ def measure(n: int, engines: list[str]) -> dict[str, tuple[float, float, int, in
         if engine.split()[0].lower() not in engines:
             continue
         tear_down(LAB)
-        lab = bring_up(LAB, sites=sites_for(n))
+        lab = bring_up(LAB, DEFAULT_TOPOLOGY, sites=sites_for(n), root=REPO)
         try:
             names = [h.name for h in lab.hosts][:n]
             if len(names) < n:

@@ -7,7 +7,8 @@ needed and taken down afterwards unless it was already up), then measures in the
 
 - `ansible-playbook playbooks/baseline.yml`: first run and no-op re-run (wall time); with
   `--ungated` also the no-op re-run with `baseline_check_first=false` (every fix task runs);
-- the compliance suite (`pytest tests/compliance`, as `provdc audit` runs it): host-controls/s;
+- the compliance suite (`pytest --pyargs provdc.audit.compliance.test_baseline`, as `provdc
+  audit` runs it): host-controls/s;
 - the floor: every check command of every host in ONE batched SSH call per host (the same
   commands the suite runs, in parallel threads) — the cost of the checks without pytest;
 - with `--lynis`: the Lynis hardening index of one host before and after the role.
@@ -78,7 +79,8 @@ def main() -> int:
 
     name = os.environ.get("PROVDC_LAB_NAME", "bench-hardening")
     was_up = runtime.load_state(name) is not None
-    lab = LabHandle(name, load(DEFAULT_TOPOLOGY)) if was_up else bring_up(name)
+    lab = (LabHandle(name, load(DEFAULT_TOPOLOGY), REPO) if was_up
+           else bring_up(name, DEFAULT_TOPOLOGY, root=REPO))
     rows = [f"Load average at start: {os.getloadavg()[0]:.1f}", ""]
     try:
         for i, size in enumerate(int(x) for x in args.sizes.split(",")):
@@ -138,9 +140,9 @@ def run(lab: LabHandle, inv: Path, names: list[str], args, lynis: bool) -> list[
         rows.append(f"| no-op re-run without the gate, every fix task (changed={changed}) | "
                     f"{t5:.1f} s ({t5 / t2:.1f} × gated no-op) |")
 
-    suite = [sys.executable, "-m", "pytest", "tests/compliance/test_baseline.py", "-q",
-             "-p", "no:cacheprovider", "--hosts=ansible://all", f"--ansible-inventory={inv}",
-             "-n", str(args.workers)]
+    suite = [sys.executable, "-m", "pytest", "--pyargs",
+             "provdc.audit.compliance.test_baseline", "-q", "-p", "no:cacheprovider",
+             "--hosts=ansible://all", f"--ansible-inventory={inv}", "-n", str(args.workers)]
     env = dict(os.environ, PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}")
     t3, p3 = timed(lambda: subprocess.run(suite, cwd=REPO, env=env, capture_output=True,
                                           text=True))

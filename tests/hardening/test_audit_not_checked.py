@@ -1,7 +1,9 @@
 """An unreachable host is "not checked": counted apart, never scored as compliant or failed.
 
 The inventory is written here by hand: one host on a loopback port where nothing listens, so
-SSH is refused at once (no traffic leaves this machine).
+SSH is refused at once (no traffic leaves this machine). The audit runs from the inventory's
+directory with relative paths, as an auditor types them: the host must be reached (and
+refused) as itself, not lost because the inventory was looked for elsewhere.
 """
 
 from __future__ import annotations
@@ -37,8 +39,8 @@ def test_an_unreachable_host_is_not_checked_and_not_scored(tmp_path):
         "ansible_ssh_common_args": "-o ConnectTimeout=5 -o StrictHostKeyChecking=no "
                                    "-o UserKnownHostsFile=/dev/null -o BatchMode=yes"}}}}))
     out = tmp_path / "audit"
-    run = subprocess.run([str(BIN / "provdc"), "audit", "-i", str(inventory), "--out",
-                          str(out), "--scope", "baseline", "--workers", "1"],
+    run = subprocess.run([str(BIN / "provdc"), "audit", "-i", "hosts.yml", "--out", "audit",
+                          "--scope", "baseline", "--workers", "1"],
                          capture_output=True, text=True, timeout=600, cwd=tmp_path,
                          env=dict(os.environ, PATH=f"{BIN}:{os.environ['PATH']}"))
     assert run.returncode == 3, run.stdout + run.stderr
@@ -52,6 +54,7 @@ def test_an_unreachable_host_is_not_checked_and_not_scored(tmp_path):
     assert doc["unreachable"] == ["gone-1"]
     assert "not checked" in run.stdout and "gone-1" in run.stdout
     assert all("host not checked" in r["reason"] for r in doc["results"])
+    assert all("Connection refused" in r["reason"] for r in doc["results"]), doc["results"][0]
     suites = ET.parse(out / "junit.xml").getroot()
     counts = {k: sum(int(s.get(k, 0)) for s in suites.iter("testsuite"))
               for k in ("failures", "errors", "skipped")}

@@ -104,7 +104,7 @@ def test_html_is_self_contained_bilingual_with_matrix_and_references():
 def test_checks_outside_the_catalogue_carry_their_reference_into_the_report():
     """Segmentation and SOC checks are plain tests; what they prove is recorded with
     record_property("reference", ...) and must reach the auditor's report."""
-    nodeid = "tests/compliance/test_segmentation.py::test_zone_check[ansible://lgsp-1]"
+    nodeid = "test_segmentation.py::test_zone_check[ansible://lgsp-1]"
     ref = "TCVN 11930:2017 §7 (network zones)"
     record = _record(SimpleNamespace(nodeid=nodeid, outcome="failed", when="call",
                                      user_properties=[("reference", ref)],

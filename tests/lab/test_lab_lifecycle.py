@@ -14,7 +14,7 @@ import pytest
 
 from provdc.lab import runtime
 from provdc.lab.model import plan_lab
-from provdc.lab.pytest_plugin import DEFAULT_TOPOLOGY, default_lab_name, skip_reason
+from provdc.lab.pytest_plugin import default_lab_name, default_topology, skip_reason
 from provdc.topology.validate import load
 
 pytestmark = [pytest.mark.lab]
@@ -28,7 +28,7 @@ SERVICES = ["lgsp"]
 @pytest.fixture
 def tiny(tmp_path):
     name = default_lab_name() + "-lc"
-    plan = plan_lab(load(DEFAULT_TOPOLOGY), name, "small", sites=SITES, services=SERVICES)
+    plan = plan_lab(load(default_topology()), name, "small", sites=SITES, services=SERVICES)
     yield name, plan, tmp_path / "inv"
     runtime.down(name, log=lambda m: None)
     assert runtime.leftovers(name) == {}
@@ -60,7 +60,7 @@ def test_down_after_kill_9_of_up_leaves_nothing(tiny):
     code = (
         "import sys; from provdc.lab import runtime; from provdc.lab.model import plan_lab;"
         "from provdc.topology.validate import load;"
-        f"p = plan_lab(load({str(DEFAULT_TOPOLOGY)!r}), {name!r}, 'small', sites={SITES!r},"
+        f"p = plan_lab(load({str(default_topology())!r}), {name!r}, 'small', sites={SITES!r},"
         f" services={SERVICES!r});"
         f"runtime.up(p, __import__('pathlib').Path({str(inv)!r}))"
     )

@@ -20,7 +20,7 @@ import yaml
 pytestmark = pytest.mark.lab
 
 PLAYBOOK = "playbooks/segmentation.yml"
-CHECKS = "test_segmentation.py"  # the auditor's segmentation checks (tests/compliance)
+CHECKS = "test_segmentation.py"  # the auditors' segmentation checks (provdc.audit.compliance)
 ROOT = Path(__file__).resolve().parents[2]
 PROVDC = [sys.executable, "-m", "provdc"]
 COUNTERS = re.compile(r"counter packets \d+ bytes \d+")

@@ -10,12 +10,13 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from provdc.audit import report
+from provdc.audit import compliance, report
 from provdc.audit.waivers import Waiver
 from provdc.errors import ProvdcError
 
-REPO = Path(__file__).resolve().parents[3]
-SUITE = REPO / "tests" / "compliance"
+# The suite ships inside the package (provdc.audit.compliance), so an installed provdc
+# audits from any directory, with paths read from the caller's working directory.
+SUITE = Path(compliance.__file__).resolve().parent
 
 
 @dataclass
@@ -57,15 +58,12 @@ def inventory_hosts(inventory: Path) -> list[str]:
 
 
 def scopes() -> list[str]:
-    """What an audit can be limited to: one per file of the suite (tests/compliance/test_X.py)."""
+    """What an audit can be limited to: one per file of the suite (compliance/test_X.py)."""
     return sorted(p.stem.removeprefix("test_") for p in SUITE.glob("test_*.py"))
 
 
 def scope_files(scope: list[str] | None) -> list[Path]:
     """The suite's files for these scopes (all of them when none is given)."""
-    if not SUITE.is_dir():
-        raise ProvdcError("the compliance suite (tests/compliance) is not here", str(SUITE),
-                          fix="run provdc audit from a provdc checkout")
     known = scopes()
     unknown = sorted(set(scope or []) - set(known))
     if unknown:
@@ -81,21 +79,27 @@ def run_suite(inventory: Path, out: Path, limit: str | None = None,
     out.mkdir(parents=True, exist_ok=True)
     files = AuditFiles(out / "report.json", out / "junit.xml", out / "report.html",
                        out / "results-raw.json")
+    files.raw.unlink(missing_ok=True)  # a former audit's results must not pass for this one's
     cmd = [
-        sys.executable, "-m", "pytest", *map(str, suite_files), "-q", "-p", "no:cacheprovider",
+        sys.executable, "-m", "pytest", *map(str, suite_files), "-q",
+        # the suite's own configuration, not that of the directory the audit runs in; no
+        # cache: the suite may sit in a read-only site-packages
+        "-c", str(SUITE / "pytest.ini"), "--rootdir", str(SUITE), "-p", "no:cacheprovider",
         "-p", "provdc.audit.plugin", f"--provdc-json={files.raw}",
-        f"--junitxml={files.junit}", "-o", "junit_family=xunit2",
+        f"--junitxml={files.junit}",
         f"--hosts=ansible://{limit or 'all'}", f"--ansible-inventory={inventory}",
-        "--rootdir", str(REPO),
     ]
     if workers > 1 and _has_xdist():
         cmd += ["-n", str(workers)]
-    subprocess.run(cmd, cwd=REPO, env=_tool_env(), stdout=subprocess.DEVNULL,
+    # Run from the caller's directory, so relative paths (-i, provdc_topology) mean what they
+    # say; PYTHONSAFEPATH keeps that directory off sys.path (in xdist's workers too): a
+    # provdc/ or pytest.py in it must not stand in for the real ones.
+    subprocess.run(cmd, env=_tool_env() | {"PYTHONSAFEPATH": "1"}, stdout=subprocess.DEVNULL,
                    stderr=subprocess.PIPE, text=True)
     if not files.raw.exists():
         raise ProvdcError("the compliance suite produced no results", str(inventory),
-                          fix="run `pytest tests/compliance --hosts=ansible://all "
-                          "--ansible-inventory=INVENTORY` to see why")
+                          fix="run `pytest --pyargs provdc.audit.compliance "
+                          "--hosts=ansible://all --ansible-inventory=INVENTORY` to see why")
     return files
 
 

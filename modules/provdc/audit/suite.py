@@ -1,6 +1,6 @@
 """The compliance suite's engine: one pytest test per control per host, from the catalogue.
 
-`tests/compliance/test_baseline.py` parametrizes `run_control` over every control; testinfra
+`compliance/test_baseline.py` parametrizes `run_control` over every control; testinfra
 parametrizes it again over every host of `--hosts`, so test ids read
 `test_control[ansible://lgsp-1-VN-SSH-02]`. Each test records its evidence (expected vs
 actual, runtime vs persisted) as the `provdc` user property, which the JSON plugin and the
@@ -9,6 +9,7 @@ JUnit XML both carry to the report.
 
 from __future__ import annotations
 
+import functools
 import json
 
 import pytest
@@ -16,6 +17,8 @@ import pytest
 from provdc.controls import catalogue
 from provdc.controls.checks import HostContext, Probe, commands_for, evaluate, host_context
 from provdc.controls.model import Control
+from provdc.topology.schema import Topology
+from provdc.topology.validate import load
 
 PROPERTY = "provdc"
 
@@ -72,3 +75,19 @@ def run_control(host, control: Control, record_property) -> None:
         pytest.skip(result.summary())
     if result.status == "fail":
         pytest.fail(result.summary(), pytrace=False)
+
+
+@functools.cache
+def _topology(path: str) -> Topology:
+    return load(path).topology
+
+
+def host_topology(host) -> Topology:
+    """The topology a host names (`provdc_topology`, a relative path read from the directory
+    the audit runs in). A host without one is a check error, never a sample province."""
+    path = host_variables(host).get("provdc_topology")
+    if not path:
+        pytest.fail(f"{host_name(host)} has no provdc_topology: the check needs the topology "
+                    "of its province. Fix: set provdc_topology on the host in the inventory.",
+                    pytrace=False)
+    return _topology(str(path))

@@ -7,13 +7,16 @@ down (also on failure, Ctrl-C or SIGTERM), then fails the session if anything of
 left on the machine (namespace, mount, cgroup, process, directory). Tests that use it are
 skipped, with the reason, when not root or when systemd-nspawn is missing.
 
-Its name comes from `PROVDC_LAB_NAME`, else `t-<hash of the checkout path>` so that two
+The project the tests run in is pytest's rootdir (the checkout; outside a pytest session, the
+working directory): the lab is of its sample province (`inventory/soctrang/topology.yml`
+there), its Ansible runs from there with its `ansible.cfg`, and its inventory goes to the
+lab's own directory there (`inventory/lab-<name>/`), never over an operator's `inventory/lab/`.
+
+Its name comes from `PROVDC_LAB_NAME`, else `t-<hash of the project's path>` so that two
 checkouts (two engineers, CI) never share a lab (a second test session in the same checkout
 gets `-2`); with pytest-xdist each worker gets its own
 lab (`<name>-gw0`...). Set `PROVDC_LAB_PROFILE=province` for the full province and
 `PROVDC_LAB_KEEP=1` to leave the lab up after the session (then `provdc lab down --name ...`).
-The inventory goes to the lab's own directory (`inventory/lab-<name>/`), never over an
-operator's `inventory/lab/`.
 
 The `lab` object (`LabHandle`):
 
@@ -35,7 +38,8 @@ The `lab` object (`LabHandle`):
                                 ansible-playbook with the lab inventory and the repo's ansible.cfg
     lab.ansible(pattern, *args) -> CompletedProcess   ad-hoc `ansible PATTERN ARGS`
     lab.compliance(check_file, hosts="all", *args, inventory=None) -> CompletedProcess
-                                the auditor's suite (tests/compliance/CHECK_FILE) on hosts
+                                the auditors' suite (provdc.audit.compliance, CHECK_FILE
+                                e.g. "test_soc.py") on hosts
     lab.add_host(name, segment) -> Host   a pristine host on "zone:<ZONE>" or "site:<slug>"
                                 (booted, SSH up; not in lab.inventory: use
                                 lab.inventory_for([name]) for an inventory of just it)
@@ -65,16 +69,38 @@ from pathlib import Path
 
 import pytest
 
+from provdc.errors import ProvdcError
 from provdc.lab.model import Host, core_netns, netns_name, plan_lab
 from provdc.topology.validate import Loaded, load
 
-REPO = Path(__file__).resolve().parents[3]
-DEFAULT_TOPOLOGY = REPO / "inventory" / "soctrang" / "topology.yml"
+SAMPLE = Path("inventory") / "soctrang" / "topology.yml"  # under the project's root
+_rootpath: list[Path] = []  # pytest's rootdir, once this plugin is configured
 
 
-def default_lab_name(root: Path = REPO) -> str:
+def pytest_configure(config):
+    _rootpath[:] = [config.rootpath]
+
+
+def project_root() -> Path:
+    """The project the tests run in: pytest's rootdir, else the working directory (a script
+    using these helpers outside pytest)."""
+    return _rootpath[0] if _rootpath else Path.cwd()
+
+
+def default_topology(root: Path | None = None) -> Path:
+    """The sample province of the project: what the lab fixture brings up."""
+    path = (root or project_root()) / SAMPLE
+    if not path.is_file():
+        raise ProvdcError("the lab's sample topology is not there", str(path),
+                          fix="run pytest from the provdc checkout (its root holds "
+                          f"{SAMPLE}), or bring a lab up with bring_up(name, topology=PATH)")
+    return path
+
+
+def default_lab_name(root: Path | None = None) -> str:
     explicit = os.environ.get("PROVDC_LAB_NAME")
-    name = explicit or "t-" + hashlib.sha256(str(root.resolve()).encode()).hexdigest()[:8]
+    root = (root or project_root()).resolve()
+    name = explicit or "t-" + hashlib.sha256(str(root).encode()).hexdigest()[:8]
     worker = os.environ.get("PYTEST_XDIST_WORKER")
     name = f"{name}-{worker}" if worker else name
     return name if explicit else _claim(name)
@@ -127,12 +153,13 @@ class LabHost(Host):
 class LabHandle:
     """A running lab, as tests see it (see the module docstring)."""
 
-    def __init__(self, name: str, loaded: Loaded):
+    def __init__(self, name: str, loaded: Loaded, root: Path | None = None):
         from provdc.lab import runtime
 
         self._rt = runtime
         self.name = name
         self.loaded = loaded
+        self.root = root or project_root()  # where Ansible runs, with its ansible.cfg
         self.core_netns = core_netns(name)
 
     # --- data
@@ -213,18 +240,20 @@ class LabHandle:
     def compliance(self, check_file: str, hosts: str = "all", *args: str,
                    inventory: Path | None = None,
                    timeout: float = 900) -> subprocess.CompletedProcess:
-        """The auditor's suite on lab hosts, as `provdc audit` runs it: `pytest
-        tests/compliance/CHECK_FILE --hosts=...`; hosts: an inventory group, host or
-        comma-separated hosts."""
+        """The auditors' suite on lab hosts, the way an auditor runs one file of it: `pytest
+        --pyargs provdc.audit.compliance.test_soc --hosts=...` (CHECK_FILE "test_soc.py");
+        hosts: an inventory group, host or comma-separated hosts."""
         targets = ",".join(f"ansible://{h}" for h in hosts.split(","))
+        module = f"provdc.audit.compliance.{Path(check_file).stem}"
         return subprocess.run(
-            [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-             str(REPO / "tests" / "compliance" / check_file), f"--hosts={targets}",
+            [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--pyargs",
+             module, f"--hosts={targets}",
              f"--ansible-inventory={inventory or self.inventory}", *args],
-            capture_output=True, text=True, cwd=REPO, env=self._ansible_env(), timeout=timeout)
+            capture_output=True, text=True, cwd=self.root, env=self._ansible_env(),
+            timeout=timeout)
 
     def _ansible_env(self) -> dict:
-        env = dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible.cfg"),
+        env = dict(os.environ, ANSIBLE_CONFIG=str(self.root / "ansible.cfg"),
                    ANSIBLE_HOST_KEY_CHECKING="False", ANSIBLE_NOCOLOR="1")
         venv_bin = Path(sys.executable).parent
         env["PATH"] = f"{venv_bin}:{env.get('PATH', '')}"
@@ -246,7 +275,7 @@ class LabHandle:
         """Run Ansible in its own process group: on timeout its forked workers are ended
         with it (subprocess.run would kill only the main process and orphan the forks)."""
         proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                text=True, cwd=REPO, env=self._ansible_env(),
+                                text=True, cwd=self.root, env=self._ansible_env(),
                                 start_new_session=True)
         try:
             out, err = proc.communicate(timeout=timeout)
@@ -274,15 +303,17 @@ class LabHandle:
         return path
 
 
-def bring_up(name: str, topology: Path = DEFAULT_TOPOLOGY, profile: str = "small",
-             sites: list[str] | None = None) -> LabHandle:
+def bring_up(name: str, topology: Path | None = None, profile: str = "small",
+             sites: list[str] | None = None, root: Path | None = None) -> LabHandle:
+    """Bring a lab of `topology` (default: the project's sample) up; its inventory goes to
+    `inventory/lab-<name>/` under `root` (default: the project's root)."""
     from provdc.lab import runtime
 
-    loaded = load(topology)
+    root = root or project_root()
+    loaded = load(topology or default_topology(root))
     plan = plan_lab(loaded, name, profile, sites)
-    inv_dir = REPO / "inventory" / f"lab-{name}"
-    runtime.up(plan, inv_dir, log=lambda m: None)
-    return LabHandle(name, loaded)
+    runtime.up(plan, root / "inventory" / f"lab-{name}", log=lambda m: None)
+    return LabHandle(name, loaded, root)
 
 
 def tear_down(name: str) -> dict:
@@ -298,6 +329,10 @@ def lab():
     reason = skip_reason()
     if reason:
         pytest.skip(reason)
+    try:
+        topology = default_topology()
+    except ProvdcError as exc:
+        pytest.fail(str(exc), pytrace=False)
     name = default_lab_name()
     profile = os.environ.get("PROVDC_LAB_PROFILE", "small")
     previous = signal.getsignal(signal.SIGTERM)
@@ -307,7 +342,7 @@ def lab():
 
     signal.signal(signal.SIGTERM, on_term)
     try:
-        handle = bring_up(name, profile=profile)
+        handle = bring_up(name, topology, profile=profile)
         yield handle
     finally:
         signal.signal(signal.SIGTERM, previous)

@@ -1,8 +1,8 @@
 """Compliance checks run against real hosts only, never against the machine running pytest.
 
-    pytest tests/compliance --hosts=ansible://all --ansible-inventory=INVENTORY
+    pytest --pyargs provdc.audit.compliance --hosts=ansible://all --ansible-inventory=INVENTORY
 
-Without `--hosts` every test here is skipped, so the normal `pytest` run stays host-free.
+Without `--hosts` every test here is skipped, so a plain `pytest` run stays host-free.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ def pytest_collection_modifyitems(config, items):
     if config.getoption("hosts", None):
         return
     skip = pytest.mark.skip(
-        reason="compliance checks need hosts: pytest tests/compliance "
+        reason="compliance checks need hosts: pytest --pyargs provdc.audit.compliance "
         "--hosts=ansible://all --ansible-inventory=INVENTORY (or `provdc audit`)"
     )
     for item in items:

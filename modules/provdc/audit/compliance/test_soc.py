@@ -1,6 +1,7 @@
 """Security monitoring (SOC) on every host: the checks an inspector can run.
 
-    pytest tests/compliance/test_soc.py --hosts=ansible://all --ansible-inventory=INVENTORY
+    pytest --pyargs provdc.audit.compliance.test_soc --hosts=ansible://all \
+        --ansible-inventory=INVENTORY
 
 Agents (every host but the collector): events forwarded over RELP in mutual TLS to the
 provincial collector with a disk-assisted queue saved on shutdown, a session up, a
@@ -23,15 +24,12 @@ from __future__ import annotations
 
 import re
 import time
-from pathlib import Path
 
 import pytest
 
+from provdc.audit.suite import host_topology
 from provdc.topology import retention
-from provdc.topology.validate import load
 
-ROOT = Path(__file__).resolve().parents[2]
-DEFAULT_TOPOLOGY = ROOT / "inventory" / "soctrang" / "topology.yml"
 TLS = "/etc/provdc/soc/tls"
 FORWARD = "/etc/rsyslog.d/60-provdc-soc-forward.conf"
 COLLECTOR_CONF = "/etc/rsyslog.d/60-provdc-soc-collector.conf"
@@ -58,7 +56,7 @@ def is_collector(host) -> bool:
 
 @pytest.fixture
 def topology(host):
-    return load(variables(host).get("provdc_topology") or DEFAULT_TOPOLOGY).topology
+    return host_topology(host)
 
 
 @pytest.fixture

@@ -4,21 +4,19 @@ An independent check: the expected tree is derived on the auditor's side from th
 (not from the spec file shipped to the gateway), and the live tree is read with plain `tc`.
 Runs on gateways only (hosts whose inventory role is `gateway`); every other host skips.
 
-    pytest tests/compliance --hosts=ansible://all --ansible-inventory=inventory/lab/hosts.yml
+    pytest --pyargs provdc.audit.compliance.test_bandwidth --hosts=ansible://gateways \
+        --ansible-inventory=inventory/lab/hosts.yml
 """
 
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
+from provdc.audit.suite import host_topology
 from provdc.qos import htb, policy
-from provdc.topology.validate import load
 
-ROOT = Path(__file__).resolve().parents[2]
-DEFAULT_TOPOLOGY = ROOT / "inventory" / "soctrang" / "topology.yml"
 REFERENCE = ("the province's own policy, tiers[].bandwidth of the topology (no per-tier "
              "bandwidth regulation found: regulations.md §3, unverified); the TSLCD itself: "
              "Decision 8/2023/QĐ-TTg, Circular 19/2023/TT-BTTTT")
@@ -41,7 +39,7 @@ def gateway_vars(host) -> dict:
 def expected(host):
     """(spec from the topology, live tree of the uplink) for this gateway."""
     v = gateway_vars(host)
-    topology = load(v.get("provdc_topology") or DEFAULT_TOPOLOGY).topology
+    topology = host_topology(host)
     spec = policy.site_spec(topology, v["provdc_site"], v["provdc_uplink_if"], "uplink")
     dev = spec["device"]
     live = htb.assemble(

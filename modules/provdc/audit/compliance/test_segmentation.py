@@ -10,7 +10,8 @@ An independent check: the auditor renders each firewall from the topology and th
 itself, loads the rendering in a throwaway network namespace on the auditor's machine to
 see how the kernel holds it, and compares that with the host's live table read by `nft`.
 
-    pytest tests/compliance --hosts=ansible://all --ansible-inventory=INVENTORY
+    pytest --pyargs provdc.audit.compliance.test_segmentation --hosts=ansible://all \
+        --ansible-inventory=INVENTORY
 """
 
 from __future__ import annotations
