@@ -9,11 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from provdc.controls import CATALOGUE_PATH, catalogue, load_catalogue
+from provdc.controls import CATALOGUE_PATH, catalogue, kinds, load_catalogue
 from provdc.controls.ansible import render_role
 from provdc.controls.breakers import breaker
-from provdc.controls.checks import CHECKS, commands_for
-from provdc.controls.fix import KIND_ORDER
+from provdc.controls.checks import commands_for
 from provdc.controls.model import FAMILIES
 from provdc.errors import ProvdcError
 
@@ -37,18 +36,34 @@ def test_every_control_is_bilingual_and_referenced():
 
 
 def test_every_kind_has_a_check_a_fix_and_a_breaker():
-    kinds = {c.kind for c in catalogue().controls}
-    assert kinds <= set(CHECKS) and kinds <= set(KIND_ORDER)
+    used = {c.kind for c in catalogue().controls}
+    assert used <= set(kinds.BY_KIND) and used <= set(kinds.ORDER)
     for c in catalogue().controls:
         assert breaker(c, in_container=True).run, c.id
         assert commands_for([c]), c.id
-        assert (ROLE / "tasks" / f"{_task_file(c.kind)}.yml").exists(), c.kind
+        assert (ROLE / "tasks" / f"{kinds.folder_name(c.kind)}.yml").exists(), c.kind
 
 
-def _task_file(kind: str) -> str:
-    from provdc.controls.ansible import KIND_TASK_FILE
+KIND_API = ("KINDS", "PARAMS", "check", "fix_items", "breaker", "touched", "apply")
 
-    return KIND_TASK_FILE.get(kind, kind)
+
+def test_a_kind_lives_in_one_folder():
+    """Everything about a kind is in its folder: the API, the role's task file, the templates
+    it renders; nothing outside the kinds package branches on a kind name."""
+    for module in kinds.FOLDERS:
+        folder = Path(module.__file__).parent
+        missing = [name for name in KIND_API if not hasattr(module, name)]
+        assert not missing, f"{folder.name} lacks {missing}"
+        assert (folder / "tasks.yml").is_file(), folder.name
+        for param in module.PARAMS:  # each parameter model serves kinds of this folder
+            assert set(param.model_fields["kind"].annotation.__args__) <= set(module.KINDS)
+        if hasattr(module, "TEMPLATE"):
+            assert (folder / module.TEMPLATE).is_file(), folder.name
+    assert sorted(kinds.BY_KIND) == sorted(kinds.ORDER)
+    controls = Path(kinds.__file__).parents[1]
+    for path in controls.glob("*.py"):
+        text = path.read_text("utf-8")
+        assert "match control.kind" not in text and "case \"" not in text, path.name
 
 
 def test_global_sysctls_are_configuration_only_in_containers():
@@ -144,14 +159,14 @@ def test_role_is_ansible_lint_and_yamllint_clean():
 
 
 def test_the_firewall_control_checks_what_the_segmentation_engine_applies():
-    from provdc.controls import files
+    from provdc.controls.kinds import nftables_input
     from provdc.segmentation.matrix import HOST_TABLE
     from provdc.segmentation.nftapply import BOOT_DIR
 
     net09 = catalogue().by_id["VN-NET-09"]
     assert net09.check.table == HOST_TABLE
-    assert files.firewall_boot_file(net09.check.table) == str(BOOT_DIR / f"{HOST_TABLE}.nft")
-    unit = REPO / "playbooks" / "roles" / "segmentation" / "files" / files.FIREWALL_UNIT
+    assert nftables_input.boot_file(net09.check.table) == str(BOOT_DIR / f"{HOST_TABLE}.nft")
+    unit = REPO / "playbooks" / "roles" / "segmentation" / "files" / nftables_input.UNIT
     assert str(BOOT_DIR) in unit.read_text()
     task_file = REPO / "playbooks" / "roles" / "baseline" / "tasks" / "nftables_input.yml"
     assert "name: segmentation" in task_file.read_text()

@@ -5,19 +5,10 @@ from __future__ import annotations
 import subprocess
 from types import SimpleNamespace
 
-from provdc.controls import catalogue, files
-from provdc.controls.checks import (
-    _MARK,
-    HostContext,
-    Probe,
-    _effective_sysctl,
-    _key,
-    batch_script,
-    commands_for,
-    evaluate,
-    evaluate_all,
-    parse_batch,
-)
+from provdc.controls import catalogue
+from provdc.controls.checks import HostContext, commands_for, evaluate, evaluate_all
+from provdc.controls.kinds import sshd_option, sysctl
+from provdc.controls.probe import MARK, Probe, batch_script, command_key, parse_batch
 
 CTX = HostContext(in_container=False, level=3, groups=[])
 
@@ -41,7 +32,7 @@ def _sysctl_answers(live: str, persisted: str) -> dict[str, str]:
     key6 = "net.ipv6.conf.all.forwarding"
     live_cmd = "; ".join(f"printf '%s=' {k}; sysctl -n {k} 2>/dev/null || echo missing"
                          for k in (key, key6))
-    return {live_cmd: f"{key}={live}\n{key6}=0\n", files.SYSCTL_CAT: persisted}
+    return {live_cmd: f"{key}={live}\n{key6}=0\n", sysctl.CAT: persisted}
 
 
 def test_sysctl_reports_runtime_and_persisted_separately():
@@ -59,7 +50,7 @@ def test_sysctl_reports_runtime_and_persisted_separately():
 
 
 def test_sysctl_globs_and_ignore_prefix_follow_systemd_sysctl():
-    eff = _effective_sysctl("net.ipv4.conf.*.rp_filter = 2\n-net.ipv4.conf.all.rp_filter = 1\n")
+    eff = sysctl.effective("net.ipv4.conf.*.rp_filter = 2\n-net.ipv4.conf.all.rp_filter = 1\n")
     assert eff.get("net.ipv4.conf.all.rp_filter") == "1"
     assert eff.get("net.ipv4.conf.eth0.rp_filter") == "2"
     assert eff.get("net.ipv4.tcp_syncookies", "not set") == "not set"
@@ -67,7 +58,7 @@ def test_sysctl_globs_and_ignore_prefix_follow_systemd_sysctl():
 
 def test_global_sysctl_in_a_container_is_configuration_only():
     control = catalogue().by_id["VN-KRN-01"]
-    probe = Probe(Canned({files.SYSCTL_CAT: "kernel.randomize_va_space = 2\n"}))
+    probe = Probe(Canned({sysctl.CAT: "kernel.randomize_va_space = 2\n"}))
     result = evaluate(control, probe, HostContext(in_container=True, level=3))
     assert result.status == "pass" and result.mode == "configuration-only"
     assert {e.state for e in result.evidence} == {"persisted"}
@@ -88,12 +79,12 @@ def test_sshd_effective_and_dropin_are_both_checked():
                  "permitemptypasswords no\nhostbasedauthentication no\n"
                  "kbdinteractiveauthentication no\n")
     dropin = "\n".join(f"{k} {v}" for k, v in control.check.options.items())
-    probe = Probe(Canned({files.SSHD_EFFECTIVE: effective,
-                          f"cat {files.SSHD_DROPIN} 2>/dev/null": dropin}))
+    probe = Probe(Canned({sshd_option.EFFECTIVE: effective,
+                          f"cat {sshd_option.DROPIN} 2>/dev/null": dropin}))
     assert evaluate(control, probe, CTX).status == "pass"
-    probe = Probe(Canned({files.SSHD_EFFECTIVE: effective.replace("hostbasedauthentication no",
+    probe = Probe(Canned({sshd_option.EFFECTIVE: effective.replace("hostbasedauthentication no",
                                                                   "hostbasedauthentication yes"),
-                          f"cat {files.SSHD_DROPIN} 2>/dev/null": dropin}))
+                          f"cat {sshd_option.DROPIN} 2>/dev/null": dropin}))
     failed = evaluate(control, probe, CTX).failures()
     assert [(e.state, e.item, e.actual) for e in failed] == [
         ("runtime", "HostbasedAuthentication", "yes")]
@@ -143,7 +134,7 @@ def test_the_whole_catalogue_is_checked_from_one_round_trip():
 
         def run(self, cmd):
             Batch.calls += 1
-            text = "".join(f"\n{_MARK} {_key(c)} begin\nx\n{_MARK} {_key(c)} rc=1\n"
+            text = "".join(f"\n{MARK} {command_key(c)} begin\nx\n{MARK} {command_key(c)} rc=1\n"
                            for c in commands_for(controls))
             return SimpleNamespace(rc=0, stdout=text)
 

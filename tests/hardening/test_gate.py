@@ -8,15 +8,16 @@ import sys
 
 import pytest
 
-from provdc.controls import catalogue, files
-from provdc.controls.checks import _MARK, _key
+from provdc.controls import catalogue
 from provdc.controls.gate import gate, probe_commands
+from provdc.controls.kinds import sysctl
+from provdc.controls.probe import MARK, command_key
 from provdc.errors import ProvdcError
 
 
 def batch_output(answers: dict[str, tuple[int, str]]) -> str:
     """What probe.sh prints when each command answers (rc, output)."""
-    return "".join(f"\n{_MARK} {_key(c)} begin\n{out}\n{_MARK} {_key(c)} rc={rc}\n"
+    return "".join(f"\n{MARK} {command_key(c)} begin\n{out}\n{MARK} {command_key(c)} rc={rc}\n"
                    for c, (rc, out) in answers.items())
 
 
@@ -25,8 +26,8 @@ def ask(hosts: dict) -> dict[str, list[str]]:
 
 
 def test_a_passing_check_is_not_fixed_and_a_failing_one_is():
-    good = batch_output({files.SYSCTL_CAT: (0, "kernel.randomize_va_space = 2")})
-    bad = batch_output({files.SYSCTL_CAT: (0, "kernel.randomize_va_space = 0")})
+    good = batch_output({sysctl.CAT: (0, "kernel.randomize_va_space = 2")})
+    bad = batch_output({sysctl.CAT: (0, "kernel.randomize_va_space = 0")})
     answer = ask({
         "good": {"output": good, "controls": ["VN-KRN-01"], "in_container": True},
         "bad": {"output": bad, "controls": ["VN-KRN-01"], "in_container": True},
@@ -36,7 +37,7 @@ def test_a_passing_check_is_not_fixed_and_a_failing_one_is():
 
 def test_a_real_host_is_judged_on_its_runtime_state_too():
     """Same persisted file, but outside a container the live value counts as well."""
-    persisted = batch_output({files.SYSCTL_CAT: (0, "kernel.randomize_va_space = 2")})
+    persisted = batch_output({sysctl.CAT: (0, "kernel.randomize_va_space = 2")})
     answer = ask({"vm": {"output": persisted, "controls": ["VN-KRN-01"], "in_container": False}})
     assert answer == {"vm": ["VN-KRN-01"]}
 
@@ -54,7 +55,7 @@ def test_only_the_selected_controls_are_answered():
 
 def test_the_probe_asks_what_configuration_only_checks_ask_too():
     krn = [catalogue().by_id["VN-KRN-01"]]
-    assert files.SYSCTL_CAT in probe_commands(krn)
+    assert sysctl.CAT in probe_commands(krn)
 
 
 @pytest.mark.parametrize("text", ["not json", "{}", '{"hosts": []}'])

@@ -18,9 +18,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from provdc.controls import catalogue, files
+from provdc.controls import catalogue
 from provdc.controls.breakers import breaker, foreign_breakers
 from provdc.controls.checks import Probe, evaluate_all, host_context
+from provdc.controls.kinds.sshd_option import DROPIN as SSHD_DROPIN
 
 pytestmark = pytest.mark.lab
 
@@ -210,12 +211,12 @@ def test_operator_can_still_log_in(twins):
 @pytest.mark.parametrize("option", ["NoSuchOption yes", "MaxAuthTries banana"])
 def test_invalid_sshd_option_is_refused_before_reload(twins, option):
     key, value = option.split()
-    before = twins.ssh(A, f"md5sum {files.SSHD_DROPIN}; sshd -T | sort").stdout
+    before = twins.ssh(A, f"md5sum {SSHD_DROPIN}; sshd -T | sort").stdout
     proc, recap = twins.playbook("--limit", A, "--tags", "VN-SSH-02", "-e",
                                  json.dumps({"baseline_sshd_extra_options": {key: value}}))
     assert recap[A]["failed"] == 1, proc.stdout[-3000:]
     assert "failed to validate" in proc.stdout
-    assert twins.ssh(A, f"md5sum {files.SSHD_DROPIN}; sshd -T | sort").stdout == before
+    assert twins.ssh(A, f"md5sum {SSHD_DROPIN}; sshd -T | sort").stdout == before
     fresh = subprocess.run(
         ["ssh", "-F", str(twins.lab.ssh_config), "-o", "ControlMaster=no", "-o",
          "ControlPath=none", "-o", "BatchMode=yes", A, "systemctl is-active ssh"],

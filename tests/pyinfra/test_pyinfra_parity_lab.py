@@ -22,7 +22,7 @@ import pytest
 import yaml
 
 from provdc.controls import catalogue
-from provdc.controls.files import firewall_boot_file
+from provdc.controls.kinds.nftables_input import boot_file as firewall_boot_file
 from provdc.pyinfra_engine.touched import fingerprint_script, parse_fingerprints
 from provdc.segmentation import render, sources
 from provdc.segmentation.matrix import HOST_TABLE

@@ -16,9 +16,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from provdc.controls import catalogue
+from provdc.controls import catalogue, kinds
 from provdc.errors import ProvdcError
 from provdc.pyinfra_engine import selection
+
+ROLE = Path(__file__).resolve().parents[2] / "playbooks" / "roles" / "baseline"
 
 ALL = {c.id for c in catalogue().controls}
 LAB_DC = {"provdc_security_level": 3, "provdc_lab_name": "x", "provdc_open_tcp": [443]}
@@ -88,9 +90,12 @@ def test_templates_render_the_same_bytes_as_ansible(tmp_path):
         "ansible_python_interpreter": sys.executable,
     }
     (tmp_path / "vars.json").write_text(json.dumps(variables))
-    tasks = [{"ansible.builtin.template": {
-        "src": str(selection.ROLE_DIR / "templates" / template),
-        "dest": str(tmp_path / kind)}} for kind, (template, _, _) in selection.AGGREGATES.items()]
+    # the role's copies of the kinds' templates, rendered by Ansible's template module
+    templates = {k: m.TEMPLATE for k, m in kinds.BY_KIND.items() if hasattr(m, "TEMPLATE")}
+    assert set(templates) == {"sysctl", "kernel_module_disabled", "sshd_option"}
+    tasks = [{"ansible.builtin.template": {"src": str(ROLE / "templates" / template),
+                                           "dest": str(tmp_path / kind)}}
+             for kind, template in templates.items()]
     play = [{"hosts": "localhost", "connection": "local", "gather_facts": False,
              "tasks": tasks}]
     (tmp_path / "play.yml").write_text(yaml.safe_dump(play))
@@ -101,8 +106,7 @@ def test_templates_render_the_same_bytes_as_ansible(tmp_path):
                            str(tmp_path / "play.yml")],
                           capture_output=True, text=True, env=env, cwd=tmp_path)
     assert proc.returncode == 0, proc.stdout[-2000:]
-    for kind, (template, _, _) in selection.AGGREGATES.items():
+    for kind, template in templates.items():
         ours = selection.render(template, sel, data)
         assert (tmp_path / kind).read_text() == ours, kind
     assert "MaxSessions 4" in (tmp_path / "sshd_option").read_text()
-    assert "nftables_input" not in selection.AGGREGATES  # the segmentation engine renders it

@@ -10,7 +10,12 @@ to date):
 - `tasks/main.yml`: one include per kind, tagged with the kind, the families and every
   control id of that kind, so `--tags VN-SSH-02` runs exactly that control; it runs only
   when the gate (`controls/gate.py`) found one of those controls failing on the host;
-- `files/probe.sh`: the audit's check commands in one batch, the gate's input.
+- `files/probe.sh`: the audit's check commands in one batch, the gate's input;
+
+and copies each kind's own files from its folder (provdc.controls.kinds): `tasks.yml` as
+`tasks/<folder>.yml` and its templates into `templates/`, and the OS variables
+(controls/platforms/*.yml) into `vars/`, byte for byte, so the role carries them without
+depending on this package at run time while the pyinfra engine reads the package's copies.
 """
 
 from __future__ import annotations
@@ -19,8 +24,8 @@ from pathlib import Path
 
 import yaml
 
-from provdc.controls import files
-from provdc.controls.fix import ALWAYS_RUN_KINDS, KIND_ORDER, control_vars
+from provdc.controls import kinds
+from provdc.controls.fix import control_vars
 from provdc.controls.gate import probe_script
 from provdc.controls.model import DEFAULT_LEVEL, FAMILIES, Catalogue
 
@@ -30,13 +35,6 @@ HEADER = (
     "# Do not edit: change the catalogue and re-render.\n"
     "# yamllint disable rule:line-length\n"
 )
-
-# Task files named after what they manage; several kinds share one.
-KIND_TASK_FILE = {
-    "package_present": "packages", "package_absent": "packages",
-    "service_enabled": "services", "service_disabled": "services",
-}
-
 
 class _Dumper(yaml.SafeDumper):
     """Indented sequences (yamllint's default) and no anchors/aliases."""
@@ -80,10 +78,11 @@ def render_vars(cat: Catalogue) -> str:
     data = {
         "baseline_catalogue_version": cat.version,
         "baseline_files": {
-            "sysctl": files.SYSCTL_FILE, "sshd": files.SSHD_DROPIN,
-            "modprobe": files.MODPROBE_FILE, "pam_configs": files.PAM_CONFIGS_DIR,
+            "sysctl": kinds.sysctl.FILE, "sshd": kinds.sshd_option.DROPIN,
+            "modprobe": kinds.kernel_module_disabled.FILE,
+            "pam_configs": kinds.pam_profile.CONFIGS_DIR,
         },
-        "baseline_always_run_kinds": ALWAYS_RUN_KINDS,
+        "baseline_always_run_kinds": kinds.ALWAYS_RUN,
         "baseline_controls": [control_vars(c) for c in cat.controls],
     }
     return HEADER + _dump(data)
@@ -91,9 +90,9 @@ def render_vars(cat: Catalogue) -> str:
 
 def render_tasks(cat: Catalogue) -> str:
     by_kind = cat.by_kind()
-    missing = set(by_kind) - set(KIND_ORDER)
+    missing = set(by_kind) - set(kinds.ORDER)
     if missing:
-        raise ValueError(f"kinds without a place in KIND_ORDER: {sorted(missing)}")
+        raise ValueError(f"kinds without a place in kinds.ORDER: {sorted(missing)}")
     tasks: list[dict] = [
         {
             "name": "Baseline | prepare: OS variables, container detection, control selection",
@@ -102,10 +101,10 @@ def render_tasks(cat: Catalogue) -> str:
         }
     ]
     files_done: dict[str, dict] = {}
-    for kind in KIND_ORDER:
+    for kind in kinds.ORDER:
         if kind not in by_kind:
             continue
-        task_file = KIND_TASK_FILE.get(kind, kind)
+        task_file = kinds.folder_name(kind)
         ids = [c.id for c in by_kind[kind]]
         if task_file in files_done:  # a shared file: extend the include's tags
             entry = files_done[task_file]
@@ -127,18 +126,35 @@ def render_tasks(cat: Catalogue) -> str:
         families = sorted({i.split("-")[1].lower() for i in entry["tags"] if i.startswith("VN-")})
         entry["tags"] = ["baseline", *families, *entry["tags"]]
         entry["ansible.builtin.include_tasks"]["apply"]["tags"] = entry["tags"]
-        kinds = entry.pop("_kinds")
-        entry["when"] = f"baseline_due | intersect({kinds}) | length > 0"
+        served = entry.pop("_kinds")
+        entry["when"] = f"baseline_due | intersect({served}) | length > 0"
     return HEADER + _dump(tasks)
 
 
+PLATFORMS = Path(__file__).with_name("platforms")
+
+
+def kind_files(role_dir: Path) -> dict[Path, str]:
+    """Each kind's task file and templates, and the OS variables, where the role keeps them."""
+    out = {role_dir / "vars" / p.name: p.read_text("utf-8")
+           for p in sorted(PLATFORMS.glob("*.yml"))}
+    for module in kinds.FOLDERS:
+        folder = Path(module.__file__).parent
+        name = folder.name
+        out[role_dir / "tasks" / f"{name}.yml"] = (folder / "tasks.yml").read_text("utf-8")
+        for template in sorted(folder.glob("*.j2")):
+            out[role_dir / "templates" / template.name] = template.read_text("utf-8")
+    return out
+
+
 def render_role(cat: Catalogue, role_dir: Path) -> dict[Path, str]:
-    """The generated files of the role and their content."""
+    """The generated and copied files of the role and their content."""
     return {
         role_dir / "defaults" / "main.yml": render_defaults(cat),
         role_dir / "vars" / "main.yml": render_vars(cat),
         role_dir / "tasks" / "main.yml": render_tasks(cat),
         role_dir / "files" / "probe.sh": probe_script(cat),
+        **kind_files(role_dir),
     }
 
 

@@ -2,19 +2,21 @@
 
 A control is a rule in the ComplianceAsCode sense: metadata (id, bilingual title and
 rationale, severity, references) plus a `kind` — a template — and that kind's parameters.
-Each kind has exactly one fix renderer (the Ansible role's task file for that kind) and one
-check (provdc.controls.checks), so the fix and the check read the same parameters and cannot
-drift apart. Unknown keys are errors everywhere.
+Each kind lives in one folder (provdc.controls.kinds): its parameters, its check, its fix
+items, its breakers, its Ansible task file and its pyinfra apply, so the fix and the check
+read the same parameters and cannot drift apart. Unknown keys are errors everywhere.
 """
 
 from __future__ import annotations
 
-import re
 from datetime import date
 from functools import cached_property
-from typing import Annotated, Literal
+from typing import Annotated, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
+
+from provdc.controls.base import Strict
+from provdc.controls.kinds import PARAMS
 
 CONTROL_ID = r"^VN-[A-Z]+-\d{2}$"
 FAMILIES = {
@@ -33,12 +35,7 @@ GLOBAL_SYSCTL_PREFIXES = ("kernel.", "vm.", "fs.", "dev.", "abi.")
 # The level assumed for a host whose inventory does not say (the provincial IDC's level).
 DEFAULT_LEVEL = 3
 
-Scalar = str | int
 Level = Annotated[int, Field(ge=1, le=5)]
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class Text(Strict):
@@ -55,174 +52,8 @@ class Reference(Strict):
     confidence: Literal["verified", "partial", "unverified"]
 
 
-# --- one parameter model per kind ------------------------------------------------------------
-
-
-class Sysctl(Strict):
-    kind: Literal["sysctl"]
-    settings: dict[str, Scalar] = Field(min_length=1)
-
-    @field_validator("settings")
-    @classmethod
-    def _keys(cls, v: dict[str, Scalar]) -> dict[str, Scalar]:
-        for key in v:
-            if not re.fullmatch(r"[a-z0-9_]+(\.[a-z0-9_-]+)+", key):
-                raise ValueError(f"'{key}' is not a sysctl key such as net.ipv4.ip_forward")
-        return v
-
-
-class SshdOption(Strict):
-    kind: Literal["sshd_option"]
-    options: dict[str, Scalar] = Field(min_length=1)
-    # the value a breaker writes for each option (must differ from the wanted one)
-    bad: dict[str, Scalar] = Field(min_length=1)
-
-    @model_validator(mode="after")
-    def _bad_covers(self) -> SshdOption:
-        missing = set(self.options) - set(self.bad)
-        if missing:
-            raise ValueError(f"bad: needs a breaking value for {sorted(missing)}")
-        return self
-
-
-class KeyValue(Strict):
-    """`KEY<sep>VALUE` lines in a flat config file (login.defs, pwquality.conf, auditd.conf)."""
-
-    kind: Literal["key_value"]
-    path: str = Field(pattern=r"^/")
-    separator: Literal[" ", " = ", "="]
-    # None = a bare flag such as pwquality's `enforce_for_root`
-    settings: dict[str, Scalar | None] = Field(min_length=1)
-    bad: dict[str, Scalar] = Field(default_factory=dict)
-    create: bool = False
-
-
-class PamProfile(Strict):
-    """A pam-auth-update profile (Debian family): the fix installs and enables it."""
-
-    kind: Literal["pam_profile"]
-    # profile name (a file in /usr/share/pam-configs) -> its content
-    profiles: dict[str, str] = Field(min_length=1)
-    # regexes that must each match an active line of the named /etc/pam.d file
-    expect: dict[str, list[str]] = Field(min_length=1)
-
-
-class FileLine(Strict):
-    kind: Literal["file_line"]
-    path: str = Field(pattern=r"^/")
-    line: str
-    regexp: str
-    insertafter: str | None = None
-
-
-class FileMode(Strict):
-    kind: Literal["file_mode"]
-    paths: list[str] = Field(min_length=1)
-    mode: str = Field(pattern=r"^0[0-7]{3}$", description="the most permissive mode allowed")
-    owner: str = "root"
-    group: str = "root"
-    missing_ok: bool = False
-
-
-class FileContent(Strict):
-    kind: Literal["file_content"]
-    path: str = Field(pattern=r"^/")
-    content: str = Field(min_length=1)
-    mode: str = Field(default="0644", pattern=r"^0[0-7]{3}$")
-    validate_cmd: str | None = Field(default=None, alias="validate")
-    # a service to restart when the file changes (handler name)
-    notify: Literal["journald", "chrony", "none"] = "none"
-    # how the consuming program reads the file among others (its include order), so the
-    # check judges the effective value, whoever wrote it: sudo's Defaults, journald's
-    # configuration, apt's, or the variables a login shell ends up with
-    effective: Literal["sudoers", "journald", "apt", "login_shell", "none"] = "none"
-
-
-class PackageAbsent(Strict):
-    kind: Literal["package_absent"]
-    packages: list[str] = Field(min_length=1)
-
-
-class PackagePresent(Strict):
-    kind: Literal["package_present"]
-    packages: list[str] = Field(min_length=1)
-
-
-class ServiceState(Strict):
-    kind: Literal["service_enabled", "service_disabled"]
-    services: list[str] = Field(min_length=1)
-    masked: bool = False
-
-
-class KernelModuleDisabled(Strict):
-    kind: Literal["kernel_module_disabled"]
-    modules: list[str] = Field(min_length=1)
-
-
-class MountOption(Strict):
-    kind: Literal["mount_option"]
-    target: str = Field(pattern=r"^/")
-    options: list[Literal["nodev", "nosuid", "noexec"]] = Field(min_length=1)
-    fstype: str = "tmpfs"
-    source: str = "tmpfs"
-    base_options: list[str] = Field(default_factory=lambda: ["defaults"])
-
-
-class AuditdRule(Strict):
-    kind: Literal["auditd_rule"]
-    rules: list[str] = Field(min_length=1)
-    # how `auditctl -l`/`-s` shows these rules were loaded (runtime check on a real host)
-    runtime: list[str] = Field(min_length=1)
-    # rules.d files load in name order; `-e 2` must come last
-    order: int = Field(default=60, ge=10, le=99)
-
-
-class FindNone(Strict):
-    """No file matches a `find` expression (world-writable, unowned, loose key modes)."""
-
-    kind: Literal["find_none"]
-    paths: list[str] = Field(min_length=1)
-    expression: list[str] = Field(min_length=1, description="find(1) tests, one token each")
-    fix: list[str] = Field(min_length=1, description="argv run on matches: find ... -exec FIX {} +")
-    xdev: bool = True
-    # what a breaker creates: a shell snippet producing one matching file
-    breaker: str
-
-
-class Accounts(Strict):
-    kind: Literal["accounts"]
-    rule: Literal["uid0_only_root", "no_empty_password", "system_nologin"]
-
-
-class NftablesInput(Strict):
-    """Inbound default deny. One source: the rules are the host firewall the segmentation
-    engine renders from the flow matrix; this control checks the table it loads, the file it
-    keeps for boot and the unit that loads that file."""
-
-    kind: Literal["nftables_input"]
-    table: str = "provdc_segmentation"
-    allow_tcp: list[int | str] = Field(min_length=1)
-
-
-Params = Annotated[
-    Sysctl
-    | SshdOption
-    | KeyValue
-    | PamProfile
-    | FileLine
-    | FileMode
-    | FileContent
-    | PackageAbsent
-    | PackagePresent
-    | ServiceState
-    | KernelModuleDisabled
-    | MountOption
-    | AuditdRule
-    | FindNone
-    | Accounts
-    | NftablesInput,
-    Field(discriminator="kind"),
-]
+# One parameter model per kind, each in its kind's folder (provdc.controls.kinds).
+Params = Annotated[Union[PARAMS], Field(discriminator="kind")]  # noqa: UP007 (a tuple)
 
 
 class Control(Strict):

@@ -1,7 +1,8 @@
 """The pyinfra deploys: the baseline controls and the bandwidth policy.
 
-`baseline()` walks the selected controls kind by kind in the role's order (KIND_ORDER),
-one block per kind mirroring that kind's task file, with the role's handlers run right
+`baseline()` walks the selected controls kind by kind in the role's order
+(provdc.controls.kinds.ORDER), each kind applied by its own folder's `apply`, mirroring that
+kind's task file, with the role's handlers run right
 after the kind that notifies them. `bandwidth()` ships the same spec files, script and boot
 unit as the bandwidth role and applies them with `htb_apply`. Host data are the Ansible
 inventory's variables (see `provdc.pyinfra_engine.inventory`), so toggles such as
@@ -10,17 +11,22 @@ inventory's variables (see `provdc.pyinfra_engine.inventory`), so toggles such a
 
 from __future__ import annotations
 
-import shlex
 import sys
+from collections.abc import Callable
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from types import ModuleType
+from typing import Any
 
 from gevent import subprocess as gsubprocess
 from pyinfra import host, inventory
 from pyinfra.api import OperationError, deploy
-from pyinfra.operations import files
+from pyinfra.operations import apt, files
 
-from provdc.controls import files as paths
+from provdc.controls import kinds
+from provdc.controls.kinds.nftables_input import SCRIPT as FIREWALL_SCRIPT
+from provdc.controls.kinds.nftables_input import UNIT as FIREWALL_UNIT
 from provdc.errors import ProvdcError
 from provdc.pyinfra_engine import facts, selection
 from provdc.pyinfra_engine import operations as ops
@@ -36,7 +42,6 @@ BANDWIDTH_UNIT = "/etc/systemd/system/provdc-bandwidth.service"
 SEGMENTATION_ROLE = REPO / "playbooks" / "roles" / "segmentation"
 SEGMENTATION_STAGED = "/var/lib/provdc-segmentation/rendered.nft"  # as the role stages it
 CONFIRM_WITHIN = 90  # s a new table stays unless confirmed over a new SSH session
-RESTART = {"journald": "systemd-journald.service", "chrony": "chrony.service"}
 
 
 def stop(exc: ProvdcError) -> None:
@@ -57,6 +62,18 @@ def _only() -> list[str]:
 # --- baseline ------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class Engine:
+    """What a kind's `apply` (provdc.controls.kinds) gets from this engine: the package of
+    controls never imports pyinfra, so the operations come in as an argument."""
+
+    host: Any  # pyinfra's current host: loop(), get_fact(), name
+    ops: ModuleType  # provdc.pyinfra_engine.operations
+    apt: ModuleType  # pyinfra.operations.apt
+    render: Callable[[str], str]  # a kind's template, rendered for this host's selection
+    host_firewall: Callable[[dict], None]  # the segmentation engine's firewall for this host
+
+
 @deploy("Baseline")
 def baseline() -> None:
     data = _data()
@@ -71,141 +88,17 @@ def baseline() -> None:
         osv = selection.os_vars(platform.distribution, platform.major, platform.family)
     except ProvdcError as exc:
         stop(exc)
+    engine = Engine(host=host, ops=ops, apt=apt,
+                    render=lambda template: selection.render(template, sel, data),
+                    host_firewall=lambda item: _host_firewall(item, data))
     for kind in sel.kinds():
-        KINDS[kind](sel, data, osv)
+        kinds.apply(engine, kind, sel, osv)
 
 
-def _aggregate(kind: str, sel, data: dict, validate: str | None = None):
-    template, dest, mode = selection.AGGREGATES[kind]
-    return ops.managed_file(name=f"{kind}: {dest} | {' '.join(sel.ids[kind])}", path=dest,
-                            content=selection.render(template, sel, data), mode=mode,
-                            validate=validate)
-
-
-def _packages(kind: str, present: bool):
-    def apply(sel, data, osv) -> None:
-        from pyinfra.operations import apt
-
-        names = [p for item in sel.fix[kind] for p in item["packages"]]
-        apt.packages(name=f"{kind} | {' '.join(sel.ids[kind])}", packages=names,
-                     present=present)
-    return apply
-
-
-def _modules(sel, data, osv) -> None:
-    _aggregate("kernel_module_disabled", sel, data)
-
-
-def _sysctl(sel, data, osv) -> None:
-    _aggregate("sysctl", sel, data)
-    live = [i for i in sel.fix["sysctl"] if i["enforce"] or not sel.in_container]
-    if live:
-        ops.sysctl_live(name=f"sysctl: live values | {' '.join(sel.ids['sysctl'])}",
-                        settings={i["key"]: i["value"] for i in live})
-
-
-def _mounts(sel, data, osv) -> None:
-    for item in host.loop(sel.fix["mount_option"]):
-        ops.line_in_file(name=f"{item['id']}: /etc/fstab {item['target']}", path="/etc/fstab",
-                         line=item["fstab_line"], regexp=item["fstab_regexp"])
-    for item in host.loop(sel.fix["mount_option"]):
-        ops.remount(name=f"{item['id']}: remount {item['target']}", target=item["target"],
-                    options=item["options"], remount_options=item["remount"])
-
-
-def _lines(kind: str):
-    def apply(sel, data, osv) -> None:
-        for item in host.loop(sel.fix[kind]):
-            ops.line_in_file(name=f"{item['id']}: {item['path']}: {item['line']}",
-                             path=item["path"], line=item["line"], regexp=item["regexp"],
-                             insertafter=item.get("insertafter"),
-                             create=item.get("create", False))
-    return apply
-
-
-def _pam(sel, data, osv) -> None:
-    for item in host.loop(sel.fix["pam_profile"]):
-        ops.pam_profiles(name=f"{item['id']}: PAM profiles", directory=paths.PAM_CONFIGS_DIR,
-                         profiles=item["profiles"], probe=f"sh -c {shlex.quote(item['probe'])}",
-                         enable=osv["baseline_pam_update"])
-
-
-def _file_content(sel, data, osv) -> None:
-    written = {}
-    for item in host.loop(sel.fix["file_content"]):
-        op = ops.managed_file(name=f"{item['id']}: {item['path']}", path=item["path"],
-                              content=item["content"], mode=item["mode"],
-                              validate=item["validate"])
-        if item["notify"] != "none":
-            written.setdefault(item["notify"], []).append(op)
-    for notify, made in host.loop(sorted(written.items())):
-        ops.run_when(name=f"restart {RESTART[notify]}",
-                     command=f"systemctl restart {RESTART[notify]}", when=ops.changed(made))
-
-
-def _file_mode(sel, data, osv) -> None:
-    for item in host.loop(sel.fix["file_mode"]):
-        ops.file_mode(name=f"{item['id']}: {item['path']} {item['mode']}", path=item["path"],
-                      mode=item["mode"], owner=item["owner"], group=item["group"],
-                      missing_ok=item["missing_ok"])
-
-
-def _find_none(sel, data, osv) -> None:
-    for item in host.loop(sel.fix["find_none"]):
-        ops.fix_found(name=f"{item['id']}: fix offending files", probe=item["probe"],
-                      fix=item["fix"])
-
-
-def _accounts(sel, data, osv) -> None:
-    for item in host.loop(sel.fix["accounts"]):
-        ops.accounts(name=f"{item['id']}: {item['rule']}", rule=item["rule"],
-                     query=item["query"], expected=item["expected"],
-                     nologin=osv["baseline_nologin"])
-
-
-def _services_enabled(sel, data, osv) -> None:
-    for item in host.loop(sel.fix["service_enabled"]):
-        start = not (sel.in_container and not item["enforce"])
-        ops.unit(name=f"{item['id']}: enable {item['unit']}", unit_name=item["unit"],
-                 enabled=True, running=True if start else None)
-
-
-def _services_disabled(sel, data, osv) -> None:
-    for item in host.loop(sel.fix["service_disabled"]):
-        ops.unit(name=f"{item['id']}: disable {item['unit']}", unit_name=item["unit"],
-                 enabled=None if item["masked"] else False, masked=item["masked"],
-                 running=False, skip_missing=True)
-
-
-def _auditd(sel, data, osv) -> None:
-    made = [ops.managed_file(name=f"{item['id']}: {item['path']}", path=item["path"],
-                             content=item["content"], mode="0640")
-            for item in host.loop(sel.fix["auditd_rule"])]
-    if not sel.in_container:  # no audit subsystem in a container: configuration-only
-        ops.run_when(name="load audit rules", command="augenrules --load",
-                     when=ops.changed(made))
-
-
-def _sshd(sel, data, osv) -> None:
-    """Drop-in and Include validated with `sshd -t -f` as candidates; the whole
-    configuration validated again right before the reload."""
-    sshd, ids = osv["baseline_sshd_bin"], " ".join(sel.ids["sshd_option"])
-    include = ops.line_in_file(
-        name=f"sshd: sshd_config includes sshd_config.d | {ids}", path="/etc/ssh/sshd_config",
-        regexp=r"^\s*Include\s+/etc/ssh/sshd_config\.d/\*\.conf",
-        line="Include /etc/ssh/sshd_config.d/*.conf", insertbefore="BOF",
-        validate=f"{sshd} -t -f %s")
-    dropin = _aggregate("sshd_option", sel, data, validate=f"{sshd} -t -f %s")
-    ops.run_when(name="sshd: validate the whole configuration, then reload",
-                 command=f"{sshd} -t && systemctl reload {osv['baseline_sshd_service']}",
-                 when=ops.changed([include, dropin]))
-
-
-def _nftables(sel, data, osv) -> None:
+def _host_firewall(item: dict, data: dict) -> None:
     """VN-NET-09 has one source: the host firewall the segmentation engine renders from the
     flow matrix (what the Ansible role gets by including the segmentation role). The
     operator's own SSH path is checked on the rendering before anything is written."""
-    item = sel.fix["nftables_input"][0]
     try:
         seg = host_firewalls()
         if host.name not in seg.hosts:
@@ -218,12 +111,12 @@ def _nftables(sel, data, osv) -> None:
     except ProvdcError as exc:
         stop(exc)
     role_files = SEGMENTATION_ROLE / "files"
-    ops.managed_file(name="firewall: apply script", path=paths.FIREWALL_SCRIPT, mode="0755",
+    ops.managed_file(name="firewall: apply script", path=FIREWALL_SCRIPT, mode="0755",
                      content=(role_files / "provdc-segmentation").read_bytes())
     unit_file = ops.managed_file(
-        name="firewall: boot unit", path=f"/etc/systemd/system/{paths.FIREWALL_UNIT}",
-        mode="0644", content=(role_files / paths.FIREWALL_UNIT).read_bytes())
-    ops.unit(name="firewall: enable and start the boot unit", unit_name=paths.FIREWALL_UNIT,
+        name="firewall: boot unit", path=f"/etc/systemd/system/{FIREWALL_UNIT}",
+        mode="0644", content=(role_files / FIREWALL_UNIT).read_bytes())
+    ops.unit(name="firewall: enable and start the boot unit", unit_name=FIREWALL_UNIT,
              enabled=True, running=True, daemon_reload=ops.changed([unit_file]))
     text = render.render(seg.hosts[host.name])
     # as the role's "State directory" task: private to root (the role's converged-host probe
@@ -233,7 +126,7 @@ def _nftables(sel, data, osv) -> None:
     ops.managed_file(name="firewall: stage the rendering", path=SEGMENTATION_STAGED,
                      content=text, mode="0600", validate="nft -c -f %s")
     ops.host_firewall(name=f"firewall: apply, confirm over a new session | {item['id']}",
-                      script=paths.FIREWALL_SCRIPT, text=text, staged=SEGMENTATION_STAGED,
+                      script=FIREWALL_SCRIPT, text=text, staged=SEGMENTATION_STAGED,
                       confirm_within=CONFIRM_WITHIN, confirm=_confirm_over_new_session(data))
 
 
@@ -251,7 +144,7 @@ def host_firewalls():
 
 
 def _confirm_over_new_session(data: dict):
-    argv = [*ssh_argv(data), f"{paths.FIREWALL_SCRIPT} confirm {HOST_TABLE}"]
+    argv = [*ssh_argv(data), f"{FIREWALL_SCRIPT} confirm {HOST_TABLE}"]
 
     def confirm() -> None:
         proc = gsubprocess.run(argv, capture_output=True, text=True, timeout=60)
@@ -277,18 +170,6 @@ def ssh_argv(data: dict) -> list[str]:
     if data.get("ssh_known_hosts_file"):
         argv += ["-o", f"UserKnownHostsFile={data['ssh_known_hosts_file']}"]
     return [*argv, "-l", str(data.get("ssh_user") or "root"), str(data["ssh_hostname"])]
-
-
-KINDS = {
-    "package_present": _packages("package_present", True),
-    "package_absent": _packages("package_absent", False),
-    "kernel_module_disabled": _modules, "sysctl": _sysctl, "mount_option": _mounts,
-    "key_value": _lines("key_value"), "pam_profile": _pam, "file_line": _lines("file_line"),
-    "file_content": _file_content, "file_mode": _file_mode, "find_none": _find_none,
-    "accounts": _accounts, "service_enabled": _services_enabled,
-    "service_disabled": _services_disabled,
-    "auditd_rule": _auditd, "sshd_option": _sshd, "nftables_input": _nftables,
-}
 
 
 # --- bandwidth -----------------------------------------------------------------------------

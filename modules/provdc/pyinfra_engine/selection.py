@@ -11,18 +11,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import cache
-from pathlib import Path
 
 import jinja2
 import yaml
 
-from provdc.controls import applicability, catalogue, files
+from provdc.controls import applicability, catalogue, kinds
+from provdc.controls.ansible import PLATFORMS
 from provdc.controls.applicability import as_bool
-from provdc.controls.fix import KIND_ORDER, control_vars
+from provdc.controls.fix import control_vars
 from provdc.controls.model import DEFAULT_LEVEL
 from provdc.errors import ProvdcError
 
-ROLE_DIR = Path(__file__).resolve().parents[3] / "playbooks" / "roles" / "baseline"
 # Ansible's default `ansible_managed` string (ansible.cfg does not override it).
 ANSIBLE_MANAGED = "Ansible managed"
 @dataclass
@@ -52,7 +51,7 @@ class Selection:
 
     def kinds(self) -> list[str]:
         present = self.ids
-        return [k for k in KIND_ORDER if k in present]
+        return [k for k in kinds.ORDER if k in present]
 
 
 def security_level(data: dict) -> int:
@@ -89,20 +88,24 @@ def select(data: dict, groups: list[str], os_family: str, in_container: bool,
 
 @cache
 def os_vars(distribution: str, major: str, family: str) -> dict:
-    """The role's OS variables (vars/<Distribution>-<major>.yml, else vars/<family>.yml)."""
+    """The OS variables (platforms/<Distribution>-<major>.yml, else <family>.yml), the files
+    the role's prepare step loads from its vars/."""
     for name in (f"{distribution}-{major}.yml", f"{family}.yml"):
-        path = ROLE_DIR / "vars" / name
+        path = PLATFORMS / name
         if path.is_file():
             return yaml.safe_load(path.read_text(encoding="utf-8"))
     raise ProvdcError(f"no OS variables for {distribution} {major} ({family})",
-                      file=str(ROLE_DIR / "vars"),
-                      fix="add vars/<Distribution>-<major>.yml to the baseline role")
+                      file=str(PLATFORMS),
+                      fix="add <Distribution>-<major>.yml to provdc/controls/platforms and "
+                      "re-render the role (provdc controls render-ansible)")
 
 
 @cache
 def _templates() -> jinja2.Environment:
-    # Ansible's template module: trim_blocks on, the template's trailing newlines kept.
-    return jinja2.Environment(loader=jinja2.FileSystemLoader(str(ROLE_DIR / "templates")),
+    # Ansible's template module: trim_blocks on, the template's trailing newlines kept. The
+    # templates are the kinds' own (the role holds byte-identical copies).
+    dirs = [str(kinds.directory(k)) for k in kinds.ORDER]
+    return jinja2.Environment(loader=jinja2.FileSystemLoader(list(dict.fromkeys(dirs))),
                               trim_blocks=True, keep_trailing_newline=True,
                               undefined=jinja2.StrictUndefined, autoescape=False)
 
@@ -115,11 +118,3 @@ def render(template: str, sel: Selection, data: dict) -> str:
         baseline_fix=sel.fix,
         baseline_sshd_extra_options=data.get("baseline_sshd_extra_options") or {},
     )
-
-
-# The aggregate files: (kind, template, destination, mode).
-AGGREGATES = {
-    "sysctl": ("sysctl.conf.j2", files.SYSCTL_FILE, "0644"),
-    "kernel_module_disabled": ("modprobe.conf.j2", files.MODPROBE_FILE, "0644"),
-    "sshd_option": ("sshd_baseline.conf.j2", files.SSHD_DROPIN, "0600"),
-}

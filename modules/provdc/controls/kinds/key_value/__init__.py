@@ -1,0 +1,103 @@
+"""key_value: `KEY<sep>VALUE` lines in a flat configuration file (login.defs, pwquality.conf,
+faillock.conf, auditd.conf, /etc/default/useradd). These programs read one file, so the file
+is the effective state; every line setting a key must carry the wanted value."""
+
+from __future__ import annotations
+
+import re
+import shlex
+from typing import TYPE_CHECKING, Literal
+
+from pydantic import Field
+
+from provdc.controls.base import (
+    STATE,
+    Breaker,
+    Evidence,
+    Scalar,
+    Strict,
+    active_lines,
+    norm,
+    snapshot,
+)
+
+if TYPE_CHECKING:
+    from provdc.controls.model import Control
+    from provdc.controls.probe import Probe
+
+KINDS = ("key_value",)
+
+
+class Params(Strict):
+    kind: Literal["key_value"]
+    path: str = Field(pattern=r"^/")
+    separator: Literal[" ", " = ", "="]
+    # None = a bare flag such as pwquality's `enforce_for_root`
+    settings: dict[str, Scalar | None] = Field(min_length=1)
+    bad: dict[str, Scalar] = Field(default_factory=dict)
+    create: bool = False
+
+
+PARAMS = (Params,)
+
+
+def check(control: Control, probe: Probe, runtime: bool) -> list[Evidence]:
+    p = control.check
+    text = probe.read(p.path)
+    if text is None:
+        return [Evidence(p.path, STATE, "file present", "missing", False)]
+    lines = active_lines(text)
+    ev = []
+    for key, want in p.settings.items():
+        if want is None:
+            found = any(line == key for line in lines)
+            ev.append(Evidence(key, STATE, "flag set", "set" if found else "absent", found))
+            continue
+        values = [v for k, v in (_split(line, p.separator) for line in lines) if k == key]
+        got = ", ".join(values) if values else "not set"
+        ok = bool(values) and all(norm(v) == norm(want) for v in values)
+        ev.append(Evidence(key, STATE, str(want), got, ok))
+    return ev
+
+
+def _split(line: str, separator: str) -> tuple[str, str]:
+    if separator.strip() == "=":
+        key, _, value = line.partition("=")
+    else:
+        parts = line.split(None, 1)
+        key, value = parts[0], parts[1] if len(parts) > 1 else ""
+    return key.strip(), value.strip().strip('"')
+
+
+def _regexp(key: str, separator: str) -> str:
+    """The line that sets KEY, commented out or not."""
+    sep = r"\s*=" if separator.strip() == "=" else r"(\s|$)"
+    return rf"^\s*#?\s*{re.escape(key)}{sep}"
+
+
+def fix_items(control: Control) -> list[dict]:
+    p = control.check
+    return [{"id": control.id, "path": p.path, "create": p.create,
+             "regexp": _regexp(k, p.separator),
+             "line": k if v is None else f"{k}{p.separator}{v}"}
+            for k, v in p.settings.items()]
+
+
+def breaker(control: Control, in_container: bool) -> Breaker:
+    """A second line for a key, appended after ours, with a weaker value."""
+    p = control.check
+    key = next(k for k in p.settings if k in p.bad)
+    save, back = snapshot([p.path])
+    line = f"{key}{p.separator}{p.bad[key]}"
+    return Breaker(control.id, f"echo {shlex.quote(line)} >> {p.path}", back, save)
+
+
+def touched(control: Control) -> list[str]:
+    return [control.check.path]
+
+
+def apply(engine, kind: str, sel, osv: dict) -> None:
+    for item in engine.host.loop(sel.fix[kind]):
+        engine.ops.line_in_file(name=f"{item['id']}: {item['path']}: {item['line']}",
+                                path=item["path"], line=item["line"], regexp=item["regexp"],
+                                create=item["create"])

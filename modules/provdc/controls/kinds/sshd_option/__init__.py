@@ -1,0 +1,174 @@
+"""sshd_option: sshd settings, in one drop-in read before every other configuration file
+(sshd keeps the first value it sees for an option).
+
+Effective state: `sshd -T -C` for root from localhost, and again in every connection context
+a `Match` block names (its Address, User, Host... satisfied), so a Match block that turns an
+option back on for some peers fails the control, naming the file and line of the Match.
+"""
+
+from __future__ import annotations
+
+import shlex
+from typing import TYPE_CHECKING, Literal
+
+from pydantic import Field, model_validator
+
+from provdc.controls.base import (
+    PERSISTED,
+    RUNTIME,
+    Breaker,
+    Evidence,
+    Scalar,
+    Strict,
+    active_lines,
+    norm,
+    snapshot,
+)
+
+if TYPE_CHECKING:
+    from provdc.controls.model import Control
+    from provdc.controls.probe import Probe
+
+KINDS = ("sshd_option",)
+DROPIN = "/etc/ssh/sshd_config.d/05-provdc-baseline.conf"
+MAIN = "/etc/ssh/sshd_config"
+TEMPLATE = "sshd_baseline.conf.j2"
+BREAK_FILE = "/etc/ssh/sshd_config.d/00-provdc-break.conf"  # read before ours: it wins
+# The configuration sshd applies to a new root connection from localhost.
+EFFECTIVE = "sshd -T -C user=root,host=localhost,addr=127.0.0.1 2>&1"
+# The configuration sshd applies in every connection context its Match blocks name (one
+# `sshd -T -C` per Match line of sshd_config and its drop-ins, with that block's Address,
+# User, Host, LocalAddress or LocalPort satisfied), each framed by "@@ctx FILE:LINE SPEC":
+# a Match block that turns an option back on for some peers is seen here, where a plain
+# `sshd -T` never evaluates it. One command, so the audit's batch stays one round trip.
+CONTEXTS = r"""for f in /etc/ssh/sshd_config /etc/ssh/sshd_config.d/*.conf; do
+  [ -f "$f" ] && grep -HniE '^[[:space:]]*match[[:space:]]' "$f"
+done 2>/dev/null | while IFS= read -r hit; do
+  where=${hit%%:[Mm][Aa][Tt][Cc][Hh]*}; where=${where%%:[[:space:]]*}
+  spec=$(printf '%s
+' "${hit#*:*:}" | awk '{
+    u="root"; h="localhost"; a="127.0.0.1"; la=""; lp="";
+    for (i = 2; i < NF; i += 2) { k = tolower($i); v = $(i + 1);
+      n = split(v, parts, ","); v = "";
+      for (j = 1; j <= n; j++) if (substr(parts[j], 1, 1) != "!") { v = parts[j]; break }
+      if (v == "") continue; gsub(/\*/, "1", v); gsub(/\?/, "1", v); sub(/\/.*/, "", v);
+      if (k == "user") u = v; else if (k == "host") h = v; else if (k == "address") a = v;
+      else if (k == "localaddress") la = v; else if (k == "localport") lp = v }
+    s = "user=" u ",host=" h ",addr=" a;
+    if (la != "") s = s ",laddr=" la; if (lp != "") s = s ",lport=" lp; print s }')
+  echo "@@ctx $where $spec"
+  sshd -T -C "$spec" 2>&1
+done"""
+# Keywords sshd accepts inside a Match block (sshd_config(5)) among the catalogue's options:
+# only these can be weakened per connection context.
+MATCHABLE = {
+    "passwordauthentication", "permitrootlogin", "permitemptypasswords",
+    "hostbasedauthentication", "kbdinteractiveauthentication", "maxauthtries", "maxsessions",
+    "clientaliveinterval", "clientalivecountmax", "allowtcpforwarding",
+    "allowagentforwarding", "x11forwarding", "permittunnel", "loglevel", "ignorerhosts",
+    "banner",
+}
+
+
+class Params(Strict):
+    kind: Literal["sshd_option"]
+    options: dict[str, Scalar] = Field(min_length=1)
+    # the value a breaker writes for each option (must differ from the wanted one)
+    bad: dict[str, Scalar] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _bad_covers(self) -> Params:
+        missing = set(self.options) - set(self.bad)
+        if missing:
+            raise ValueError(f"bad: needs a breaking value for {sorted(missing)}")
+        return self
+
+
+PARAMS = (Params,)
+
+
+def check(control: Control, probe: Probe, runtime: bool) -> list[Evidence]:
+    effective = {}
+    for line in probe.out(EFFECTIVE).splitlines():
+        key, _, value = line.partition(" ")
+        effective[key.lower()] = value.strip()
+    dropin = {}
+    for line in active_lines(probe.read(DROPIN)):
+        key, _, value = line.partition(" ")
+        dropin.setdefault(key.lower(), value.strip())
+    found = contexts(probe.out(CONTEXTS))
+    ev = []
+    for key, want in control.check.options.items():
+        want_n = _norm(want)
+        got = effective.get(key.lower(), "not reported by sshd -T")
+        ev.append(Evidence(key, RUNTIME, str(want), got, _norm(got) == want_n))
+        for where, spec, values in found:  # what each Match block makes of it
+            got = values.get(key.lower(), "not reported by sshd -T -C")
+            if _norm(got) != want_n:
+                ev.append(Evidence(f"{key} (Match at {where}: {spec})", RUNTIME, str(want),
+                                   got, False))
+        got = dropin.get(key.lower(), f"not in {DROPIN}")
+        ev.append(Evidence(key, PERSISTED, str(want), got, _norm(got) == want_n))
+    return ev
+
+
+def contexts(text: str) -> list[tuple[str, str, dict[str, str]]]:
+    """(file:line of the Match, the -C spec, sshd's effective options there) per Match."""
+    out: list[tuple[str, str, dict[str, str]]] = []
+    for line in text.splitlines():
+        if line.startswith("@@ctx "):
+            where, _, spec = line[6:].partition(" ")
+            out.append((where, spec, {}))
+        elif out:
+            key, _, value = line.partition(" ")
+            out[-1][2][key.lower()] = value.strip()
+    return out
+
+
+def _norm(value: object) -> str:
+    # sshd -T reports prohibit-password under its old name
+    return norm(value).replace("without-password", "prohibit-password")
+
+
+def fix_items(control: Control) -> list[dict]:
+    return [{"id": control.id, "option": k, "value": str(v)}
+            for k, v in control.check.options.items()]
+
+
+def breaker(control: Control, in_container: bool) -> Breaker:
+    """A drop-in read before ours (sshd keeps the first value): a foreign file wins."""
+    option = next(iter(control.check.options))
+    return Breaker(control.id, f"echo '{option} {control.check.bad[option]}' > {BREAK_FILE}",
+                   f"rm -f {BREAK_FILE}")
+
+
+def foreign_breaker(control: Control) -> Breaker | None:
+    """A Match block at the end of sshd_config that weakens the first option sshd allows
+    there, for one subnet: `sshd -T` alone never evaluates it."""
+    option = next((o for o in control.check.options if o.lower() in MATCHABLE), None)
+    if option is None:
+        return None
+    save, back = snapshot([MAIN])
+    block = f"Match Address 10.99.0.0/16\n    {option} {control.check.bad[option]}"
+    return Breaker(control.id, f"printf '\\n%s\\n' {shlex.quote(block)} >> {MAIN}", back, save)
+
+
+def touched(control: Control) -> list[str]:
+    return [DROPIN, MAIN]
+
+
+def apply(engine, kind: str, sel, osv: dict) -> None:
+    """Drop-in and Include validated with `sshd -t -f` as candidates; the whole
+    configuration validated again right before the reload."""
+    ops, sshd, ids = engine.ops, osv["baseline_sshd_bin"], " ".join(sel.ids[kind])
+    include = ops.line_in_file(
+        name=f"sshd: sshd_config includes sshd_config.d | {ids}", path=MAIN,
+        regexp=r"^\s*Include\s+/etc/ssh/sshd_config\.d/\*\.conf",
+        line="Include /etc/ssh/sshd_config.d/*.conf", insertbefore="BOF",
+        validate=f"{sshd} -t -f %s")
+    dropin = ops.managed_file(name=f"sshd_option: {DROPIN} | {ids}", path=DROPIN,
+                              content=engine.render(TEMPLATE), mode="0600",
+                              validate=f"{sshd} -t -f %s")
+    ops.run_when(name="sshd: validate the whole configuration, then reload",
+                 command=f"{sshd} -t && systemctl reload {osv['baseline_sshd_service']}",
+                 when=ops.changed([include, dropin]))
