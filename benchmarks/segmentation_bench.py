@@ -30,11 +30,11 @@ from _table import README, markdown_table, write_section  # noqa: E402
 
 from provdc.lab.inventory import planned_hostvars as planned_lab_hostvars  # noqa: E402
 from provdc.segmentation import matrix, render  # noqa: E402
-from provdc.segmentation.sources import DEFAULT_TOPOLOGY as SAMPLE  # noqa: E402
 from provdc.segmentation.verify import ssh_argv  # noqa: E402
 from provdc.topology.validate import load  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
+SAMPLE = ROOT / "inventory" / "soctrang" / "topology.yml"
 VERIFY_HEADER = ["lab profile", "hosts", "allowed / forbidden probes", "failed", "verify",
                  "SSH floor", "ratio", "machine"]
 

@@ -53,10 +53,13 @@ def yaml_floor(path: Path, repeat: int) -> float:
 
 def main() -> None:
     tmp = Path(tempfile.mkdtemp())
+    sample = ROOT / "inventory/soctrang/topology.yml"
     cases = [
-        ("Sóc Trăng sample", ROOT / "inventory/soctrang/topology.yml", 142, 5),
-        ("synthetic 1,000 sites", write_synthetic(tmp / "s1k.yml", 10, 99), 1001, 3),
-        ("synthetic 10,000 sites", write_synthetic(tmp / "s10k.yml", 100, 99), 10001, 3),
+        ("Sóc Trăng sample", sample, 142, 5),
+        ("synthetic 1,000 sites", write_synthetic(tmp / "s1k.yml", 10, 99, template=sample),
+         1001, 3),
+        ("synthetic 10,000 sites", write_synthetic(tmp / "s10k.yml", 100, 99, template=sample),
+         10001, 3),
     ]
     startup = wall([*PROVDC, "--help"], 5)
     rows = []

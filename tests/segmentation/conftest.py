@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from provdc.lab.inventory import planned_hostvars
 from provdc.segmentation import matrix, sources
-from provdc.segmentation.sources import DEFAULT_TOPOLOGY
+
+SAMPLE = Path(__file__).resolve().parents[2] / "inventory" / "soctrang" / "topology.yml"
 
 
 @pytest.fixture(scope="session")
 def small_vars() -> dict[str, dict]:
-    return planned_hostvars(DEFAULT_TOPOLOGY, profile="small", name="t-seg")
+    return planned_hostvars(SAMPLE, profile="small", name="t-seg")
 
 
 @pytest.fixture(scope="session")

@@ -10,9 +10,8 @@ from pathlib import Path
 
 import yaml
 
-from provdc.segmentation.sources import DEFAULT_TOPOLOGY
-
 ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_TOPOLOGY = ROOT / "inventory" / "soctrang" / "topology.yml"
 
 
 def provdc(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess:

@@ -5,14 +5,16 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
+from pathlib import Path
 
 import pytest
 
 from provdc.errors import ProvdcError
 from provdc.lab import inventory as lab_inventory
 from provdc.segmentation import guard, matrix, render, sources
-from provdc.segmentation.sources import DEFAULT_TOPOLOGY as SAMPLE
 from provdc.topology.validate import load
+
+SAMPLE = Path(__file__).resolve().parents[2] / "inventory" / "soctrang" / "topology.yml"
 
 
 def host(seg, service: str) -> tuple[str, str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -13,7 +14,8 @@ from provdc.topology.synthetic import synthetic_province
 from provdc.topology.validate import load
 from provdc.yamlsource import YamlDocument
 
-BASE = synthetic_province(districts=4, communes_per_district=6)
+SAMPLE = Path(__file__).resolve().parents[2] / "inventory" / "soctrang" / "topology.yml"
+BASE = synthetic_province(districts=4, communes_per_district=6, template=SAMPLE)
 
 
 def plan_of(doc: dict, tmp_path):

@@ -10,7 +10,10 @@ from provdc.console import PlainTable, fail, out
 from provdc.errors import ProvdcError
 from provdc.paths import output_dir
 
-ROLE_DIR = Path(__file__).resolve().parents[3] / "playbooks" / "roles" / "baseline"
+# The role lives in the project's playbooks, not in the package: by default it is looked for
+# from the working directory (the checkout's root); the catalogue it is rendered from is
+# package data.
+ROLE_DIR = Path("playbooks/roles/baseline")
 
 
 def audit_cmd(
@@ -67,7 +70,8 @@ def list_cmd() -> None:
 
 @controls_app.command("render-ansible")
 def render_ansible(
-    role_dir: Path = typer.Option(ROLE_DIR, "--role-dir", help="the baseline role"),
+    role_dir: Path = typer.Option(ROLE_DIR, "--role-dir", help="the baseline role (default: "
+                                  "playbooks/roles/baseline under the working directory)"),
     check: bool = typer.Option(False, "--check", help="only report whether files are stale"),
 ) -> None:
     """Write the baseline role's generated files (defaults, vars, tasks/main.yml)."""
@@ -75,6 +79,7 @@ def render_ansible(
     from provdc.controls.ansible import render_role, write_role
 
     try:
+        baseline_role(role_dir)
         cat = load_catalogue()
     except ProvdcError as exc:
         fail(exc)
@@ -86,6 +91,18 @@ def render_ansible(
         raise typer.Exit(1 if stale else 0)
     for p in write_role(cat, role_dir):
         out.print(f"wrote {p}")
+
+
+def baseline_role(role_dir: Path) -> Path:
+    """The role to render into: an existing Ansible role, so that a command run from the
+    wrong directory never scatters a role's files there."""
+    if not (role_dir / "meta" / "main.yml").is_file():
+        raise ProvdcError("no Ansible role here (no meta/main.yml)", str(role_dir),
+                          field="--role-dir",
+                          fix="run from the root of the provdc checkout (where "
+                          "playbooks/roles/baseline is) or pass --role-dir with the baseline "
+                          "role's directory")
+    return role_dir
 
 
 @controls_app.command("gate", hidden=True)  # plumbing: the baseline role's controller step

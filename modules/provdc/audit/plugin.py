@@ -1,6 +1,6 @@
 """pytest plugin: every test result of a compliance run as one JSON file.
 
-    pytest tests/compliance -p provdc.audit.plugin --provdc-json=raw.json ...
+    pytest --pyargs provdc.audit.compliance -p provdc.audit.plugin --provdc-json=raw.json ...
 
 One record per test: node id, outcome, the `provdc` evidence property when the test is a
 catalogue control, and the failure text otherwise (e.g. the bandwidth checks, or a host that

@@ -7,11 +7,6 @@ from pathlib import Path
 from provdc.hosts import inventory as host_inventory
 from provdc.segmentation import matrix
 
-REPO = Path(__file__).resolve().parents[3]
-# The sample province: what tests and benchmarks plan against. Never a fallback for an
-# inventory that names no topology (that is an error: provdc.hosts.inventory).
-DEFAULT_TOPOLOGY = REPO / "inventory" / "soctrang" / "topology.yml"
-
 
 def from_hostvars(hostvars: dict[str, dict], topology: str | Path | None = None,
                   source: str = "inventory") -> matrix.Segmentation:

@@ -6,18 +6,17 @@ from pathlib import Path
 
 import yaml
 
-SAMPLE = Path(__file__).resolve().parents[3] / "inventory" / "soctrang" / "topology.yml"
 
-
-def synthetic_province(districts: int, communes_per_district: int) -> dict:
+def synthetic_province(districts: int, communes_per_district: int, *, template: Path) -> dict:
     """A three-tier province under 10.0.0.0/8: one /16 per district, one /24 per commune.
 
-    Zones, tiers' classes, services and flows are borrowed from the Sóc Trăng sample, so
-    the synthetic file exercises every check a real one does.
+    Zones, tiers' classes, services and flows are borrowed from `template`, a real province's
+    topology with province, district and commune tiers (the Sóc Trăng sample), so the
+    synthetic file exercises every check a real one does.
     """
     if not 1 <= districts <= 250 or not 1 <= communes_per_district <= 254:
         raise ValueError("districts must be 1-250 and communes_per_district 1-254")
-    base = yaml.safe_load(SAMPLE.read_text(encoding="utf-8"))
+    base = yaml.safe_load(Path(template).read_text(encoding="utf-8"))
     classes = {t["name"]: t["bandwidth"] for t in base["tiers"]}
     doc = {
         "version": 1,
@@ -50,7 +49,8 @@ def synthetic_province(districts: int, communes_per_district: int) -> dict:
     return doc
 
 
-def write_synthetic(path: Path, districts: int, communes_per_district: int) -> Path:
-    doc = synthetic_province(districts, communes_per_district)
+def write_synthetic(path: Path, districts: int, communes_per_district: int, *,
+                    template: Path) -> Path:
+    doc = synthetic_province(districts, communes_per_district, template=template)
     path.write_text(yaml.safe_dump(doc, allow_unicode=True, sort_keys=False), encoding="utf-8")
     return path
