@@ -2,15 +2,24 @@
 
 from __future__ import annotations
 
-import json
 import sys
-from enum import StrEnum
 from pathlib import Path
 
 import typer
 from typer.core import TyperGroup
 
-from provdc.console import err, fail, out, plain, print_error
+from provdc.console import (
+    FORMAT,
+    Format,
+    emit,
+    err,
+    fail,
+    out,
+    plain,
+    print_all,
+    print_error,
+    write_json,
+)
 from provdc.errors import EXIT_INVALID, ProvdcError
 from provdc.topology import report
 from provdc.topology.validate import load
@@ -52,7 +61,9 @@ app = typer.Typer(
     help="provdc: the provincial integrated data centre as code.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
-    add_completion=False,
+    # --install-completion / --show-completion: 22 commands and their options complete in
+    # bash, zsh, fish and PowerShell
+    add_completion=True,
 )
 DEFAULT_TOPOLOGY = Path("inventory/soctrang/topology.yml")
 
@@ -76,31 +87,29 @@ def _root(
     """provdc: the provincial integrated data centre as code."""
 
 
-class Format(StrEnum):
-    table = "table"
-    json = "json"
-
-
 @app.command()
-def validate(topology: Path = typer.Argument(..., help="the province topology YAML")) -> None:
+def validate(
+    topology: Path = typer.Argument(..., help="the province topology YAML"),
+    format: Format = FORMAT,
+) -> None:
     """Check a topology file: schema, hierarchy, address plan, bandwidth, flows."""
     try:
         loaded = load(topology)
     except ProvdcError as exc:
         fail(exc)
     topo = loaded.topology
-    out.print(
-        f"[green]valid:[/] {plain(topology)}: {plain(topo.province.name)}, "
-        f"{len(topo.sites)} sites, "
-        f"{len(topo.datacenter.zones)} zones, {len(topo.services)} services, "
-        f"{len(topo.flows)} flows"
-    )
+    doc = {"valid": True, "file": str(topology), "province": topo.province.name,
+           "sites": len(topo.sites), "zones": len(topo.datacenter.zones),
+           "services": len(topo.services), "flows": len(topo.flows)}
+    emit(format, doc, lambda: out.print(
+        f"[green]valid:[/] {plain(topology)}: {plain(doc['province'])}, {doc['sites']} sites, "
+        f"{doc['zones']} zones, {doc['services']} services, {doc['flows']} flows"))
 
 
 @app.command()
 def plan(
     topology: Path = typer.Argument(..., help="the province topology YAML"),
-    format: Format = typer.Option(Format.table, "--format", "-f"),
+    format: Format = FORMAT,
 ) -> None:
     """Print the address plan (zones, sites) and the bandwidth oversubscription."""
     try:
@@ -108,11 +117,7 @@ def plan(
     except ProvdcError as exc:
         fail(exc)
     data = report.plan_document(loaded)
-    if format is Format.json:
-        sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2) + "\n")
-        return
-    for table in report.plan_tables(data):
-        out.print(table)
+    emit(format, data, lambda: print_all(report.plan_tables(data)))
 
 
 @app.command()
@@ -123,7 +128,7 @@ def schema() -> None:
     doc = Topology.model_json_schema(by_alias=True)
     doc["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     doc["title"] = "provdc province topology"
-    sys.stdout.write(json.dumps(doc, ensure_ascii=False, indent=2) + "\n")
+    write_json(doc)
 
 
 def _register_subcommands() -> None:

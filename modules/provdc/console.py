@@ -1,4 +1,5 @@
-"""The terminal, for every command: output and error consoles, and the one way to fail.
+"""The terminal, for every command: output and error consoles, the one way to fail, the
+one way to print a result (`--format table|json`) and progress on long work.
 
 User text (names, paths, values from files) is printed as text, never as rich markup, and
 control characters are shown escaped: a file can neither break the output (`[/x]` would be
@@ -7,12 +8,23 @@ a markup error) nor reach the terminal with an escape sequence.
 
 from __future__ import annotations
 
+import json
 import sys
-from typing import NoReturn
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from enum import StrEnum
+from typing import Any, NoReturn
 
 import typer
 from rich.console import Console
 from rich.markup import escape
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
 from rich.text import Text
 
@@ -57,3 +69,46 @@ def fail(exc: ProvdcError) -> NoReturn:
     """Print a user error as one paragraph (no traceback) and exit 2."""
     print_error(exc)
     raise typer.Exit(EXIT_INVALID)
+
+
+class Format(StrEnum):
+    """How a command prints its result: tables for people, JSON for programs."""
+
+    table = "table"
+    json = "json"
+
+
+# Every command that prints a result declares `format: Format = FORMAT`; a value outside
+# the choices is a usage error (one paragraph, exit 2) before the command runs.
+FORMAT = typer.Option(Format.table, "--format", "-f",
+                      help="table (for people) or json (one document on stdout, for programs)")
+
+
+def write_json(data: Any) -> None:
+    """One JSON document on stdout: no markup, no wrapping, names with their diacritics."""
+    sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2) + "\n")
+
+
+def emit(format: Format, data: Any, show: Callable[[], None]) -> None:
+    """Print a command's result: `data` as JSON, or what `show` prints for people."""
+    if format is Format.json:
+        write_json(data)
+    else:
+        show()
+
+
+def print_all(renderables) -> None:
+    """Print tables (or any rich renderables) one after the other on stdout."""
+    for item in renderables:
+        out.print(item)
+
+
+@contextmanager
+def progress(what: str, total: int) -> Iterator[Callable[[int], None]]:
+    """A progress bar on stderr while long work runs; yields `done(n)`. It is drawn only on
+    a terminal (logs and pipes stay clean) and removed when the work ends."""
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), console=err, transient=True,
+                  disable=not err.is_terminal) as bar:
+        task = bar.add_task(what, total=total)
+        yield lambda done: bar.update(task, completed=done)
