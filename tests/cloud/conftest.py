@@ -3,8 +3,11 @@ stack configs with one guarded property flipped, and a real moto server on loopb
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
+import subprocess
+import sys
 import urllib.request
 from pathlib import Path
 
@@ -47,7 +50,9 @@ def write_stack():
 
 def _write_stack(tmp: Path, name: str, changes: dict) -> Path:
     """Copy Pulumi.soctrang.yaml into `tmp` as Pulumi.<name>.yaml with `changes` applied
-    (keys like "provdc:guardrails.imdsTokens" set nested values)."""
+    (keys like "provdc:guardrails.imdsTokens" set nested values); `tmp` becomes a Pulumi
+    project (its Pulumi.yaml copied too)."""
+    (tmp / "Pulumi.yaml").write_bytes((ROOT / "Pulumi.yaml").read_bytes())
     doc = yaml.safe_load((ROOT / "Pulumi.soctrang.yaml").read_text(encoding="utf-8"))
     config = doc["config"]
     config["provdc:topology"] = str(ROOT / config["provdc:topology"])
@@ -64,6 +69,34 @@ def _write_stack(tmp: Path, name: str, changes: dict) -> Path:
     path = tmp / f"Pulumi.{name}.yaml"
     path.write_text(yaml.safe_dump(doc, allow_unicode=True), encoding="utf-8")
     return path
+
+
+@pytest.fixture(scope="session")
+def start_pack():
+    return _start_pack
+
+
+@contextlib.contextmanager
+def _start_pack(pack_dir: Path, cwd: Path):
+    """The policy pack started as the Pulumi CLI starts it: a process that prints its gRPC
+    port; yields an Analyzer stub connected to it."""
+    import grpc
+    from pulumi.runtime.proto import analyzer_pb2_grpc
+
+    proc = subprocess.Popen([sys.executable, str(pack_dir)], cwd=cwd, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            # unbuffered, as the Pulumi CLI runs a Python plugin: the port
+                            # line must arrive before the server blocks
+                            env={"PATH": "/usr/bin:/bin", "PYTHONUNBUFFERED": "1"})
+    try:
+        port = proc.stdout.readline().strip()
+        assert port.isdigit(), proc.stderr.read() if proc.poll() is not None else port
+        channel = grpc.insecure_channel(f"127.0.0.1:{port}")
+        yield analyzer_pb2_grpc.AnalyzerStub(channel)
+        channel.close()
+    finally:
+        proc.kill()  # our own child, by its handle
+        proc.wait(timeout=30)
 
 
 def _free_port() -> int:

@@ -149,6 +149,6 @@ def test_level_four_needs_compliance_mode_and_180_days():
         "mode": "COMPLIANCE", "days": 90}}}, strict)
 
 
-def test_pack_context_comes_from_the_stack(root):
-    ctx = pack.context(root, "soctrang")
-    assert ctx == policy.Context(3, ("ap-southeast-1",))
+def test_a_stacks_pack_config_holds_its_region_list_and_level(soctrang):
+    assert pack.stack_config(soctrang) == {"PDC-REG-01": {"allowedRegions": ["ap-southeast-1"]},
+                                           "PDC-LOG-01": {"securityLevel": 3}}

@@ -1,41 +1,28 @@
 """The real policy pack (stacks/policy) started as the Pulumi CLI starts it: a process that
 prints its gRPC port. We ask it what it enforces and have it analyze a good and a bad
-resource, exactly as `pulumi preview --policy-pack stacks/policy` would."""
+resource, exactly as `pulumi preview --policy-pack stacks/policy` would, without and with
+a `--policy-pack-config` (which the engine hands over through Configure)."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
+import json
 from pathlib import Path
 
-import grpc
 import pytest
 from google.protobuf import empty_pb2, struct_pb2
-from pulumi.runtime.proto import analyzer_pb2, analyzer_pb2_grpc
+from pulumi.runtime.proto import analyzer_pb2
 
-from provdc.cloud import policy
+from provdc.cloud import pack, policy
 
 ROOT = Path(__file__).resolve().parents[2]
 MANDATORY = 1  # pulumirpc.EnforcementLevel.MANDATORY
+PROVIDER = "pulumi:providers:aws"
 
 
 @pytest.fixture(scope="module")
-def analyzer():
-    proc = subprocess.Popen([sys.executable, "stacks/policy"], cwd=ROOT, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            # unbuffered, as the Pulumi CLI runs a Python plugin: the port
-                            # line must arrive before the server blocks
-                            env={"PATH": "/usr/bin:/bin", "PROVDC_STACK": "soctrang",
-                                 "PYTHONUNBUFFERED": "1"})
-    try:
-        port = proc.stdout.readline().strip()
-        assert port.isdigit(), proc.stderr.read() if proc.poll() is not None else port
-        channel = grpc.insecure_channel(f"127.0.0.1:{port}")
-        yield analyzer_pb2_grpc.AnalyzerStub(channel)
-        channel.close()
-    finally:
-        proc.kill()  # our own child, by its handle
-        proc.wait(timeout=30)
+def analyzer(start_pack):
+    with start_pack(ROOT / "stacks" / "policy", cwd=ROOT) as stub:
+        yield stub
 
 
 def analyze(stub, typ: str, props: dict) -> list:
@@ -46,6 +33,15 @@ def analyze(stub, typ: str, props: dict) -> list:
     return list(stub.Analyze(request).diagnostics)
 
 
+def configure(stub, doc: dict) -> None:
+    """What the engine sends for `--policy-pack-config FILE` (numbers become doubles)."""
+    request = analyzer_pb2.ConfigureAnalyzerRequest()
+    for name, properties in doc.items():
+        request.policyConfig[name].enforcementLevel = MANDATORY
+        request.policyConfig[name].properties.update(properties)
+    stub.Configure(request)
+
+
 def test_pack_serves_every_rule_as_mandatory(analyzer):
     info = analyzer.GetAnalyzerInfo(empty_pb2.Empty())
     assert info.name == "provdc-policy"
@@ -53,6 +49,14 @@ def test_pack_serves_every_rule_as_mandatory(analyzer):
     assert {r.id for r in policy.RULES} <= names  # every rule under its own id
     assert len(names) == len(info.policies) == 19
     assert all(p.enforcementLevel == MANDATORY for p in info.policies)
+
+
+def test_pack_declares_its_settings_with_the_strictest_defaults(analyzer):
+    info = {p.name: p for p in analyzer.GetAnalyzerInfo(empty_pb2.Empty()).policies}
+    strictest = json.loads((ROOT / "stacks/policy/strictest.json").read_text())
+    for key, setting in pack.SETTINGS.items():
+        schema = info[setting.rule].configSchema.properties[key]
+        assert schema["default"] == strictest[setting.rule][key]
 
 
 def test_pack_rejects_imdsv1_and_accepts_imdsv2(analyzer):
@@ -65,10 +69,21 @@ def test_pack_rejects_imdsv1_and_accepts_imdsv2(analyzer):
     assert good == []
 
 
-def test_pack_applies_the_stack_level(analyzer):
+def test_pack_applies_its_defaults_then_the_config(analyzer):
     lock = policy.LOCK_TYPES[0]
     short = analyze(analyzer, lock, {"rule": {"defaultRetention": {"mode": "GOVERNANCE",
                                                                     "days": 60}}})
     assert [d.policyName for d in short] == ["PDC-LOG-01"]
     assert "needs at least 90" in short[0].message
     assert analyze(analyzer, lock, {"rule": {"defaultRetention": {"days": 90}}}) == []
+    assert analyze(analyzer, PROVIDER, {"region": "us-east-1"})
+
+    configure(analyzer, {"PDC-LOG-01": {"securityLevel": 4},
+                         "PDC-REG-01": {"allowedRegions": ["us-east-1"]}})
+    try:
+        longer = analyze(analyzer, lock, {"rule": {"defaultRetention": {"days": 90}}})
+        assert "needs at least 180" in longer[0].message
+        assert analyze(analyzer, PROVIDER, {"region": "us-east-1"}) == []
+        assert analyze(analyzer, PROVIDER, {"region": "ap-southeast-1"})
+    finally:
+        configure(analyzer, {})  # the module's other tests see the defaults

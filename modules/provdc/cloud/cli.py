@@ -1,16 +1,14 @@
-"""`provdc preview`, `provdc state bootstrap`, `provdc cloud audit|inventory`."""
+"""`provdc preview`, `provdc state bootstrap`, `provdc cloud audit|inventory|policy-config`."""
 
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import typer
-from rich.console import Console
 from rich.text import Text
 
-from provdc.console import PlainTable, fail
+from provdc.console import FORMAT, Format, PlainTable, emit, fail, out, plain, write_json
 from provdc.errors import ProvdcError
 from provdc.paths import output_dir
 
@@ -21,8 +19,8 @@ KEY_ATTRS = ("cidrBlock", "availabilityZone", "privateIp", "instanceType", "buck
              "fromPort", "cidrIpv4", "protocol", "port", "trafficType", "region",
              "destinationCidrBlock", "ipAddress", "retentionInDays", "name")
 
-out = Console()
-err = Console(stderr=True)
+ROOT_OPTION = typer.Option(Path("."), "--root", help="the Pulumi project: the directory of "
+                           "Pulumi.yaml and Pulumi.<stack>.yaml")
 
 
 def register(app: typer.Typer) -> None:
@@ -35,29 +33,33 @@ def register(app: typer.Typer) -> None:
                         no_args_is_help=True)
     cloud.command("audit")(audit_cmd)
     cloud.command("inventory")(inventory_cmd)
+    cloud.command("policy-config")(policy_config_cmd)
     app.add_typer(cloud, name="cloud")
 
 
 def preview_cmd(
     stack: str = typer.Option(..., "--stack", "-s", help="reads Pulumi.<stack>.yaml"),
-    format: str = typer.Option("table", "--format", "-f", help="table or json"),
-    root: Path = typer.Option(Path("."), "--root", help="the project directory"),
+    format: Format = FORMAT,
+    root: Path = ROOT_OPTION,
+    pack_config: Path | None = typer.Option(
+        None, "--policy-pack-config", help="evaluate the rules with this pack config, as "
+        "`pulumi preview --policy-pack-config` would (default: the stack's own, the file "
+        "`provdc cloud policy-config --stack STACK` writes)"),
 ) -> None:
     """Run the Pulumi program offline (mocks, no cloud, no CLI) and check the policies."""
+    from provdc.cloud import pack
     from provdc.cloud.preview import preview
     from provdc.cloud.settings import load_stack_file
 
     try:
-        if format not in ("table", "json"):
-            raise ProvdcError(f"unknown format '{format}'", None, None, "--format",
-                              "use table or json")
-        result = preview(load_stack_file(stack, root))
+        settings = load_stack_file(stack, root)
+        if pack_config is None:
+            result = preview(settings)
+        else:  # settings the file leaves out take the pack's defaults, as in Pulumi
+            result = preview(settings, pack.read_config(pack_config), pack.strictest(root))
     except ProvdcError as exc:
         fail(exc)
-    if format == "json":
-        sys.stdout.write(json.dumps(preview_document(result), ensure_ascii=False, indent=2) + "\n")
-    else:
-        _print_preview(result)
+    emit(format, preview_document(result), lambda: _print_preview(result))
     if not result.passed:
         raise typer.Exit(EXIT_POLICY)
 
@@ -71,6 +73,7 @@ def preview_document(result) -> dict:
         "resources": [{"type": r.type, "name": r.name, "parent": r.parent, "protect": r.protect,
                        "props": r.props} for r in result.resources],
         "outputs": result.outputs,
+        "policy_config": result.policy_config,
         "policies": [
             {"id": v.rule.id, "title": v.rule.title, "enforcement": "mandatory",
              "cis": v.rule.cis, "vn": list(v.rule.vn),
@@ -114,6 +117,7 @@ def bootstrap_cmd(
     kms_key: str = typer.Option(None, "--kms-key", help="KMS key id/ARN (default: SSE-S3; a "
                                 "bucket already on KMS keeps it)"),
     dry_run: bool = typer.Option(False, "--dry-run", help="say what would change; write nothing"),
+    format: Format = FORMAT,
 ) -> None:
     """Create the Pulumi state bucket (versioned, encrypted, private) and print the login URL.
     On an existing bucket it adds what is missing and never weakens what is there."""
@@ -123,14 +127,21 @@ def bootstrap_cmd(
         result = bootstrap(bucket, endpoint, region, kms_key, dry_run=dry_run)
     except ProvdcError as exc:
         fail(exc)
-    verb = "would change" if dry_run else "changed"
-    for change in result.changed:
-        out.print(f"[green]{verb}:[/] {change}", highlight=False)
-    for note in result.notes:
-        out.print(f"[yellow]note:[/] {note}", highlight=False)
-    if not result.changed:
-        out.print(f"ok: bucket {bucket} already as required; nothing changed", highlight=False)
-    out.print(f"pulumi login '{result.login_url}'", highlight=False, soft_wrap=True)
+    doc = {"bucket": bucket, "dry_run": dry_run, "changed": result.changed,
+           "notes": result.notes, "login_url": result.login_url}
+    emit(format, doc, lambda: _print_bootstrap(doc))
+
+
+def _print_bootstrap(doc: dict) -> None:
+    verb = "would change" if doc["dry_run"] else "changed"
+    for change in doc["changed"]:
+        out.print(f"[green]{verb}:[/] {plain(change)}", highlight=False)
+    for note in doc["notes"]:
+        out.print(f"[yellow]note:[/] {plain(note)}", highlight=False)
+    if not doc["changed"]:
+        out.print(f"ok: bucket {plain(doc['bucket'])} already as required; nothing changed",
+                  highlight=False)
+    out.print(f"pulumi login '{plain(doc['login_url'])}'", highlight=False, soft_wrap=True)
 
 
 def audit_cmd(
@@ -140,8 +151,10 @@ def audit_cmd(
     topology: Path = typer.Option(Path("inventory/soctrang/topology.yml"), "--topology",
                                   help="sets the security level (its highest)"),
     level: int = typer.Option(None, "--level", min=1, max=5, help="override the level"),
+    format: Format = FORMAT,
 ) -> None:
-    """Detective checks on the live account; writes report.json, junit.xml, report.html."""
+    """Detective checks on the live account; writes report.json, junit.xml, report.html
+    (and prints report.json's document with --format json)."""
     from provdc.cloud.audit import report_document, run_audit
     from provdc.cloud.report import write_reports
     from provdc.cloud.state import check_endpoint, check_region
@@ -155,14 +168,20 @@ def audit_cmd(
         report = run_audit(endpoint, region, lvl)
     except ProvdcError as exc:
         fail(exc)
-    paths = write_reports(report_document(report), out_dir)
+    doc = report_document(report)
+    paths = write_reports(doc, out_dir)
+    emit(format, doc, lambda: _print_audit(report, paths))
+    if report.failed:
+        raise typer.Exit(EXIT_POLICY)
+
+
+def _print_audit(report, paths: list[Path]) -> None:
     failed = report.failed
     out.print(f"{len(report.findings)} checks, {len(failed)} failed; reports: "
-              f"{', '.join(str(p) for p in paths)}", highlight=False)
+              f"{', '.join(plain(p) for p in paths)}", highlight=False)
     for f in failed[:20]:
-        out.print(f"[red]FAIL[/] {f.check} ({f.rule}) {f.resource}: {f.message}", highlight=False)
-    if failed:
-        raise typer.Exit(EXIT_POLICY)
+        out.print(f"[red]FAIL[/] {plain(f.check)} ({plain(f.rule)}) {plain(f.resource)}: "
+                  f"{plain(f.message)}", highlight=False)
 
 
 def inventory_cmd(
@@ -182,4 +201,35 @@ def inventory_cmd(
         inv = build_inventory(load(path), data, str(outputs))
     except ProvdcError as exc:
         fail(exc)
-    sys.stdout.write(json.dumps(inv, indent=2) + "\n")
+    write_json(inv)
+
+
+def policy_config_cmd(
+    stack: str | None = typer.Option(None, "--stack", "-s", help="that stack's settings "
+                                     "(default: the strictest over every stack: the pack's "
+                                     "defaults)"),
+    root: Path = ROOT_OPTION,
+    out_file: Path | None = typer.Option(None, "--out", help="write the file here instead "
+                                         "of printing it"),
+) -> None:
+    """Print (or write) the policy pack's config for a stack: the file of
+    `pulumi preview --policy-pack stacks/policy --policy-pack-config FILE`."""
+    from provdc.cloud import pack
+    from provdc.cloud.settings import load_stack_file
+
+    try:
+        doc = (pack.stack_config(load_stack_file(stack, root)) if stack
+               else pack.config_of(pack.strictest(root)))
+        if out_file is not None:
+            _write_config(out_file, doc)
+    except ProvdcError as exc:
+        fail(exc)
+    if out_file is None:
+        write_json(doc)
+
+
+def _write_config(path: Path, doc: dict) -> None:
+    if path.is_dir() or not path.parent.is_dir():
+        raise ProvdcError("cannot be written here", str(path), None, "--out",
+                          "name a file in an existing directory")
+    path.write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")

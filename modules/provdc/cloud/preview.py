@@ -16,7 +16,7 @@ from typing import Any
 import pulumi
 from pulumi.runtime.mocks import MockMonitor, _sync_await, run_pulumi_func
 
-from provdc.cloud import policy
+from provdc.cloud import pack, policy
 from provdc.cloud.settings import StackSettings
 
 MOCK_ACCOUNT = "000000000000"
@@ -37,6 +37,7 @@ class PreviewResult:
     resources: list[Recorded]
     outputs: dict[str, Any]
     verdicts: list[policy.Verdict]
+    policy_config: dict[str, Any] = field(default_factory=dict)  # what the rules applied
     seconds: float = 0.0
     counts: dict[str, int] = field(default_factory=dict)
 
@@ -120,12 +121,18 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def preview(settings: StackSettings) -> PreviewResult:
+def preview(settings: StackSettings, config: dict[str, Any] | None = None,
+            defaults: policy.Context | None = None) -> PreviewResult:
+    """Run the program offline and evaluate the rules as the pack would with `config` (a
+    --policy-pack-config document; default: the stack's own, `pack.stack_config`) over
+    `defaults` (the pack's, for the settings `config` leaves out)."""
     start = time.perf_counter()
     resources, outputs = run_program(settings)
-    ctx = policy.Context.from_settings(settings)
+    own = policy.Context.from_settings(settings)
+    ctx = pack.context(pack.stack_config(settings) if config is None else config,
+                       defaults or own)
     verdicts = policy.evaluate([(r.type, r.name, r.props) for r in resources], ctx)
-    result = PreviewResult(settings.stack, resources, outputs, verdicts)
+    result = PreviewResult(settings.stack, resources, outputs, verdicts, pack.config_of(ctx))
     result.counts = dict(sorted(Counter(r.type for r in resources).items()))
     result.seconds = time.perf_counter() - start
     return result

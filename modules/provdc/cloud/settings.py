@@ -216,8 +216,31 @@ def _check_against_topology(s: StackSettings, line) -> None:
                 )
 
 
+PROJECT_FILES = ("Pulumi.yaml", "Pulumi.yml")
+
+
+def project_dir(root: Path, field: str = "--root") -> Path:
+    """`root` if it is a Pulumi project (it holds Pulumi.yaml), else one paragraph: provdc
+    takes the project from the caller, never from where it is installed."""
+    if not any((root / name).is_file() for name in PROJECT_FILES):
+        raise ProvdcError("not a Pulumi project (it has no Pulumi.yaml)", str(root.absolute()),
+                          None, field, "run in the project directory (where Pulumi.yaml and "
+                          "Pulumi.<stack>.yaml are) or name it with --root DIR")
+    return root
+
+
+def stack_names(root: Path) -> list[str]:
+    """The stacks of a project: one Pulumi.<stack>.yaml each."""
+    names = sorted(p.name[7:-5] for p in root.glob("Pulumi.*.yaml"))
+    if not names:
+        raise ProvdcError("the project has no stack config", str(root), None, "--root",
+                          "create Pulumi.<stack>.yaml (start from Pulumi.soctrang.yaml)")
+    return names
+
+
 def load_stack_file(stack: str, root: Path = Path(".")) -> StackSettings:
-    """Read and validate `Pulumi.<stack>.yaml` under `root` (used by the offline preview)."""
+    """Read and validate `Pulumi.<stack>.yaml` of the project `root` (the offline preview)."""
+    project_dir(root)
     path = root / f"Pulumi.{stack}.yaml"
     shown = str(path) if root != Path(".") else path.name
     if not path.is_file():
