@@ -6,7 +6,7 @@ from types import SimpleNamespace
 
 from provdc.controls import catalogue
 from provdc.controls.checks import HostContext, evaluate
-from provdc.controls.kinds import file_content, sshd_option
+from provdc.controls.kinds import file_content, mount_option, pam_profile, sshd_option, sysctl
 from provdc.controls.probe import Probe
 
 CTX = HostContext(in_container=False, level=3, groups=[])
@@ -75,3 +75,88 @@ def test_journald_takes_the_last_assignment_in_cat_config_order():
     bad = [e for e in evidence if not e.ok]
     assert [e.item for e in bad] == ["journald Storage"]
     assert bad[0].actual == "volatile (decided by /etc/systemd/journald.conf.d/99-vendor.conf)"
+
+
+def test_a_later_limits_file_and_a_group_line_override_ours():
+    ours = "/etc/security/limits.d/60-provdc-core.conf"
+    content = CAT.by_id["VN-KRN-04"].check.content
+    good = f"{ours}:2:* hard core 0\n"
+    read = file_content.effective_limits
+    assert all(e.ok for e in read(content, Probe(Replies({file_content.LIMITS_FILES: good})),
+                                  ours))
+    later = good + "/etc/security/limits.d/99-vendor.conf:1:*  hard  core  unlimited\n"
+    bad = [e for e in read(content, Probe(Replies({file_content.LIMITS_FILES: later})), ours)
+           if not e.ok]
+    assert len(bad) == 1 and "decided by /etc/security/limits.d/99-vendor.conf:1" in bad[0].actual
+    group = good + "/etc/security/limits.d/70-dev.conf:3:@dev - core unlimited\n"
+    bad = [e for e in read(content, Probe(Replies({file_content.LIMITS_FILES: group})), ours)
+           if not e.ok]
+    assert [e.item for e in bad] == ["limits @dev - core"]
+
+
+PAM = {  # a Debian 12 host after pam-auth-update with the VN-AUTH-03 profiles
+    "common-auth": ["auth\trequisite\tpam_faillock.so preauth",
+                    "auth\t[success=1 default=ignore]\tpam_unix.so nullok",
+                    "auth\t[default=die]\tpam_faillock.so authfail",
+                    "auth\trequisite\tpam_deny.so", "auth\trequired\tpam_permit.so"],
+    "common-account": ["account\trequired\tpam_faillock.so",
+                       "account\t[success=1 new_authtok_reqd=done default=ignore]\tpam_unix.so",
+                       "account\trequisite\tpam_deny.so", "account\trequired\tpam_permit.so"],
+    "sshd": ["@include common-auth", "account required pam_nologin.so",
+             "@include common-account"],
+    "su": ["auth       sufficient pam_rootok.so", "@include common-auth",
+           "@include common-account"],
+}
+
+
+def _pam_text(files: dict[str, list[str]]) -> str:
+    return "".join(f"@@pam /etc/pam.d/{name}\n" + "\n".join(lines) + "\n"
+                   for name, lines in files.items())
+
+
+def _pam_probe(files: dict[str, list[str]]) -> Probe:
+    return Probe(Replies({pam_profile.PAM_FILES: _pam_text(files),
+                          **{f"cat /etc/pam.d/{n} 2>/dev/null": "\n".join(lines)
+                             for n, lines in files.items()}}))
+
+
+def test_the_whole_pam_stack_of_every_including_service_is_judged():
+    control = CAT.by_id["VN-AUTH-03"]
+    assert evaluate(control, _pam_probe(PAM), CTX).status == "pass"  # su's rootok is fine
+    permit = {**PAM, "sshd": ["auth sufficient pam_permit.so", *PAM["sshd"]]}
+    result = evaluate(control, _pam_probe(permit), CTX)
+    bad = [e for e in result.evidence if not e.ok]
+    assert [e.item for e in bad] == ["PAM sshd auth stack"]
+    assert "ended before it by /etc/pam.d/sshd:1" in bad[0].actual
+    done = {**PAM, "su": ["auth [success=done default=ignore] pam_permit.so", *PAM["su"]]}
+    assert evaluate(control, _pam_probe(done), CTX).status == "fail"
+
+
+def test_a_mount_unit_drop_in_decides_the_boot_options():
+    fstab = "tmpfs /tmp tmpfs defaults,mode=1777,nodev,nosuid,noexec 0 0\n"
+    assert mount_option.boot_options(fstab, "", "/tmp") == (
+        "defaults,mode=1777,nodev,nosuid,noexec", "/etc/fstab")
+    dropin = "/etc/systemd/system/tmp.mount.d/50-vendor.conf"
+    assert mount_option.boot_options(fstab, f"@@dropin {dropin}\nOptions=mode=1777\n",
+                                     "/tmp") == ("mode=1777", dropin)
+    unit = "/etc/systemd/system/tmp.mount"  # a unit of its own wins over the generator's
+    assert mount_option.boot_options(fstab, f"@@unit {unit}\n", "/tmp") == ("", unit)
+
+
+def test_sysctl_names_the_file_that_decides():
+    cat = ("# /etc/sysctl.d/60-provdc-baseline.conf\nkernel.randomize_va_space = 2\n"
+           "# /etc/sysctl.d/99-vendor.conf\nkernel.randomize_va_space = 0\n")
+    got = sysctl.effective(cat).get("kernel.randomize_va_space")
+    assert got == "0 (decided by /etc/sysctl.d/99-vendor.conf)"
+    assert sysctl.effective(cat.split("# /etc/sysctl.d/99")[0]).get(
+        "kernel.randomize_va_space") == "2"
+
+
+def test_the_login_shell_reader_names_the_script_that_set_a_wrong_value():
+    ours = "/etc/profile.d/provdc-tmout.sh"
+    content = CAT.by_id["VN-AUTH-07"].check.content
+    mentions = f"{ours}:2:TMOUT=900\n/etc/profile.d/00-vendor-session.sh:1:readonly TMOUT=0\n"
+    probe = Probe(Replies({file_content.LOGIN_SHELL_VARS: "TMOUT=0\n",
+                           file_content.LOGIN_SHELL_FILES: mentions}))
+    bad = [e for e in file_content.effective_login_shell(content, probe, ours) if not e.ok]
+    assert len(bad) == 1 and "/etc/profile.d/00-vendor-session.sh:1" in bad[0].actual

@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from provdc.controls import catalogue
-from provdc.controls.gate import gate, probe_commands
+from provdc.controls.gate import gate, probe_commands, verify
 from provdc.controls.kinds import sysctl
 from provdc.controls.probe import MARK, command_key
 from provdc.errors import ProvdcError
@@ -72,3 +72,19 @@ def test_the_cli_answers_json_and_refuses_bad_input_without_a_traceback():
     assert ok.returncode == 0 and json.loads(ok.stdout) == {"h": ["VN-SSH-02"]}
     bad = subprocess.run(cmd, input="[", capture_output=True, text=True)
     assert bad.returncode == 2 and "Traceback" not in bad.stderr and "stdin" in bad.stderr
+
+
+def test_verify_names_what_still_fails_after_the_fixes():
+    """After the fixes the role asks again: a control overridden by a file written elsewhere
+    comes back with the effective value and the file that decides."""
+    cat = catalogue()
+    drift = batch_output({sysctl.CAT: (0, "# /etc/sysctl.d/60-provdc-baseline.conf\n"
+                                          "kernel.randomize_va_space = 2\n"
+                                          "# /etc/sysctl.d/99-vendor.conf\n"
+                                          "kernel.randomize_va_space = 0\n")})
+    fixed = batch_output({sysctl.CAT: (0, "kernel.randomize_va_space = 2")})
+    answer = verify(cat, json.dumps({"hosts": {
+        "drift": {"output": drift, "controls": ["VN-KRN-01"], "in_container": True},
+        "fixed": {"output": fixed, "controls": ["VN-KRN-01"], "in_container": True}}}))
+    assert list(answer["drift"]) == ["VN-KRN-01"] and answer["fixed"] == {}
+    assert "decided by /etc/sysctl.d/99-vendor.conf" in answer["drift"]["VN-KRN-01"]

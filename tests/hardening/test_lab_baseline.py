@@ -158,7 +158,7 @@ def test_a_rerun_fixes_only_the_kinds_the_checks_flag(twins):
     assert recap[B]["failed"] == 0 and recap[B]["changed"] > 0, proc.stdout[-3000:]
     ran = set(re.findall(r"^included: \S+/roles/baseline/tasks/(\w+)\.yml for", proc.stdout,
                          re.M))
-    assert ran == {"prepare", "file_mode", "key_value", "nftables_input"}, ran
+    assert ran == {"prepare", "file_mode", "key_value", "nftables_input", "verify"}, ran
     assert [c for c, r in twins.results(B).items() if r.status != "pass"] == []
 
 
@@ -258,11 +258,27 @@ def test_drift_written_outside_our_files_is_caught(twins, control):
     flagged = sorted(c for c, r in results.items() if r.status != "pass")
     assert flagged == [control], {c: results[c].summary() for c in flagged}
     bad = " ".join(f"{e.item} {e.actual}" for e in results[control].evidence if not e.ok)
-    named = {"VN-SSH-02": "Match at /etc/ssh/sshd_config", "VN-AUTH-11": "90-vendor-tools",
-             "VN-NET-09": "live table", "VN-LOG-09": "99-vendor.conf",
-             "VN-SVC-05": "99vendor-no-updates", "VN-AUTH-07": "login shell TMOUT"}[control]
-    assert named in bad, bad
+    assert b.names and b.names in bad, bad
     assert twins.results(A)[control].status == "pass"  # restored
+
+
+def test_a_fix_overridden_elsewhere_stops_the_host_naming_the_file(twins):
+    """The fix wins or fails loudly: with a package's journald drop-in read after ours, the
+    role's fix runs (its own file is right) but the control still fails, so the host stops
+    with the control and the file that decides, instead of reporting success."""
+    if not twins.converged:
+        pytest.skip("needs the converged hosts of test_converge_with_one_host_unreachable")
+    b = foreign_breakers(CONTROLS)["VN-LOG-09"]
+    twins.ssh(A, b.run)
+    try:
+        proc, recap = twins.playbook("--limit", A)
+    finally:
+        twins.ssh(A, b.restore)
+    assert recap[A]["failed"] == 1, proc.stdout[-3000:]
+    failed = proc.stdout[proc.stdout.rindex("still fail after their fix"):]
+    assert "VN-LOG-09" in failed and b.names in failed, failed[:2000]
+    proc, recap = twins.playbook("--limit", A)  # the drift gone: nothing to change or stop
+    assert recap[A] == {**recap[A], "changed": 0, "failed": 0}, proc.stdout[-3000:]
 
 
 def test_host_is_compliant_again_after_all_breakers(twins):

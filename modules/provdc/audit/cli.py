@@ -106,18 +106,21 @@ def baseline_role(role_dir: Path) -> Path:
 
 
 @controls_app.command("gate", hidden=True)  # plumbing: the baseline role's controller step
-def gate_cmd() -> None:
+def gate_cmd(
+    verify: bool = typer.Option(False, "--verify", help="After the fixes: print {name: {id: "
+                                "why it still fails}} (the role stops those hosts)."),
+) -> None:
     """Used by the baseline role. Reads {"hosts": {name: {"output", "controls",
     "in_container"}}} on stdin (the output of the role's probe.sh on each host) and prints
     {name: [ids of the selected controls whose check fails]} as JSON."""
     import json
     import sys
 
-    from provdc.controls import load_catalogue
-    from provdc.controls.gate import gate
+    from provdc.controls import gate, load_catalogue
 
     try:
-        result = gate(load_catalogue(), sys.stdin.read())
+        answer = gate.verify if verify else gate.gate
+        result = answer(load_catalogue(), sys.stdin.read())
     except ProvdcError as exc:
         fail(exc)
     sys.stdout.write(json.dumps(result) + "\n")

@@ -9,7 +9,9 @@ to date):
   is a plain loop and all kind logic lives here, next to the check;
 - `tasks/main.yml`: one include per kind, tagged with the kind, the families and every
   control id of that kind, so `--tags VN-SSH-02` runs exactly that control; it runs only
-  when the gate (`controls/gate.py`) found one of those controls failing on the host;
+  when the gate (`controls/gate.py`) found one of those controls failing on the host; then
+  `verify.yml`, which checks the fixed controls again and stops a host where a setting
+  written elsewhere still overrides a fix;
 - `files/probe.sh`: the audit's check commands in one batch, the gate's input;
 
 and copies each kind's own files from its folder (provdc.controls.kinds): `tasks.yml` as
@@ -128,6 +130,13 @@ def render_tasks(cat: Catalogue) -> str:
         entry["ansible.builtin.include_tasks"]["apply"]["tags"] = entry["tags"]
         served = entry.pop("_kinds")
         entry["when"] = f"baseline_due | intersect({served}) | length > 0"
+    tasks.append({
+        "name": "Baseline | verify: the fixed controls pass, or the host stops naming the "
+                "setting that overrides them",
+        "ansible.builtin.include_tasks": {"file": "verify.yml", "apply": {"tags": ["always"]}},
+        "tags": ["always"],
+        "when": "not ansible_check_mode",
+    })
     return HEADER + _dump(tasks)
 
 

@@ -42,6 +42,9 @@ class Breaker:
     run: str
     restore: str
     snapshot: str = ""
+    # what the failing evidence must name (a foreign breaker's file, "Match at ..."): the
+    # lab test proves the finding points at the drift, not only that the control fails
+    names: str = ""
 
 
 def snapshot(paths: list[str]) -> tuple[str, str]:
@@ -65,7 +68,7 @@ def write_file(control: str, path: str, text: str, mode: str = "0644") -> Breake
     """A breaker that writes one whole foreign file and removes it again."""
     q = shlex.quote(path)
     write = f"install -m {mode} /dev/null {q} && printf %s {shlex.quote(text)} > {q}"
-    return Breaker(control, write, f"rm -f {q}")
+    return Breaker(control, write, f"rm -f {q}", names=path)
 
 
 # --- text readers ---------------------------------------------------------------------------

@@ -6,6 +6,11 @@ the controller, which evaluates each host's selected controls with the audit's o
 answers with the ones that fail. Only the kinds with a failing control run their fix tasks, so
 a re-run on a compliant host costs one round trip instead of one module run per item, and a
 fix can never be skipped while the audit still reports its control as failing.
+
+After the fixes the role asks again (`verify`, `provdc controls gate --verify`): a control
+that still fails is overridden by a setting written elsewhere (a later drop-in, a Match block,
+an earlier profile script), and the role stops that host naming the control and the file that
+decides, instead of reporting success over a setting that is not in force.
 """
 
 from __future__ import annotations
@@ -35,16 +40,23 @@ def probe_script(cat: Catalogue) -> str:
 def failing(cat: Catalogue, host: dict, commands: list[str]) -> list[str]:
     """Ids of the host's selected controls whose check fails on the probe's output
     (`commands`: what probe.sh ran, `probe_commands` of the catalogue)."""
+    return list(explained(cat, host, commands))
+
+
+def explained(cat: Catalogue, host: dict, commands: list[str]) -> dict[str, str]:
+    """The failing controls of `failing`, each with its result's summary (the evidence that
+    fails: expected and effective value, and the file or line that decided it)."""
     selected = [cat.by_id[i] for i in host.get("controls", []) if i in cat.by_id]
     probe = Replay(parse_batch(host.get("output") or "", commands))
     ctx = checks.HostContext(in_container=bool(host.get("in_container")), level=5)
-    return [c.id for c in selected if not _passes(c, probe, ctx)]
-
-
-def _passes(control: Control, probe: Replay, ctx: checks.HostContext) -> bool:
-    probe.missed.clear()
-    status = checks.evaluate(control, probe, ctx).status
-    return status == "pass" and not probe.missed
+    out = {}
+    for control in selected:
+        probe.missed.clear()
+        result = checks.evaluate(control, probe, ctx)
+        if result.status != "pass" or probe.missed:
+            out[control.id] = result.summary() if not probe.missed else (
+                f"{control.id}: not read (the probe did not answer {probe.missed[0][:80]!r})")
+    return out
 
 
 class GateHost(BaseModel):
@@ -61,12 +73,9 @@ class GateRequest(BaseModel):
     hosts: dict[str, GateHost]
 
 
-def gate(cat: Catalogue, request_text: str) -> dict[str, list[str]]:
-    """{"hosts": {name: {"output", "controls", "in_container"}}} -> {name: [failing ids]}.
-    The role has already selected each host's controls (level, toggles, tags), so every
-    control asked about applies: the context only says whether the host is a container."""
+def _request(request_text: str) -> GateRequest:
     try:
-        request = GateRequest.model_validate(json.loads(request_text))
+        return GateRequest.model_validate(json.loads(request_text))
     except (ValueError, ValidationError) as exc:
         first = exc.errors()[0] if isinstance(exc, ValidationError) else None
         where = ".".join(str(p) for p in first["loc"]) if first else "stdin"
@@ -74,6 +83,23 @@ def gate(cat: Catalogue, request_text: str) -> dict[str, list[str]]:
         raise ProvdcError(f"the gate's request on stdin is not valid: {where}: {what}",
                           field="stdin", fix='pass {"hosts": {name: {"output": ..., '
                           '"controls": [...], "in_container": bool}}}') from None
+
+
+def gate(cat: Catalogue, request_text: str) -> dict[str, list[str]]:
+    """{"hosts": {name: {"output", "controls", "in_container"}}} -> {name: [failing ids]}.
+    The role has already selected each host's controls (level, toggles, tags), so every
+    control asked about applies: the context only says whether the host is a container."""
+    request = _request(request_text)
     commands = probe_commands(cat.controls)  # once per run, not once per host
     return {name: failing(cat, host.model_dump(), commands)
+            for name, host in request.hosts.items()}
+
+
+def verify(cat: Catalogue, request_text: str) -> dict[str, dict[str, str]]:
+    """The same request after the fixes ran -> {name: {id: why it still fails}}: a setting
+    written elsewhere that overrides ours (a later drop-in, a Match block, an earlier
+    profile script) shows here with the file that decides, and the role stops on it."""
+    request = _request(request_text)
+    commands = probe_commands(cat.controls)
+    return {name: explained(cat, host.model_dump(), commands)
             for name, host in request.hosts.items()}

@@ -24,9 +24,10 @@ from pyinfra import host, inventory
 from pyinfra.api import OperationError, deploy
 from pyinfra.operations import apt, files
 
-from provdc.controls import kinds
+from provdc.controls import catalogue, gate, kinds
 from provdc.controls.kinds.nftables_input import SCRIPT as FIREWALL_SCRIPT
 from provdc.controls.kinds.nftables_input import UNIT as FIREWALL_UNIT
+from provdc.controls.probe import batch_script
 from provdc.errors import ProvdcError
 from provdc.pyinfra_engine import facts, selection
 from provdc.pyinfra_engine import operations as ops
@@ -93,6 +94,20 @@ def baseline() -> None:
                     host_firewall=lambda item: _host_firewall(item, data))
     for kind in sel.kinds():
         kinds.apply(engine, kind, sel, osv)
+    _verify(sel, platform.in_container)
+
+
+def _verify(sel, in_container: bool) -> None:
+    """After every kind: the selected controls pass, or the host stops naming what overrides
+    them (provdc.controls.gate, the role's verify step)."""
+    cat = catalogue()
+    ids = [c["id"] for c in sel.selected]
+    commands = gate.probe_commands([cat.by_id[i] for i in ids])
+    request = {"controls": ids, "in_container": in_container}
+    ops.verify_controls(name=f"verify: the {len(ids)} selected controls pass",
+                        script=batch_script(commands),
+                        judge=lambda out: gate.explained(cat, {**request, "output": out},
+                                                         commands))
 
 
 def _host_firewall(item: dict, data: dict) -> None:

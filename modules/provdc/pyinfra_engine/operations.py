@@ -241,6 +241,25 @@ def host_firewall(script: str, text: str, staged: str, confirm_within: int,
     yield FunctionCommand(confirm, (), {})
 
 
+@operation(is_idempotent=False)
+def verify_controls(script: str, judge: Callable[[str], dict[str, str]]):
+    """The fix wins or fails loudly, as the role's verify step: after the fixes, the selected
+    controls are read again in one round trip (`script`, the checks' batch) and judged on
+    the controller; one that still fails is overridden by a setting written elsewhere, and
+    the host stops naming it and the file that decides."""
+
+    def verify() -> None:
+        _ok, output = host.run_shell_command(f"sh -c {shlex.quote(script)}", print_output=False)
+        still = judge(output.stdout)
+        if still:
+            raise OperationError(
+                f"{len(still)} control(s) still fail after their fix, so a setting outside "
+                "provdc's files decides (remove or correct it, or set the control's toggle to "
+                "false and record a waiver): " + " | ".join(still.values()))
+
+    yield FunctionCommand(verify, (), {})
+
+
 def _json(rc: int, out: str):
     """The JSON a provdc script printed, or None if it failed or printed none."""
     if rc != 0:

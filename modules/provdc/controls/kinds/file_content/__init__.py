@@ -4,8 +4,9 @@ banner, a sudoers file).
 Effective state: where the consuming program reads the file among others (its include
 order), `effective` names how it does, and the check also judges what the program ends up
 with, whoever wrote it: sudo's Defaults (sudoers then sudoers.d in sudo's order), journald's
-configuration (`systemd-analyze cat-config`), apt's (`apt-config dump`), or the variables a
-root login shell has after every profile script. The file and line that decide are named.
+configuration (`systemd-analyze cat-config`), apt's (`apt-config dump`), pam_limits' limits
+(limits.conf then limits.d), or the variables a root login shell has after every profile
+script. The file and line that decide are named.
 """
 
 from __future__ import annotations
@@ -53,9 +54,19 @@ APT_DUMP = "apt-config dump 2>&1"
 APT_FILES = ("for f in /etc/apt/apt.conf $(ls /etc/apt/apt.conf.d 2>/dev/null | LC_ALL=C sort "
              "| sed 's|^|/etc/apt/apt.conf.d/|'); do [ -f \"$f\" ] && grep -Hn '\"' \"$f\"; "
              "done 2>/dev/null")
+# Every limit line pam_limits reads, in its order: limits.conf, then limits.d/*.conf in the
+# C locale's order, with file and line.
+LIMITS_FILES = ("for f in /etc/security/limits.conf $(ls /etc/security/limits.d 2>/dev/null | "
+                "LC_ALL=C sort | grep '[.]conf$' | sed 's|^|/etc/security/limits.d/|'); do "
+                "[ -f \"$f\" ] && grep -HnE '^[[:space:]]*[^#[:space:]]' \"$f\"; done 2>/dev/null")
 # What a root login shell ends up with after /etc/profile and every profile.d script.
 LOGIN_SHELL_VARS = ("env -i HOME=/root TERM=dumb bash -l -c 'for v in TMOUT; do "
                     "eval \"echo $v=\\${$v-unset}\"; done' </dev/null 2>/dev/null")
+# Where a login shell's scripts mention those variables, with line numbers (to name who set
+# a wrong value: the shell only says what it ended up with).
+LOGIN_SHELL_FILES = ("grep -HnwE 'TMOUT' /etc/profile /etc/profile.d/*.sh /etc/bash.bashrc "
+                     "/root/.profile /root/.bash_profile /root/.bash_login /root/.bashrc "
+                     "2>/dev/null")
 
 
 class ForeignFile(Strict):
@@ -76,7 +87,7 @@ class Params(Strict):
     # a service to restart when the file changes (handler name)
     notify: Literal["journald", "chrony", "none"] = "none"
     # how the consuming program reads the file among others (see the module's docstring)
-    effective: Literal["sudoers", "journald", "apt", "login_shell", "none"] = "none"
+    effective: Literal["sudoers", "journald", "apt", "login_shell", "limits", "none"] = "none"
     foreign: ForeignFile | None = None
 
 
@@ -138,9 +149,18 @@ def effective_login_shell(content: str, probe: Probe, ours: str) -> list[Evidenc
     (after /etc/profile and every profile.d script, whoever wrote them)."""
     got = dict(line.split("=", 1) for line in probe.out(LOGIN_SHELL_VARS).splitlines()
                if "=" in line)
-    return [Evidence(f"login shell {key}", STATE, want, got.get(key, "not read"),
-                     got.get(key) == want)
-            for key, want in assignments(content, "=") if key.isupper()]
+    mentions = grep_hits(probe.out(LOGIN_SHELL_FILES))
+    out = []
+    for key, want in assignments(content, "="):
+        if not key.isupper():
+            continue
+        value = got.get(key, "not read")
+        others = [f"{p}:{n}" for p, n, text in mentions
+                  if p != ours and re.search(rf"\b{re.escape(key)}\b", text)]
+        if value != want and others:
+            value += f" (set in {', '.join(others[:3])})"
+        out.append(Evidence(f"login shell {key}", STATE, want, value, got.get(key) == want))
+    return out
 
 
 def _decided(item: str, want: str, got: str, where: str, ours: str) -> Evidence:
@@ -187,8 +207,31 @@ def effective_sudoers(content: str, probe: Probe, ours: str) -> list[Evidence]:
     return ev
 
 
+def effective_limits(content: str, probe: Probe, ours: str) -> list[Evidence]:
+    """Each limit our file sets for everyone (`* hard core 0`), as pam_limits ends up with
+    it: for the same domain the last line in its reading order wins, and a line for a user or
+    a group (more specific than `*`) overrides it for them whoever wrote it."""
+    lines = [(f"{path}:{n}", text.split()) for path, n, text in grep_hits(probe.out(LIMITS_FILES))]
+    ev = []
+    for line in content.splitlines():
+        want = line.split()
+        if len(want) != 4 or want[0].startswith("#"):
+            continue
+        domain, kind, item, value = want
+        ours_applies = [(w, f) for w, f in lines if len(f) == 4 and f[2] == item
+                        and f[1] in (kind, "-")]
+        last = next(((w, f) for w, f in reversed(ours_applies) if f[0] == domain), None)
+        got, where = (last[1][3], last[0]) if last else ("not set", "no limits file")
+        ev.append(_decided(f"limits {domain} {kind} {item}", value, got, where, ours))
+        for w, f in ours_applies:  # a user or group line overriding ours for them
+            if f[0] != domain and norm(f[3]) != norm(value):
+                ev.append(Evidence(f"limits {f[0]} {f[1]} {item}", STATE, value,
+                                   f"{f[3]} (decided by {w})", False))
+    return ev
+
+
 READERS = {"sudoers": effective_sudoers, "journald": effective_journald, "apt": effective_apt,
-           "login_shell": effective_login_shell}
+           "login_shell": effective_login_shell, "limits": effective_limits}
 
 
 def fix_items(control: Control) -> list[dict]:

@@ -112,7 +112,7 @@ def foreign_breaker(control: Control) -> Breaker | None:
     """An accept-all someone inserted at the top of the live input chain."""
     table = control.check.table
     return Breaker(control.id, f"nft insert rule inet {table} input accept",
-                   f"nft -f {boot_file(table)}")
+                   f"nft -f {boot_file(table)}", names="live table")
 
 
 def touched(control: Control) -> list[str]:

@@ -150,7 +150,8 @@ def foreign_breaker(control: Control) -> Breaker | None:
         return None
     save, back = snapshot([MAIN])
     block = f"Match Address 10.99.0.0/16\n    {option} {control.check.bad[option]}"
-    return Breaker(control.id, f"printf '\\n%s\\n' {shlex.quote(block)} >> {MAIN}", back, save)
+    return Breaker(control.id, f"printf '\\n%s\\n' {shlex.quote(block)} >> {MAIN}", back, save,
+                   names=f"Match at {MAIN}")
 
 
 def touched(control: Control) -> list[str]:

@@ -19,8 +19,8 @@ from provdc.controls.base import (
     Evidence,
     Scalar,
     Strict,
-    active_lines,
     norm,
+    write_file,
 )
 
 if TYPE_CHECKING:
@@ -36,6 +36,7 @@ CAT = (
     "/etc/sysctl.d/*.conf /etc/sysctl.conf 2>/dev/null"
 )
 BREAK_FILE = "/etc/sysctl.d/99-provdc-break.conf"  # read after ours: a foreign file
+FOREIGN_FILE = "/etc/sysctl.d/99-vendor.conf"
 
 
 class Params(Strict):
@@ -65,7 +66,8 @@ def check(control: Control, probe: Probe, runtime: bool) -> list[Evidence]:
             got = live.get(key, "missing")
             ev.append(Evidence(key, RUNTIME, str(want), got, norm(got) == norm(want)))
         got = persisted.get(key, "not set")
-        ev.append(Evidence(key, PERSISTED, str(want), got, norm(got) == norm(want)))
+        value = got.split(" (decided by ", 1)[0]
+        ev.append(Evidence(key, PERSISTED, str(want), got, norm(value) == norm(want)))
     return ev
 
 
@@ -82,21 +84,26 @@ def _live(probe: Probe, keys: list[str]) -> dict[str, str]:
 
 
 def effective(text: str) -> dict[str, str]:
-    """What systemd-sysctl applies at boot: files in order, the last assignment wins."""
-    assignments: list[tuple[str, str]] = []
-    for line in active_lines(text):
+    """What systemd-sysctl applies at boot: files in order, the last assignment wins. Each
+    value carries the file that set it (`--cat-config` heads each file with `# /path`)."""
+    assignments: list[tuple[str, str, str]] = []
+    current = ""
+    for raw in text.splitlines():
+        if raw.startswith("# /"):
+            current = raw[2:].strip()
+        line = raw.split("#", 1)[0].strip()
         line = line.split(";", 1)[0].strip() if line.startswith(";") else line
         if "=" not in line:
             continue
         key, value = (p.strip() for p in line.split("=", 1))
-        assignments.append((key.lstrip("-").replace("/", "."), value))
+        assignments.append((key.lstrip("-").replace("/", "."), value, current))
 
     class Lookup(dict):
         def get(self, key, default=None):
             found = default
-            for pattern, value in assignments:
+            for pattern, value, where in assignments:
                 if pattern == key or fnmatch.fnmatchcase(key, pattern):
-                    found = value
+                    found = value if where in ("", FILE) else f"{value} (decided by {where})"
             return found
 
     return Lookup()
@@ -126,7 +133,10 @@ def breaker(control: Control, in_container: bool) -> Breaker:
 
 
 def foreign_breaker(control: Control) -> Breaker | None:
-    return None  # the breaker above already leaves our file alone
+    """A package's sysctl.d file read after ours, on disk only: the next boot would apply
+    it (the live value stays right until then)."""
+    key, want = next(iter(control.check.settings.items()))
+    return write_file(control.id, FOREIGN_FILE, f"{key} = {_flip(str(want))}\n")
 
 
 def touched(control: Control) -> list[str]:
