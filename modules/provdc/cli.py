@@ -51,6 +51,8 @@ class ProvdcGroup(TyperGroup):
 
 
 def fail_usage(command: str, message: str, code: int) -> None:
+    # typer words a bad choice "Value error, 'xml' is not one of ..."; the prefix says nothing
+    message = message.replace("Value error, ", "")
     err.print(f"[bold red]error:[/] {plain(command)}: {plain(message.rstrip('.'))}. "
               f"Fix: see `{plain(command)} --help`.", highlight=False, soft_wrap=True)
     sys.exit(EXIT_INVALID if code == 2 else code)

@@ -90,9 +90,10 @@ def write_json(data: Any) -> None:
 
 
 def emit(format: Format, data: Any, show: Callable[[], None]) -> None:
-    """Print a command's result: `data` as JSON, or what `show` prints for people."""
+    """Print a command's result: `data` as JSON (a function is called for it, when building
+    it costs), or what `show` prints for people."""
     if format is Format.json:
-        write_json(data)
+        write_json(data() if callable(data) else data)
     else:
         show()
 

@@ -53,6 +53,16 @@ def test_bootstrap_cli_prints_the_login_and_repairs_drift(moto):
     assert "enabled versioning" in again.output and "created" not in again.output
 
 
+def test_bootstrap_json_says_what_changed_and_how_to_log_in(moto):
+    result = runner.invoke(app, ["state", "bootstrap", "--endpoint", moto, "--bucket", "js8",
+                                 "--region", REGION, "--format", "json"])
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert set(doc) == {"bucket", "dry_run", "changed", "notes", "login_url"}
+    assert doc["bucket"] == "js8" and doc["dry_run"] is False
+    assert "created the bucket" in doc["changed"] and doc["login_url"].startswith("s3://js8?")
+
+
 def test_bootstrap_keeps_an_existing_kms_encryption(moto):
     """Someone's bucket on KMS: bootstrap adds what is missing and leaves KMS in place."""
     s3 = aws("s3", moto)
@@ -221,6 +231,16 @@ def test_audit_cli_writes_json_junit_html_and_exits_1(moto, tmp_path):
     assert int(suites.get("tests")) == doc["summary"]["total"]
     html = (tmp_path / "report.html").read_text(encoding="utf-8")
     assert "CA-NET-01" in html and "TCVN 11930:2017" in html
+
+
+def test_audit_cli_json_is_the_report_document(moto, tmp_path):
+    make_good_and_bad(moto)
+    result = runner.invoke(app, ["cloud", "audit", "--endpoint", moto, "--region", REGION,
+                                 "--out", str(tmp_path), "--level", "3", "--format", "json"])
+    assert result.exit_code == 1, result.output
+    doc = json.loads(result.stdout)
+    assert {"tool", "endpoint", "region", "security_level", "summary", "findings"} <= set(doc)
+    assert doc == json.loads((tmp_path / "report.json").read_text(encoding="utf-8"))
 
 
 def test_audit_cli_unreachable_endpoint_is_exit_2(tmp_path):

@@ -90,7 +90,7 @@ def test_unknown_site_and_bad_format():
     assert_user_error(invoke("render", "--topology", str(SAMPLE), "atlantis"),
                       "unknown site 'atlantis'")
     assert_user_error(invoke("measure", "-i", str(SAMPLE), "--format", "xml", "phuong-5"),
-                      "unknown format 'xml'")
+                      "--format", "'xml' is not one of 'table', 'json'")
 
 
 def test_specs_for_the_playbook_are_valid_json_per_direction():
@@ -135,3 +135,14 @@ def test_render_reads_devices_from_the_inventory(tmp_path):
 def test_inventory_gateway_without_uplink_is_refused(tmp_path):
     assert_user_error(invoke("specs", "-i", str(_inventory(tmp_path, None))),
                       "gw-phuong-5", "provdc_uplink_if")
+
+
+def test_render_json_has_the_class_table_and_the_batch():
+    result = invoke("render", "--topology", str(SAMPLE), "phuong-5", "--format", "json")
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert doc["site"] == "phuong-5" and [e["direction"] for e in doc["ends"]] == ["uplink"]
+    end = doc["ends"][0]
+    assert {"device", "where", "tier", "link_kbit", "shaped_kbit", "classes", "batch"} <= set(end)
+    assert {c["dscp"] for c in end["classes"]} >= {"EF", "AF41", "AF21", "CS1"}
+    assert "qdisc replace dev eth0 root handle 1: htb" in end["batch"]

@@ -69,3 +69,14 @@ def test_verify_needs_a_lab_inventory(tmp_path, small_vars):
     inv.write_text(yaml.safe_dump({"all": {"hosts": hosts}}))
     assert_user_error(provdc("verify", "-i", str(inv)), "verify needs the lab")
     assert_user_error(provdc("verify", "-i", str(inv), "--format", "xml"), "--format")
+
+
+def test_render_json_is_every_firewall_on_stdout(tmp_path, small_vars):
+    inv = tmp_path / "hosts.yml"
+    inv.write_text(yaml.safe_dump({"all": {"hosts": small_vars}}))
+    proc = provdc("render", "-i", str(inv), "--format", "json")
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(proc.stdout)
+    assert set(doc) == {"hosts", "zone"} and set(doc["hosts"]) == set(small_vars)
+    assert "table inet provdc_zones" in doc["zone"]
+    assert all("table inet provdc_segmentation" in text for text in doc["hosts"].values())

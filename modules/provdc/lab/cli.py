@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from pathlib import Path
@@ -11,7 +10,7 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from provdc.console import PlainTable, err, fail, out
+from provdc.console import FORMAT, Format, PlainTable, emit, err, fail, out, progress
 from provdc.errors import ProvdcError
 from provdc.lab.model import DEFAULT_LAB_NAME, Profile, check_lab_name, core_netns
 from provdc.paths import output_dir
@@ -61,6 +60,7 @@ def up(
     sites: str = typer.Option(None, "--sites",
                               help="comma-separated site slugs instead of the profile's sites"),
     timeout: float = typer.Option(180, help="seconds to wait for every host's sshd"),
+    format: Format = FORMAT,
 ) -> None:
     """Bring the lab up (idempotent) and write its inventory; prints its hosts."""
     from provdc.lab import runtime
@@ -74,37 +74,44 @@ def up(
         loaded = load(topology)
         site_list = [s.strip() for s in sites.split(",") if s.strip()] if sites else None
         plan = plan_lab(loaded, name, profile, site_list)
-        runtime.up(plan, inventory_dir, log=_log, timeout=timeout)
+        with progress("hosts booted", len(plan.hosts)) as booted:
+            runtime.up(plan, inventory_dir, log=_log, timeout=timeout, on_ready=booted)
     except ProvdcError as exc:
         fail(exc)
-    out.print(hosts_table(runtime.status(name)))
+    st = runtime.status(name)
+    emit(format, st, lambda: out.print(hosts_table(st)))
 
 
 @lab_app.command()
 def status(
     name: str = NameOpt,
-    as_json: bool = typer.Option(False, "--json", help="machine-readable output"),
-    all_labs: bool = typer.Option(False, "--all", help="every lab on this machine"),
+    format: Format = FORMAT,
+    all_labs: bool = typer.Option(False, "--all", help="every lab on this machine (json: "
+                                  "a list)"),
 ) -> None:
     """Show a lab's hosts and whether they run (exit 1 if the lab is not fully up)."""
     from provdc.lab import runtime
 
-    names = runtime.list_labs() if all_labs else [check_lab_name(name)]
+    try:
+        names = runtime.list_labs() if all_labs else [check_lab_name(name)]
+    except ProvdcError as exc:
+        fail(exc)
     docs = [runtime.status(n) for n in names]
-    if as_json:
-        sys.stdout.write(json.dumps(docs if all_labs else docs[0], indent=2) + "\n")
-    else:
-        for st in docs:
-            if st["status"] == "down":
-                left = st.get("leftovers")
-                out.print(f"lab {st['name']}: down" + (f" (leftovers: {left})" if left else ""))
-            else:
-                out.print(hosts_table(st))
-                out.print(f"inventory: {st['inventory']}/hosts.yml", highlight=False)
-        if not docs:
-            out.print("no labs on this machine")
+    emit(format, docs if all_labs else docs[0], lambda: _print_status(docs))
     if not all_labs and docs[0]["status"] != "up":
         raise typer.Exit(1)
+
+
+def _print_status(docs: list[dict]) -> None:
+    for st in docs:
+        if st["status"] == "down":
+            left = st.get("leftovers")
+            out.print(Text(f"lab {st['name']}: down" + (f" (leftovers: {left})" if left else "")))
+        else:
+            out.print(hosts_table(st))
+            out.print(Text(f"inventory: {st['inventory']}/hosts.yml"))
+    if not docs:
+        out.print("no labs on this machine")
 
 
 @lab_app.command()

@@ -3,7 +3,8 @@ per namespace). Invoked by the lab as `python -m provdc.lab.nsutil COMMAND ...` 
 
     sysctl NETNS KEY=VALUE [NETNS KEY=VALUE ...]   write per-namespace net sysctls
     wait-ssh NETNS TIMEOUT ADDR [ADDR ...]         from NETNS, wait until each ADDR:22 sends
-                                                   an SSH banner; print the missing ones
+                                                   an SSH banner; print `up ADDR` as each
+                                                   does, then `missing ADDR ...`
     tcp NETNS ADDR PORT TIMEOUT                    exit 0 if a TCP connection succeeds
 """
 
@@ -14,6 +15,7 @@ import ctypes
 import os
 import sys
 import time
+from collections.abc import Callable
 
 CLONE_NEWNET = 0x40000000
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -58,15 +60,24 @@ async def _banner(addr: str, deadline: float) -> bool:
     return False
 
 
-async def _wait_all(addrs: list[str], timeout: float) -> list[str]:
+async def _wait_all(addrs: list[str], timeout: float,
+                    on_up: Callable[[str], None] = lambda addr: None) -> list[str]:
     deadline = time.monotonic() + timeout
-    results = await asyncio.gather(*(_banner(a, deadline) for a in addrs))
+
+    async def one(addr: str) -> bool:
+        ok = await _banner(addr, deadline)
+        if ok:
+            on_up(addr)
+        return ok
+
+    results = await asyncio.gather(*(one(a) for a in addrs))
     return [a for a, ok in zip(addrs, results, strict=True) if not ok]
 
 
-def wait_ssh(netns: str, timeout: float, addrs: list[str]) -> list[str]:
+def wait_ssh(netns: str, timeout: float, addrs: list[str],
+             on_up: Callable[[str], None] = lambda addr: None) -> list[str]:
     enter_netns(netns)
-    return asyncio.run(_wait_all(addrs, timeout))
+    return asyncio.run(_wait_all(addrs, timeout, on_up))
 
 
 def main(argv: list[str]) -> int:
@@ -80,8 +91,10 @@ def main(argv: list[str]) -> int:
         return 0
     if cmd == "wait-ssh":
         netns, timeout, *addrs = args
-        missing = wait_ssh(netns, float(timeout), addrs)
-        print(" ".join(missing))
+        # one line per host as it answers (the caller shows progress), then the summary
+        missing = wait_ssh(netns, float(timeout), addrs,
+                           on_up=lambda addr: print(f"up {addr}", flush=True))
+        print(" ".join(["missing", *missing]), flush=True)
         return 1 if missing else 0
     if cmd == "tcp":
         netns, addr, port, timeout = args

@@ -26,8 +26,9 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -538,11 +539,26 @@ def _workers() -> int:
     return max(2, min(8, (os.cpu_count() or 2) * 2))
 
 
-def wait_ssh(name: str, hosts: list[Host], timeout: float) -> None:
-    proc = nsutil("wait-ssh", core_netns(name), str(timeout), *[h.address for h in hosts],
-                  check=False, timeout=timeout + 30)
+def wait_ssh(name: str, hosts: list[Host], timeout: float,
+             on_ready: Callable[[int], None] | None = None) -> None:
+    """Wait until every host's sshd answers; `on_ready(n)` as the n-th one does."""
+    cmd = [sys.executable, "-m", "provdc.lab.nsutil", "wait-ssh", core_netns(name),
+           str(timeout), *[h.address for h in hosts]]
+    with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          text=True) as proc:
+        # nsutil stops at its own deadline; this only guards against a hung child
+        guard = threading.Timer(timeout + 30, proc.kill)
+        guard.start()
+        try:
+            missing = follow_wait_ssh(proc.stdout, on_ready or (lambda n: None))
+            problem = proc.stderr.read().strip()
+            proc.wait()
+        finally:
+            guard.cancel()
+    if proc.returncode != 0 and not missing:  # the helper itself failed
+        raise LabError(f"waiting for SSH failed (exit {proc.returncode}): {problem[-800:]}",
+                       fix=f"`provdc lab down --name {name}` cleans up; then try `up` again")
     if proc.returncode != 0:
-        missing = set(proc.stdout.split())
         names = [h.name for h in hosts if h.address in missing]
         raise LabError(
             f"{len(names)} host(s) did not answer SSH within {timeout:.0f} s: "
@@ -552,13 +568,28 @@ def wait_ssh(name: str, hosts: list[Host], timeout: float) -> None:
         )
 
 
+def follow_wait_ssh(lines: Iterable[str], on_ready: Callable[[int], None]) -> set[str]:
+    """Read `nsutil wait-ssh`: `up ADDR` as each host answers, then `missing ADDR ...`;
+    return the missing addresses."""
+    ready, missing = 0, set()
+    for line in lines:
+        word, _, rest = line.strip().partition(" ")
+        if word == "up":
+            ready += 1
+            on_ready(ready)
+        elif word == "missing":
+            missing = set(rest.split())
+    return missing
+
+
 def _alive_hosts(state: State) -> list[str]:
     return [h.name for h in state.plan.hosts if host_pid(state.name, h.name)]
 
 
 def up(plan: LabPlan, inventory_dir: Path | None = None, log: Log = print,
-       timeout: float = 180) -> State:
-    """Bring the lab up (idempotent: an identical running lab is left as it is)."""
+       timeout: float = 180, on_ready: Callable[[int], None] | None = None) -> State:
+    """Bring the lab up (idempotent: an identical running lab is left as it is);
+    `on_ready(n)` as the n-th host answers SSH."""
     name = check_lab_name(plan.name)
     preflight(need_mmdebstrap=image_mod.cached() is None)
     ldir = LabDir(name)
@@ -589,7 +620,7 @@ def up(plan: LabPlan, inventory_dir: Path | None = None, log: Log = print,
         _operator_key(ldir)
         ldir.control_dir.mkdir(mode=0o700, exist_ok=True)
         log(f"lab '{name}': {len(plan.hosts)} hosts ({plan.profile} profile), image {img.key}")
-        _start_hosts(state, plan.hosts, with_core=True, timeout=timeout)
+        _start_hosts(state, plan.hosts, with_core=True, timeout=timeout, on_ready=on_ready)
         state.status = "up"
         state.up_seconds = round(time.monotonic() - start, 2)
         save_state(state)
@@ -598,7 +629,8 @@ def up(plan: LabPlan, inventory_dir: Path | None = None, log: Log = print,
         return state
 
 
-def _start_hosts(state: State, hosts: list[Host], with_core: bool, timeout: float) -> None:
+def _start_hosts(state: State, hosts: list[Host], with_core: bool, timeout: float,
+                 on_ready: Callable[[int], None] | None = None) -> None:
     pubkey = (LabDir(state.name).key.with_suffix(".pub")).read_text()
     with ThreadPoolExecutor(_workers()) as pool:
         prep = [pool.submit(prepare_host, state, h, pubkey) for h in hosts]
@@ -606,7 +638,7 @@ def _start_hosts(state: State, hosts: list[Host], with_core: bool, timeout: floa
         for f in prep:
             f.result()
         list(pool.map(lambda h: launch_host(state, h), hosts))
-    wait_ssh(state.name, hosts, timeout)
+    wait_ssh(state.name, hosts, timeout, on_ready)
 
 
 def _same_hosts(a: LabPlan, b: LabPlan) -> bool:

@@ -9,7 +9,7 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from provdc.console import PlainTable, fail, out
+from provdc.console import FORMAT, Format, PlainTable, emit, fail, out
 from provdc.errors import ProvdcError
 from provdc.qos import htb, policy
 from provdc.qos import inventory as inv
@@ -53,6 +53,7 @@ def render(
     topology: Path | None = typer.Option(None, "--topology", "-t", help="topology YAML"),
     device: str = typer.Option("eth0", help="uplink interface when no inventory is given"),
     leaf: str = typer.Option("fq_codel", help="leaf qdisc to render (hosts detect their own)"),
+    format: Format = FORMAT,
 ) -> None:
     """Print a site's class table and the tc batch of both ends of its uplink."""
 
@@ -71,14 +72,20 @@ def render(
         specs = [(policy.site_spec(topo, site, dev, d), where) for d, dev, where in ends]
     except ProvdcError as exc:
         fail(exc)
-    first = specs[0][0]
+    sides = [{**spec, "where": where,
+              "batch": htb.render_batch(spec["device"], htb.tree_from_spec(spec, leaf),
+                                        htb.class_names(spec))} for spec, where in specs]
+    emit(format, {"site": site, "ends": sides}, lambda: _print_render(site, sides))
+
+
+def _print_render(site: str, ends: list[dict]) -> None:
+    first = ends[0]
     out.print(class_table(first, f"{site} ({first['tier']}): link {first['link_kbit'] / 1000:g} "
                                  f"Mbit/s, shaped at {first['shaped_kbit'] / 1000:g} Mbit/s"))
-    for spec, where in specs:
-        out.print(f"\n# {spec['direction']}: egress of {spec['device']} on {where}")
-        out.print(htb.render_batch(spec["device"], htb.tree_from_spec(spec, leaf),
-                                 htb.class_names(spec)), end="",
+    for end in ends:
+        out.print(f"\n# {end['direction']}: egress of {end['device']} on {end['where']}",
                   highlight=False, markup=False)
+        out.print(end["batch"], end="", highlight=False, markup=False)
 
 
 @group.command(hidden=True)
@@ -119,22 +126,16 @@ def measure(
     inventory: Path = typer.Option(..., "-i", "--inventory"),
     topology: Path | None = typer.Option(None, "--topology", "-t"),
     seconds: int = typer.Option(4, help="length of each iperf3 run"),
-    format: str = typer.Option("table", "--format", "-f", help="table or json"),
+    format: Format = FORMAT,
 ) -> None:
     """Measure each class with iperf3 (DSCP-marked), alone and all at once, site -> DC."""
     from provdc.qos import measure as m
 
     try:
-        if format not in ("table", "json"):
-            raise ProvdcError(f"unknown format '{format}'", field="--format",
-                              fix="use table or json")
         inventory_ = inv.read(inventory, topology)
         topo = _load_topology(topology, inventory_)
         setup = m.Setup.from_inventory(inventory_, topo, site)
         report = m.run(setup, seconds=seconds)
     except ProvdcError as exc:
         fail(exc)
-    if format == "json":
-        sys.stdout.write(json.dumps(report, ensure_ascii=False, indent=2) + "\n")
-    else:
-        out.print(m.report_table(report))
+    emit(format, report, lambda: out.print(m.report_table(report)))

@@ -10,7 +10,7 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from provdc.console import PlainTable, fail, out
+from provdc.console import FORMAT, Format, PlainTable, emit, fail, out, print_all
 from provdc.errors import ProvdcError
 from provdc.hosts import inventory as host_inventory
 from provdc.segmentation import guard, sources
@@ -24,12 +24,6 @@ ZONE_FIREWALL = "zone-firewall"
 
 def register(app: typer.Typer) -> None:
     app.add_typer(group, name="segmentation")
-
-
-def _format(value: str) -> str:
-    if value not in ("table", "json"):
-        raise ProvdcError(f"unknown format '{value}'", field="--format", fix="use table or json")
-    return value
 
 
 def _address(value: str, field: str) -> str:
@@ -63,8 +57,8 @@ def render(
     operator_from: str | None = typer.Option(
         None, "--operator-from", help="the address your SSH comes from (default: each host's "
         "single-address provdc_admin_sources, as the lab writes them)"),
-    format: str = typer.Option("table", "--format", "-f",
-                               help="table (a summary, or one file) or json (every file)"),
+    format: Format = typer.Option(Format.table, "--format", "-f",
+                                  help="table (a summary, or one file) or json (every file)"),
 ) -> None:
     """Print a host's (or the zone firewall's) nftables file, or a summary of all of them.
 
@@ -72,7 +66,6 @@ def render(
     the operator's SSH path."""
 
     try:
-        _format(format)
         if operator_from is not None:
             _address(operator_from, "--operator-from")
         if inventory:
@@ -87,13 +80,14 @@ def render(
                               fix=f"name a host of the inventory or {ZONE_FIREWALL}")
     except ProvdcError as exc:
         fail(exc)
-    if format == "json":
-        doc = {"hosts": {h: rnd.render(rs) for h, rs in seg.hosts.items()},
-               "zone": rnd.render(seg.zone)}
-        sys.stdout.write(json.dumps(doc, ensure_ascii=False, indent=1) + "\n")
-    elif host:
-        rs = seg.zone if host == ZONE_FIREWALL else seg.hosts[host]
-        sys.stdout.write(rnd.render(rs))
+    emit(format, lambda: {"hosts": {h: rnd.render(rs) for h, rs in seg.hosts.items()},
+                          "zone": rnd.render(seg.zone)},
+         lambda: _print_render(seg, host))
+
+
+def _print_render(seg, host: str | None) -> None:
+    if host:
+        sys.stdout.write(rnd.render(seg.zone if host == ZONE_FIREWALL else seg.hosts[host]))
     else:
         out.print(summary_table(seg))
 
@@ -127,7 +121,7 @@ def specs(
 def verify(
     inventory: Path = typer.Option(..., "-i", "--inventory", help="the lab's Ansible inventory"),
     topology: Path | None = typer.Option(None, "--topology", "-t", help="topology YAML"),
-    format: str = typer.Option("table", "--format", "-f", help="table or json"),
+    format: Format = FORMAT,
     timeout: float = typer.Option(1.5, help="seconds before a probe counts as blocked"),
 ) -> None:
     """Prove the segmentation with real traffic on the lab: one connection per flow of the
@@ -136,15 +130,10 @@ def verify(
     from provdc.segmentation import verify as vf
 
     try:
-        _format(format)
         seg, hostvars = sources.from_inventory(inventory, topology)
         report = vf.run(seg, hostvars, str(inventory), timeout=timeout)
     except ProvdcError as exc:
         fail(exc)
-    if format == "json":
-        sys.stdout.write(json.dumps(report, ensure_ascii=False, indent=2) + "\n")
-    else:
-        for table in vf.tables(report):
-            out.print(table)
+    emit(format, report, lambda: print_all(vf.tables(report)))
     if not report["ok"]:
         raise typer.Exit(1)
