@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from types import SimpleNamespace
 
 from provdc.controls import catalogue
@@ -160,3 +161,33 @@ def test_the_login_shell_reader_names_the_script_that_set_a_wrong_value():
                            file_content.LOGIN_SHELL_FILES: mentions}))
     bad = [e for e in file_content.effective_login_shell(content, probe, ours) if not e.ok]
     assert len(bad) == 1 and "/etc/profile.d/00-vendor-session.sh:1" in bad[0].actual
+
+
+def test_overrides_name_only_lines_that_may_be_disabled_alone():
+    """The fix may comment out a foreign line only where it sets nothing else and lives in
+    an administrator's file: a one-setting sudoers line yes, a line setting two values or a
+    package's /usr file no (those stop the role loudly instead)."""
+    ours = "/etc/sudoers.d/60-provdc-baseline"
+    content = CAT.by_id["VN-AUTH-11"].check.content
+    head = f"{ours}:2:Defaults use_pty\n{ours}:3:Defaults logfile=\"/var/log/sudo.log\"\n"
+
+    def overrides(listing):
+        probe = Probe(Replies({file_content.SUDOERS_DEFAULTS: head + listing}))
+        return [e.override for e in file_content.effective_sudoers(content, probe, ours)
+                if not e.ok]
+
+    [alone] = overrides("/etc/sudoers.d/90-x:1:Defaults !use_pty\n")
+    assert alone.path == "/etc/sudoers.d/90-x"
+    assert re.search(alone.pattern, "Defaults !use_pty", re.M)
+    assert overrides("/etc/sudoers.d/90-x:1:Defaults !use_pty, mail_badpass\n") == [None]
+    ours_j = "/etc/systemd/journald.conf.d/60-provdc.conf"
+    journald = CAT.by_id["VN-LOG-09"].check.content
+    cat = f"# {ours_j}\n{journald}\n# /usr/lib/systemd/journald.conf.d/99-pkg.conf\nStorage=auto\n"
+    [bad] = [e for e in file_content.effective_journald(
+        journald, Probe(Replies({file_content.JOURNALD_CAT: cat})), ours_j) if not e.ok]
+    assert bad.override is None  # a package's file under /usr: never edited
+    cat = cat.replace("/usr/lib/", "/etc/")
+    [bad] = [e for e in file_content.effective_journald(
+        journald, Probe(Replies({file_content.JOURNALD_CAT: cat})), ours_j) if not e.ok]
+    assert bad.override.then.startswith("systemctl restart systemd-journald")
+    assert re.search(bad.override.pattern, "Storage=auto", re.M)

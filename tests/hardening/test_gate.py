@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 
@@ -86,5 +87,12 @@ def test_verify_names_what_still_fails_after_the_fixes():
     answer = verify(cat, json.dumps({"hosts": {
         "drift": {"output": drift, "controls": ["VN-KRN-01"], "in_container": True},
         "fixed": {"output": fixed, "controls": ["VN-KRN-01"], "in_container": True}}}))
-    assert list(answer["drift"]) == ["VN-KRN-01"] and answer["fixed"] == {}
-    assert "decided by /etc/sysctl.d/99-vendor.conf" in answer["drift"]["VN-KRN-01"]
+    assert answer["fixed"] == {"failing": {}, "overrides": []}
+    assert list(answer["drift"]["failing"]) == ["VN-KRN-01"]
+    assert "decided by /etc/sysctl.d/99-vendor.conf" in answer["drift"]["failing"]["VN-KRN-01"]
+    # the vendor's line may be disabled: the fix wins (a line of a package's /usr file never)
+    [override] = answer["drift"]["overrides"]
+    assert override["control"] == "VN-KRN-01"
+    assert override["path"] == "/etc/sysctl.d/99-vendor.conf"
+    assert re.search(override["pattern"], "kernel.randomize_va_space = 0", re.M)
+    assert not re.search(override["pattern"], "# kernel.randomize_va_space = 0", re.M)

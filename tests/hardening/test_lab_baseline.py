@@ -125,7 +125,16 @@ def test_check_mode_on_a_fresh_host_changes_nothing(twins):
     assert _disk_state(twins, A) == before
 
 
+# Drift an administrator or a package left on B before it was ever hardened, each in a file
+# the role does not manage, each a line the fix may disable alone: the first converge must
+# win over all of them (and say so in those files), not report success over them.
+PLANTED = ["VN-KRN-01", "VN-LOG-09", "VN-SVC-05", "VN-KRN-04", "VN-AUTH-07", "VN-AUTH-11",
+           "VN-FS-04"]
+
+
 def test_converge_with_one_host_unreachable_then_rerun(twins):
+    for cid in PLANTED:
+        twins.ssh(B, foreign_breakers(CONTROLS)[cid].run)
     twins.block_ssh(B, True)
     try:
         proc, recap = twins.playbook()
@@ -138,6 +147,9 @@ def test_converge_with_one_host_unreachable_then_rerun(twins):
     assert recap[A] == {**recap[A], "changed": 0, "failed": 0}, proc.stdout[-3000:]
     assert recap[B]["failed"] == 0 and recap[B]["changed"] > 0, proc.stdout[-3000:]
     twins.converged = True
+    for cid in PLANTED:  # each foreign line is still there, disabled and naming the control
+        path = foreign_breakers(CONTROLS)[cid].names
+        assert f"disabled by provdc {cid}" in twins.ssh(B, f"cat {path}").stdout, cid
 
 
 def test_second_run_changes_nothing(twins):
@@ -263,12 +275,14 @@ def test_drift_written_outside_our_files_is_caught(twins, control):
 
 
 def test_a_fix_overridden_elsewhere_stops_the_host_naming_the_file(twins):
-    """The fix wins or fails loudly: with a package's journald drop-in read after ours, the
-    role's fix runs (its own file is right) but the control still fails, so the host stops
-    with the control and the file that decides, instead of reporting success."""
+    """The fix wins or fails loudly: a Match block that turns root logins back on for a
+    subnet is not a line the role may disable alone (it would change what the block means),
+    so the role's fix runs (its own drop-in is right), the control still fails, and the host
+    stops with the control and the Match block's file and line."""
     if not twins.converged:
         pytest.skip("needs the converged hosts of test_converge_with_one_host_unreachable")
-    b = foreign_breakers(CONTROLS)["VN-LOG-09"]
+    b = foreign_breakers(CONTROLS)["VN-SSH-02"]
+    twins.ssh(A, b.snapshot)
     twins.ssh(A, b.run)
     try:
         proc, recap = twins.playbook("--limit", A)
@@ -276,7 +290,7 @@ def test_a_fix_overridden_elsewhere_stops_the_host_naming_the_file(twins):
         twins.ssh(A, b.restore)
     assert recap[A]["failed"] == 1, proc.stdout[-3000:]
     failed = proc.stdout[proc.stdout.rindex("still fail after their fix"):]
-    assert "VN-LOG-09" in failed and b.names in failed, failed[:2000]
+    assert "VN-SSH-02" in failed and b.names in failed, failed[:2000]
     proc, recap = twins.playbook("--limit", A)  # the drift gone: nothing to change or stop
     assert recap[A] == {**recap[A], "changed": 0, "failed": 0}, proc.stdout[-3000:]
 

@@ -19,6 +19,18 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+@dataclass(frozen=True)
+class Override:
+    """Lines someone else wrote that decide against a control and that the fix may comment
+    out (ComplianceAsCode's remediations do the same): `pattern`, a Python regular
+    expression (multi-line mode), matches exactly those lines of `path`; `then` is what must
+    run afterwards for the program to read it again (empty: it reads its files at use)."""
+
+    path: str
+    pattern: str
+    then: str = ""
+
+
 @dataclass
 class Evidence:
     item: str
@@ -26,6 +38,14 @@ class Evidence:
     expected: str
     actual: str
     ok: bool
+    # set on a failing item decided by a line written elsewhere that the fix may disable;
+    # None where nothing can be disabled safely (the finding then stops the fix loudly)
+    override: Override | None = None
+
+
+def overridable(path: str) -> bool:
+    """Only an administrator's files are edited: /etc, never a package's /usr or /lib."""
+    return path.startswith("/etc/")
 
 
 # --- breakers -------------------------------------------------------------------------------

@@ -16,6 +16,7 @@ decides, instead of reporting success over a setting that is not in force.
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
@@ -40,23 +41,37 @@ def probe_script(cat: Catalogue) -> str:
 def failing(cat: Catalogue, host: dict, commands: list[str]) -> list[str]:
     """Ids of the host's selected controls whose check fails on the probe's output
     (`commands`: what probe.sh ran, `probe_commands` of the catalogue)."""
-    return list(explained(cat, host, commands))
+    return [r.control for r in failing_results(cat, host, commands)]
 
 
-def explained(cat: Catalogue, host: dict, commands: list[str]) -> dict[str, str]:
-    """The failing controls of `failing`, each with its result's summary (the evidence that
-    fails: expected and effective value, and the file or line that decided it)."""
+def failing_results(cat: Catalogue, host: dict, commands: list[str]) -> list[checks.Result]:
+    """The failing controls' results (a control the probe did not answer fails too: an
+    absence check would read no output as a pass)."""
     selected = [cat.by_id[i] for i in host.get("controls", []) if i in cat.by_id]
     probe = Replay(parse_batch(host.get("output") or "", commands))
     ctx = checks.HostContext(in_container=bool(host.get("in_container")), level=5)
-    out = {}
+    out = []
     for control in selected:
         probe.missed.clear()
         result = checks.evaluate(control, probe, ctx)
-        if result.status != "pass" or probe.missed:
-            out[control.id] = result.summary() if not probe.missed else (
-                f"{control.id}: not read (the probe did not answer {probe.missed[0][:80]!r})")
+        if probe.missed:
+            out.append(checks.Result(control.id, "fail", result.mode, reason=(
+                f"the probe did not answer {probe.missed[0][:80]!r}")))
+        elif result.status != "pass":
+            out.append(result)
     return out
+
+
+def explained(cat: Catalogue, host: dict, commands: list[str]) -> dict:
+    """{"failing": {id: why}, "overrides": [...]}: each failing control with its summary
+    (expected and effective value, the file or line that decided), and the lines written
+    elsewhere that decide against a control and may be disabled (`Override`)."""
+    results = failing_results(cat, host, commands)
+    overrides = [{"control": r.control, **asdict(e.override)}
+                 for r in results for e in r.failures() if e.override is not None]
+    return {"failing": {r.control: r.summary() if not r.reason else f"{r.control}: not read "
+                        f"({r.reason})" for r in results},
+            "overrides": [dict(t) for t in dict.fromkeys(tuple(o.items()) for o in overrides)]}
 
 
 class GateHost(BaseModel):
@@ -95,10 +110,11 @@ def gate(cat: Catalogue, request_text: str) -> dict[str, list[str]]:
             for name, host in request.hosts.items()}
 
 
-def verify(cat: Catalogue, request_text: str) -> dict[str, dict[str, str]]:
-    """The same request after the fixes ran -> {name: {id: why it still fails}}: a setting
-    written elsewhere that overrides ours (a later drop-in, a Match block, an earlier
-    profile script) shows here with the file that decides, and the role stops on it."""
+def verify(cat: Catalogue, request_text: str) -> dict[str, dict]:
+    """The same request after the fixes ran -> {name: explained(...)}: a setting written
+    elsewhere that overrides ours (a later drop-in, a Match block, an earlier profile script)
+    shows here with the file that decides; the role disables the overriding lines it may
+    (`overrides`) and stops on whatever still fails after that."""
     request = _request(request_text)
     commands = probe_commands(cat.controls)
     return {name: explained(cat, host.model_dump(), commands)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import difflib
 import json
+import re
 import shlex
 from collections.abc import Callable, Iterable
 
@@ -242,22 +243,49 @@ def host_firewall(script: str, text: str, staged: str, confirm_within: int,
 
 
 @operation(is_idempotent=False)
-def verify_controls(script: str, judge: Callable[[str], dict[str, str]]):
+def verify_controls(script: str, judge: Callable[[str], dict]):
     """The fix wins or fails loudly, as the role's verify step: after the fixes, the selected
     controls are read again in one round trip (`script`, the checks' batch) and judged on
-    the controller; one that still fails is overridden by a setting written elsewhere, and
-    the host stops naming it and the file that decides."""
+    the controller (`judge`: provdc.controls.gate.explained). Lines written elsewhere that
+    override a control and may be disabled alone are commented out, then the controls are
+    judged again; one that still fails stops the host naming it and the file that decides."""
 
     def verify() -> None:
-        _ok, output = host.run_shell_command(f"sh -c {shlex.quote(script)}", print_output=False)
-        still = judge(output.stdout)
-        if still:
+        verdict = judge(_run(f"sh -c {shlex.quote(script)}"))
+        if verdict["overrides"]:
+            changed = [o for o in verdict["overrides"] if _disable(o)]
+            for then in dict.fromkeys(o["then"] for o in changed if o["then"]):
+                _run(then)
+            verdict = judge(_run(f"sh -c {shlex.quote(script)}"))
+        if verdict["failing"]:
             raise OperationError(
-                f"{len(still)} control(s) still fail after their fix, so a setting outside "
-                "provdc's files decides (remove or correct it, or set the control's toggle to "
-                "false and record a waiver): " + " | ".join(still.values()))
+                f"{len(verdict['failing'])} control(s) still fail after their fix, so a "
+                "setting outside provdc's files decides (remove or correct it, or set the "
+                "control's toggle to false and record a waiver): "
+                + " | ".join(verdict["failing"].values()))
 
     yield FunctionCommand(verify, (), {})
+
+
+def _run(command: str) -> str:
+    _ok, output = host.run_shell_command(command, print_output=False)
+    return output.stdout
+
+
+def _disable(override: dict) -> bool:
+    """Comment out the overriding lines of one file (as the role's `replace` task does),
+    keeping its owner and mode; True if the file changed."""
+    q = shlex.quote(override["path"])
+    text = base64.b64decode(_run(f"base64 -w0 {q} 2>/dev/null").strip() or b"").decode()
+    marker = f"# disabled by provdc {override['control']} (it overrode the control): "
+    new = re.sub(override["pattern"], lambda m: marker + m.group(0), text, flags=re.M)
+    if new == text:
+        return False
+    mode, owner, group = _run(f"stat -c '%a %U %G' {q}").split()
+    host.log(f"{override['control']}: disabled overriding lines in {override['path']}",
+             log_func=logger.warning)
+    _run(write_command(override["path"], new.encode(), mode, owner, group))
+    return True
 
 
 def _json(rc: int, out: str):

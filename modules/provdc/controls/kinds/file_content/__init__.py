@@ -20,11 +20,13 @@ from provdc.controls.base import (
     STATE,
     Breaker,
     Evidence,
+    Override,
     Strict,
     assignments,
     first_difference,
     grep_hits,
     norm,
+    overridable,
     snapshot,
     write_file,
 )
@@ -120,7 +122,8 @@ def effective_journald(content: str, probe: Probe, ours: str) -> list[Evidence]:
         elif "=" in line and not line.lstrip().startswith(("#", ";", "[")):
             key, _, value = line.partition("=")
             last[key.strip()] = (value.strip(), current)
-    return [_decided(f"journald {key}", want, *last.get(key, ("not set", "no file")), ours)
+    return [_decided(f"journald {key}", want, *last.get(key, ("not set", "no file")), ours,
+                     _assigning(key, "="), then="systemctl restart systemd-journald.service")
             for key, want in assignments(content, "=")]
 
 
@@ -140,7 +143,7 @@ def effective_apt(content: str, probe: Probe, ours: str) -> list[Evidence]:
     for key, want in assignments(content, " "):
         want = want.rstrip(";").strip('"')
         out.append(_decided(f"apt {key}", want, dump.get(key, "not set"),
-                            decided.get(key, "apt's defaults"), ours))
+                            decided.get(key, "apt's defaults"), ours, _assigning(key, " ")))
     return out
 
 
@@ -154,19 +157,35 @@ def effective_login_shell(content: str, probe: Probe, ours: str) -> list[Evidenc
     for key, want in assignments(content, "="):
         if not key.isupper():
             continue
-        value = got.get(key, "not read")
+        value, ok = got.get(key, "not read"), got.get(key) == want
         others = [f"{p}:{n}" for p, n, text in mentions
                   if p != ours and re.search(rf"\b{re.escape(key)}\b", text)]
-        if value != want and others:
+        if not ok and others:
             value += f" (set in {', '.join(others[:3])})"
-        out.append(Evidence(f"login shell {key}", STATE, want, value, got.get(key) == want))
+        pattern = rf"^[ \t]*((readonly|export|declare|typeset)[ \t]+(-\S+[ \t]+)?)?{key}=.*$"
+        setters = [p for p, _n, text in mentions
+                   if p != ours and overridable(p) and re.match(pattern, text)]
+        override = Override(setters[0], pattern) if not ok and setters else None
+        out.append(Evidence(f"login shell {key}", STATE, want, value, ok, override))
     return out
 
 
-def _decided(item: str, want: str, got: str, where: str, ours: str) -> Evidence:
+def _decided(item: str, want: str, got: str, where: str, ours: str, pattern: str = "",
+             then: str = "") -> Evidence:
+    """Evidence for a value some file decided (`where`: path or path:line); when that file
+    is not ours and may be edited, the lines `pattern` matches there may be disabled."""
     ok = norm(got) == norm(want)
     note = "" if where.startswith(ours) else f" (decided by {where})"
-    return Evidence(item, STATE, want, f"{got}{note}" if not ok or note else got, ok)
+    path = where.split(":", 1)[0]
+    override = (Override(path, pattern, then)
+                if not ok and pattern and path != ours and overridable(path) else None)
+    return Evidence(item, STATE, want, f"{got}{note}" if not ok or note else got, ok, override)
+
+
+def _assigning(key: str, separator: str) -> str:
+    """The lines that assign KEY in a `KEY=value` or `Key "value";` file."""
+    sep = r"[ \t]*=" if separator == "=" else r"[ \t]"
+    return rf"^[ \t]*{re.escape(key)}{sep}.*$"
 
 
 _COMMA_OUTSIDE_QUOTES = re.compile(r',(?=(?:[^"]*"[^"]*")*[^"]*$)')
@@ -190,20 +209,27 @@ def effective_sudoers(content: str, probe: Probe, ours: str) -> list[Evidence]:
     """Each setting our file makes, as sudo ends up with it: the last Defaults naming it in
     sudo's reading order decides (a later `Defaults !use_pty`, or `Defaults:alice
     !use_pty` for one user, undoes ours)."""
-    last: dict[str, tuple[str, str]] = {}
+    last: dict[str, tuple[str, str, str]] = {}
     for path, lineno, text in grep_hits(probe.out(SUDOERS_DEFAULTS)):
-        for name, setting in _sudoers_settings(text):
-            last[name] = (setting, f"{path}:{lineno}")
+        settings = _sudoers_settings(text)
+        for name, setting in settings:
+            # a line setting only this may be disabled; one setting more must stay
+            alone = len(settings) == 1 and not text.rstrip().endswith("\\")
+            line = rf"^{re.escape(text)}$" if alone else ""
+            last[name] = (setting, f"{path}:{lineno}", line)
     ev = []
     for line in content.splitlines():
         if not line.strip().startswith("Defaults"):
             continue
         for name, want in _sudoers_settings(line):
-            got, where = last.get(name, ("not set", "no sudoers file"))
+            got, where, line = last.get(name, ("not set", "no sudoers file", ""))
             decided_by_us = where.startswith(ours + ":")
             ok = norm(got) == norm(want) and (decided_by_us or got == want)
+            path = where.split(":", 1)[0]
+            override = (Override(path, line) if not ok and line and not decided_by_us
+                        and overridable(path) else None)
             ev.append(Evidence(f"sudo Defaults {name}", STATE, want,
-                               f"{got} (decided by {where})", ok))
+                               f"{got} (decided by {where})", ok, override))
     return ev
 
 
@@ -222,7 +248,8 @@ def effective_limits(content: str, probe: Probe, ours: str) -> list[Evidence]:
                         and f[1] in (kind, "-")]
         last = next(((w, f) for w, f in reversed(ours_applies) if f[0] == domain), None)
         got, where = (last[1][3], last[0]) if last else ("not set", "no limits file")
-        ev.append(_decided(f"limits {domain} {kind} {item}", value, got, where, ours))
+        ev.append(_decided(f"limits {domain} {kind} {item}", value, got, where, ours,
+                           rf"^[ \t]*{re.escape(domain)}[ \t]+(hard|-)[ \t]+{item}[ \t].*$"))
         for w, f in ours_applies:  # a user or group line overriding ours for them
             if f[0] != domain and norm(f[3]) != norm(value):
                 ev.append(Evidence(f"limits {f[0]} {f[1]} {item}", STATE, value,

@@ -15,7 +15,16 @@ from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field
 
-from provdc.controls.base import PERSISTED, RUNTIME, Breaker, Evidence, Strict, active_lines
+from provdc.controls.base import (
+    PERSISTED,
+    RUNTIME,
+    Breaker,
+    Evidence,
+    Override,
+    Strict,
+    active_lines,
+    overridable,
+)
 
 if TYPE_CHECKING:
     from provdc.controls.model import Control
@@ -81,11 +90,14 @@ def check(control: Control, probe: Probe, runtime: bool) -> list[Evidence]:
                    bool(live_opts) and set(p.options) <= live_opts)]
     options, where = boot_options(probe.read(FSTAB), probe.out(_units(p.target)), p.target)
     ok = bool(options) and set(p.options) <= set(options.split(","))
+    override = None
     if where in (FSTAB, "no /etc/fstab entry"):
         got = options or where
     else:
         got = f"{options or 'no Options='} (decided by {where})"
-    ev.append(Evidence(p.target, PERSISTED, want, got, ok))
+        if not ok and where.endswith(".conf") and overridable(where):  # a drop-in's Options=
+            override = Override(where, r"^[ \t]*Options[ \t]*=.*$", "systemctl daemon-reload")
+    ev.append(Evidence(p.target, PERSISTED, want, got, ok, override))
     return ev
 
 

@@ -17,9 +17,11 @@ from provdc.controls.base import (
     RUNTIME,
     Breaker,
     Evidence,
+    Override,
     Scalar,
     Strict,
     norm,
+    overridable,
     write_file,
 )
 
@@ -57,7 +59,7 @@ PARAMS = (Params,)
 
 def check(control: Control, probe: Probe, runtime: bool) -> list[Evidence]:
     settings = control.check.settings
-    persisted = effective(probe.out(CAT))
+    found = assignments(probe.out(CAT))
     ev = []
     if runtime:
         live = _live(probe, list(settings))
@@ -65,9 +67,7 @@ def check(control: Control, probe: Probe, runtime: bool) -> list[Evidence]:
         if runtime:
             got = live.get(key, "missing")
             ev.append(Evidence(key, RUNTIME, str(want), got, norm(got) == norm(want)))
-        got = persisted.get(key, "not set")
-        value = got.split(" (decided by ", 1)[0]
-        ev.append(Evidence(key, PERSISTED, str(want), got, norm(value) == norm(want)))
+        ev.append(_persisted(key, str(want), found))
     return ev
 
 
@@ -83,10 +83,10 @@ def _live(probe: Probe, keys: list[str]) -> dict[str, str]:
     return out
 
 
-def effective(text: str) -> dict[str, str]:
-    """What systemd-sysctl applies at boot: files in order, the last assignment wins. Each
-    value carries the file that set it (`--cat-config` heads each file with `# /path`)."""
-    assignments: list[tuple[str, str, str]] = []
+def assignments(text: str) -> list[tuple[str, str, str, str]]:
+    """(key pattern, value, file, the key as written) of every assignment, in the order
+    systemd-sysctl applies them (`--cat-config` heads each file with `# /path`)."""
+    out: list[tuple[str, str, str, str]] = []
     current = ""
     for raw in text.splitlines():
         if raw.startswith("# /"):
@@ -95,18 +95,44 @@ def effective(text: str) -> dict[str, str]:
         line = line.split(";", 1)[0].strip() if line.startswith(";") else line
         if "=" not in line:
             continue
-        key, value = (p.strip() for p in line.split("=", 1))
-        assignments.append((key.lstrip("-").replace("/", "."), value, current))
+        written, value = (p.strip() for p in line.split("=", 1))
+        out.append((written.lstrip("-").replace("/", "."), value, current, written))
+    return out
+
+
+def deciding(found: list[tuple[str, str, str, str]], key: str):
+    """The assignment that decides a key (the last one matching it), or None."""
+    hits = [a for a in found if a[0] == key or fnmatch.fnmatchcase(key, a[0])]
+    return hits[-1] if hits else None
+
+
+def effective(text: str) -> dict[str, str]:
+    """What systemd-sysctl applies at boot, the last assignment winning; a value set by a
+    file other than ours says which one."""
+    found = assignments(text)
 
     class Lookup(dict):
         def get(self, key, default=None):
-            found = default
-            for pattern, value, where in assignments:
-                if pattern == key or fnmatch.fnmatchcase(key, pattern):
-                    found = value if where in ("", FILE) else f"{value} (decided by {where})"
-            return found
+            hit = deciding(found, key)
+            if hit is None:
+                return default
+            _pattern, value, where, _written = hit
+            return value if where in ("", FILE) else f"{value} (decided by {where})"
 
     return Lookup()
+
+
+def _persisted(key: str, want: str, found) -> Evidence:
+    hit = deciding(found, key)
+    if hit is None:
+        return Evidence(key, PERSISTED, want, "not set", False)
+    _pattern, value, where, written = hit
+    ok = norm(value) == norm(want)
+    got = value if where in ("", FILE) else f"{value} (decided by {where})"
+    override = None
+    if not ok and where != FILE and overridable(where):
+        override = Override(where, rf"^[ \t]*{re.escape(written)}[ \t]*=.*$")
+    return Evidence(key, PERSISTED, want, got, ok, override)
 
 
 def fix_items(control: Control) -> list[dict]:
