@@ -60,6 +60,8 @@ def test_a_kind_lives_in_one_folder():
         if hasattr(module, "TEMPLATE"):
             assert (folder / module.TEMPLATE).is_file(), folder.name
     assert sorted(kinds.BY_KIND) == sorted(kinds.ORDER)
+    for module in kinds.FOLDERS:  # each says what drift written elsewhere it is proven on
+        assert "Foreign drift:" in module.__doc__, module.__name__
     controls = Path(kinds.__file__).parents[1]
     for path in controls.glob("*.py"):
         text = path.read_text("utf-8")

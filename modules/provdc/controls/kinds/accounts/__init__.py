@@ -1,5 +1,10 @@
 """accounts: rules over /etc/passwd and /etc/shadow (one UID 0, no empty password, system
-accounts without a login shell)."""
+accounts without a login shell).
+
+Effective state: the account databases themselves (what login, su and sshd read).
+Foreign drift: none apart from the breaker, which already edits files the role does not own:
+whoever adds an account, it is in these two files.
+"""
 
 from __future__ import annotations
 

@@ -1,5 +1,11 @@
 """auditd_rule: audit rules in rules.d (one file per control, loaded in name order), and the
-rules the kernel has loaded (`auditctl -l`/`-s`) where there is an audit subsystem."""
+rules the kernel has loaded (`auditctl -l`/`-s`) where there is an audit subsystem.
+
+Effective state: the loaded rules on a real kernel (`auditctl -l`), whoever loaded them;
+in a container the rules.d file only (configuration-only: no audit subsystem there).
+Foreign drift: none separate: on a real host any foreign `-D` or missing rule shows in
+`auditctl -l`; in a container nothing is loaded to override.
+"""
 
 from __future__ import annotations
 

@@ -7,6 +7,10 @@ with, whoever wrote it: sudo's Defaults (sudoers then sudoers.d in sudo's order)
 configuration (`systemd-analyze cat-config`), apt's (`apt-config dump`), pam_limits' limits
 (limits.conf then limits.d), or the variables a root login shell has after every profile
 script. The file and line that decide are named.
+
+Foreign drift: the catalogue's `foreign` file (a later sudoers, journald or apt file, a
+profile script read before ours, a later limits.d file); a plain file such as a banner has
+none (it is read alone).
 """
 
 from __future__ import annotations

@@ -1,5 +1,9 @@
 """file_line: one line, placed where it takes effect, in a file the role does not own
-(`/etc/pam.d/su`)."""
+(`/etc/pam.d/su`).
+
+Foreign drift: none separate: the file is not the role's, so the breaker (deleting the line)
+already is drift written outside our files.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,8 @@
-"""file_mode: the most permissive mode and the owner a file may have."""
+"""file_mode: the most permissive mode and the owner a file may have.
+
+Effective state: `stat` of the file itself. Foreign drift: none separate: a mode belongs to
+the file, whoever changed it (the breaker's `chmod g+w` is such drift).
+"""
 
 from __future__ import annotations
 

@@ -1,5 +1,9 @@
 """find_none: no file matches a `find` expression (world-writable, unowned, loose key
-modes); the fix runs the control's command on what matches."""
+modes); the fix runs the control's command on what matches.
+
+Foreign drift: none separate: the check searches the file systems, so a file written by
+anyone is seen (the breaker creates one).
+"""
 
 from __future__ import annotations
 

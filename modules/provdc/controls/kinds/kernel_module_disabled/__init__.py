@@ -2,7 +2,11 @@
 blacklist), in one modprobe.d file.
 
 Effective state: `modprobe --showconfig`, modprobe's own merge of every modprobe.d file, and
-the modules loaded now."""
+the modules loaded now.
+
+Foreign drift: none separate yet: the breaker deletes our lines, and the check reads
+modprobe's merge, so a foreign file's `install` line would show there as well.
+"""
 
 from __future__ import annotations
 

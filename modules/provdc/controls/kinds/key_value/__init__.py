@@ -1,6 +1,10 @@
 """key_value: `KEY<sep>VALUE` lines in a flat configuration file (login.defs, pwquality.conf,
 faillock.conf, auditd.conf, /etc/default/useradd). These programs read one file, so the file
-is the effective state; every line setting a key must carry the wanted value."""
+is the effective state; every line setting a key must carry the wanted value.
+
+Foreign drift: none separate: with no include path, the only way to override is a second
+line in the same file, which is what the breaker appends.
+"""
 
 from __future__ import annotations
 

@@ -5,6 +5,9 @@ in /etc/systemd/system or /run/systemd/system takes precedence over the one its 
 generator writes, while a drop-in (`<unit>.d/*.conf`) changes `Options=` of whichever unit
 wins. So the boot options are /etc/fstab's entry unless such a unit overrides it, then any
 drop-in's, in systemd's order; the evidence names the file that decides.
+
+Foreign drift: a drop-in someone added to the mount unit that drops our options at the next
+boot, /etc/fstab untouched.
 """
 
 from __future__ import annotations

@@ -6,6 +6,8 @@ file it keeps for boot and the unit that loads that file, and its fix is that en
 Effective state: the live input chain as a whole against its confirmed rendering (the apply
 script's own comparison), so a rule inserted before the final drop is seen even while the
 policy and the SSH rule still look right.
+
+Foreign drift: an `accept` someone inserted at the top of the live input chain.
 """
 
 from __future__ import annotations

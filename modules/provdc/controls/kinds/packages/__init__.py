@@ -1,4 +1,7 @@
-"""package_present / package_absent: Debian packages, as dpkg records them."""
+"""package_present / package_absent: Debian packages, as dpkg records them.
+
+Foreign drift: none separate: dpkg's database is the state, whoever installed or removed.
+"""
 
 from __future__ import annotations
 

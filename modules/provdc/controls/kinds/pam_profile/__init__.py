@@ -6,6 +6,9 @@ service whose stack includes that file (sshd, login, sudo...), the whole stack a
 (`@include`, `include` and `substack` expanded): nothing before the expected module ends the
 stack with success (`sufficient pam_permit.so`, a `done` action on pam_permit), whoever wrote
 that line, and the evidence names the service file and line that does.
+
+Foreign drift: `sufficient pam_permit.so` at the top of a service's own file (/etc/pam.d/login).
+The fix never edits a PAM stack it did not generate: such drift stops the role loudly.
 """
 
 from __future__ import annotations

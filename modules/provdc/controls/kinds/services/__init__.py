@@ -1,4 +1,9 @@
-"""service_enabled / service_disabled: systemd units, enabled at boot and running (or not)."""
+"""service_enabled / service_disabled: systemd units, enabled at boot and running (or not).
+
+Effective state: systemd's own answer (`systemctl is-enabled`, `is-active`), which follows
+every alias, wants/ symlink and mask, whoever made them. Foreign drift: none separate: the
+breaker's `systemctl disable` is such drift.
+"""
 
 from __future__ import annotations
 

@@ -4,6 +4,11 @@
 Effective state: `sshd -T -C` for root from localhost, and again in every connection context
 a `Match` block names (its Address, User, Host... satisfied), so a Match block that turns an
 option back on for some peers fails the control, naming the file and line of the Match.
+
+Foreign drift: the breaker is one (a drop-in read before ours); the foreign breaker appends a
+`Match Address` block to sshd_config weakening the first option sshd allows in Match (none
+for VN-SSH-03: ciphers and key exchange cannot be set per context). A Match block stops the
+role loudly: disabling one line of it would change what the block means.
 """
 
 from __future__ import annotations

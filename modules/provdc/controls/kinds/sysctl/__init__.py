@@ -1,7 +1,11 @@
 """sysctl: kernel parameters, persisted in one file and set live where the host can.
 
 Effective state: the live value (`sysctl -n`) and the value systemd-sysctl would apply at
-boot, every sysctl.d directory in its order, the last assignment winning.
+boot, every sysctl.d directory in its order, the last assignment winning, and the file that
+set it.
+
+Foreign drift: a package's sysctl.d file read after ours (persisted only: the next boot would
+apply it). The fix disables such a line when it is under /etc.
 """
 
 from __future__ import annotations
