@@ -32,15 +32,17 @@ from provdc.errors import ProvdcError
 from provdc.pyinfra_engine import facts, selection
 from provdc.pyinfra_engine import operations as ops
 from provdc.qos import htb, policy
-from provdc.segmentation import guard, render, sources
+from provdc.segmentation import guard, nftapply, render, sources
 from provdc.segmentation.matrix import HOST_TABLE
 
-REPO = Path(__file__).resolve().parents[3]
-BANDWIDTH_ROLE = REPO / "playbooks" / "roles" / "bandwidth"
+# What the roles ship to hosts, from the package (the roles' files are links to these).
+BANDWIDTH_FILES = {"script": Path(htb.__file__),
+                   "unit": Path(htb.__file__).with_name("provdc-bandwidth.service")}
+SEGMENTATION_FILES = {"script": Path(nftapply.__file__),
+                      "unit": Path(nftapply.__file__).with_name(FIREWALL_UNIT)}
 BANDWIDTH_SCRIPT = "/usr/local/sbin/provdc-bandwidth"
 BANDWIDTH_SPEC_DIR = "/etc/provdc/bandwidth"
 BANDWIDTH_UNIT = "/etc/systemd/system/provdc-bandwidth.service"
-SEGMENTATION_ROLE = REPO / "playbooks" / "roles" / "segmentation"
 SEGMENTATION_STAGED = "/var/lib/provdc-segmentation/rendered.nft"  # as the role stages it
 CONFIRM_WITHIN = 90  # s a new table stays unless confirmed over a new SSH session
 
@@ -125,12 +127,11 @@ def _host_firewall(item: dict, data: dict) -> None:
                                   "pyinfra inventory")
     except ProvdcError as exc:
         stop(exc)
-    role_files = SEGMENTATION_ROLE / "files"
     ops.managed_file(name="firewall: apply script", path=FIREWALL_SCRIPT, mode="0755",
-                     content=(role_files / "provdc-segmentation").read_bytes())
+                     content=SEGMENTATION_FILES["script"].read_bytes())
     unit_file = ops.managed_file(
         name="firewall: boot unit", path=f"/etc/systemd/system/{FIREWALL_UNIT}",
-        mode="0644", content=(role_files / FIREWALL_UNIT).read_bytes())
+        mode="0644", content=SEGMENTATION_FILES["unit"].read_bytes())
     ops.unit(name="firewall: enable and start the boot unit", unit_name=FIREWALL_UNIT,
              enabled=True, running=True, daemon_reload=ops.changed([unit_file]))
     text = render.render(seg.hosts[host.name])
@@ -231,7 +232,7 @@ def bandwidth() -> None:
 
 def _shape_here(device: str, spec_text: str) -> None:
     ops.managed_file(name="bandwidth: apply script", path=BANDWIDTH_SCRIPT, mode="0755",
-                     content=(BANDWIDTH_ROLE / "files" / "provdc-bandwidth").read_bytes())
+                     content=BANDWIDTH_FILES["script"].read_bytes())
     files.directory(name="bandwidth: spec directory", path=BANDWIDTH_SPEC_DIR, user="root",
                     group="root", mode="755")
     spec_path = f"{BANDWIDTH_SPEC_DIR}/{device}.json"
@@ -239,7 +240,7 @@ def _shape_here(device: str, spec_text: str) -> None:
                      content=spec_text, mode="0644")
     unit_file = ops.managed_file(
         name="bandwidth: boot unit", path=BANDWIDTH_UNIT, mode="0644",
-        content=(BANDWIDTH_ROLE / "files" / "provdc-bandwidth.service").read_text())
+        content=BANDWIDTH_FILES["unit"].read_text())
     ops.unit(name="bandwidth: enable the boot unit", unit_name="provdc-bandwidth.service",
              enabled=True, daemon_reload=ops.changed([unit_file]))
     ops.htb_apply(name=f"bandwidth: site->DC, egress of {device}", script=BANDWIDTH_SCRIPT,
