@@ -15,9 +15,10 @@ from pathlib import Path
 from provdc.errors import ProvdcError
 from provdc.hosts import inventory as host_inventory
 from provdc.hosts.inventory import Inventory
-from provdc.qos.policy import check_device
+from provdc.qos.policy import check_device, site_spec, spec_text
 
-__all__ = ["Gateway", "Inventory", "gateway", "gateway_of", "gateways", "read"]
+__all__ = ["Gateway", "Inventory", "gateway", "gateway_of", "gateways", "read", "specs",
+           "specs_of_hostvars"]
 
 
 @dataclass(frozen=True)
@@ -57,3 +58,22 @@ def gateway(host: str, v: dict) -> Gateway:
     return Gateway(host, site, check_device(v.get("provdc_uplink_if"), "provdc_uplink_if", host),
                    check_device(v.get("provdc_core_peer_if"), "provdc_core_peer_if", host),
                    v.get("provdc_core_netns"), v.get("provdc_core_host"), v)
+
+
+def specs(inv: Inventory) -> dict[str, dict[str, str]]:
+    """Every gateway's two spec files (JSON text), {gateway: {"uplink", "downlink"}}, from an
+    inventory the host contract has accepted."""
+    topo = inv.loaded.topology
+    return {g.host: {d: spec_text(site_spec(topo, g.site, dev, d))
+                     for d, dev in (("uplink", g.uplink_if), ("downlink", g.core_if))}
+            for g in gateways(inv)}
+
+
+def specs_of_hostvars(hostvars: dict[str, dict], topology: str | Path | None = None,
+                      source: str = "inventory") -> dict[str, dict[str, str]]:
+    """`specs` of the hosts a playbook hands over (each host's provdc_* variables): every
+    host is checked against the host contract first, so a bad one stops the run before any
+    host is touched; the gateways are the hosts whose provdc_role is gateway."""
+    _, loaded = host_inventory.validate(hostvars, source, topology)
+    groups = {"gateways": [h for h, v in hostvars.items() if v.get("provdc_role") == "gateway"]}
+    return specs(Inventory(source, hostvars, groups, loaded=loaded))

@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from provdc.hosts import inventory as host_inventory
-from provdc.segmentation import matrix
+from provdc.segmentation import guard, matrix
+from provdc.segmentation import render as rnd
 
 
 def from_hostvars(hostvars: dict[str, dict], topology: str | Path | None = None,
@@ -38,3 +39,16 @@ def operator_clients(hostvars: dict[str, dict]) -> dict[str, str]:
         if v.get("provdc_address") and single:
             out[name] = single[0]
     return out
+
+
+def specs(hostvars: dict[str, dict], clients: dict[str, str | None],
+          topology: str | Path | None = None, source: str = "inventory") -> dict:
+    """What the segmentation role's controller step hands its hosts: every host's firewall
+    and the zone firewall as nftables text, {"hosts": {host: text}, "zone": text}, after the
+    host contract, the matrix and the operator's SSH path (`clients`: each host's
+    SSH_CONNECTION, "client port server port") have been checked for every host."""
+    seg = from_hostvars(hostvars, topology, source)
+    addresses = {h: (c or "").split()[0] for h, c in clients.items() if (c or "").split()}
+    guard.check_operator_path(seg, addresses, source)
+    return {"hosts": {h: rnd.render(rs) for h, rs in seg.hosts.items()},
+            "zone": rnd.render(seg.zone)}
