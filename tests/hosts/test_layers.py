@@ -18,7 +18,8 @@ ALLOWED = {
     **{f: BELOW for f in FEATURES},
     "audit": BELOW | FEATURES,
     "pyinfra_engine": BELOW | FEATURES,
-    "cli": BELOW | FEATURES | {"audit", "pyinfra_engine"},
+    "collection": BELOW | FEATURES,
+    "cli": BELOW | FEATURES | {"audit", "pyinfra_engine", "collection"},
     "__main__": {"cli"},
 }
 NFT_KIND = "controls/kinds/nftables_input/__init__.py"
