@@ -101,20 +101,22 @@ def test_html_is_self_contained_bilingual_with_matrix_and_references():
         assert text in html, text
 
 
-def test_checks_outside_the_catalogue_carry_their_reference_into_the_report():
-    """Segmentation and SOC checks are plain tests; what they prove is recorded with
-    record_property("reference", ...) and must reach the auditor's report."""
-    nodeid = "test_segmentation.py::test_zone_check[ansible://lgsp-1]"
-    ref = "TCVN 11930:2017 §7 (network zones)"
+def test_checks_outside_the_catalogue_reach_the_report_with_their_catalogue_entry():
+    """Segmentation and SOC checks are plain tests: the plugin records their outcome and
+    message, and the report names them by the id checks.yml gives their test, with its
+    references."""
+    nodeid = ("test_segmentation.py::test_segmentation_zone_firewall_denies_by_default"
+              "[ansible://lgsp-1]")
     record = _record(SimpleNamespace(nodeid=nodeid, outcome="failed", when="call",
-                                     user_properties=[("reference", ref)],
-                                     skipped=False, longreprtext="AssertionError: policy accept"))
-    assert record["reference"] == ref and record["host"] == "lgsp-1"
+                                     user_properties=[], skipped=False,
+                                     longreprtext="AssertionError: policy accept"))
+    assert record["host"] == "lgsp-1"
     doc = report.build([record, _raw("lgsp-1", "VN-SSH-02", "pass")], ["lgsp-1"], "inv.yml",
                        [], TODAY)
-    assert doc["checks"] == {"test_zone_check": {"references": [ref]}}
+    assert {r["control"] for r in doc["results"]} == {"VN-SEG-03", "VN-SSH-02"}
     html = report.render_html(doc)
-    assert f"<li>{ref}</li>" in html and "policy accept" in html
+    assert "Circular 12/2022/TT-BTTTT" in html and "policy accept" in html
+    assert "test_segmentation_zone_firewall_denies_by_default" in html  # named as its test
 
 
 @pytest.mark.parametrize(("text", "words"), [

@@ -58,13 +58,16 @@ controls_app = typer.Typer(help="The baseline control catalogue.", no_args_is_he
 
 @controls_app.command("list")
 def list_cmd() -> None:
-    """List the controls: id, level, kind, title."""
+    """List the controls and the audit's other checks: id, level, kind, title."""
+    from provdc.audit.checks import checks
     from provdc.controls import catalogue
 
     table = PlainTable("id", "level", "kind", "container", "title")
     for c in catalogue().controls:
         table.add_row(c.id, str(c.min_level), c.kind,
                       "enforced" if c.enforce_in_container else "config-only", c.title.en)
+    for k in checks().checks:  # the level is the test's own business (roles, services)
+        table.add_row(k.id, "-", "check", "enforced", k.title.en)
     out.print(table)
 
 

@@ -4,7 +4,8 @@
 
 One record per test: node id, outcome, the `provdc` evidence property when the test is a
 catalogue control, and the failure text otherwise (e.g. the bandwidth checks, or a host that
-could not be reached). Works under pytest-xdist (reports arrive at the controller).
+could not be reached); the report names those by the check id of their test (checks.yml).
+Works under pytest-xdist (reports arrive at the controller).
 """
 
 from __future__ import annotations
@@ -54,8 +55,6 @@ def _record(report) -> dict:
     else:
         record["host"] = host_from_nodeid(report.nodeid)
         record["message"] = _message(report)
-        if props.get("reference"):  # what the check proves, e.g. the regulation's clause
-            record["reference"] = str(props["reference"])
     return record
 
 

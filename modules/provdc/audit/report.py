@@ -15,9 +15,9 @@ import json
 from collections import Counter
 from datetime import UTC, date, datetime
 
+from provdc.audit.checks import checks, families, metadata
 from provdc.audit.waivers import Waiver, find_waiver
 from provdc.controls import catalogue
-from provdc.controls.model import FAMILIES
 
 STATUSES = ("pass", "fail", "waived", "error", "not_applicable", "not_checked")
 # `provdc audit` exit codes (README, "Baseline hardening and the audit")
@@ -27,10 +27,10 @@ EXIT_OK, EXIT_FAILED, EXIT_NOT_CHECKED = 0, 1, 3
 def build(raw: list[dict], hosts: list[str], inventory: str, waivers: list[Waiver],
           today: date | None = None) -> dict:
     today = today or date.today()
-    cat = catalogue()
     results = []
+    by_test = {c.test: c.id for c in checks().checks}
     for record in raw:
-        result = _result(record)
+        result = _result(record, by_test)
         if result is None:
             continue
         _apply_waiver(result, waivers, today)
@@ -44,44 +44,24 @@ def build(raw: list[dict], hosts: list[str], inventory: str, waivers: list[Waive
     for r in results:  # the other checks of a host that could not be read say so too
         if r["host"] in not_checked and r["status"] in ("fail", "error"):
             r["status"] = "not_checked"
-    controls = {
-        c.id: {
-            "title": c.title.model_dump(), "rationale": c.rationale.model_dump(),
-            "severity": c.severity, "family": c.family, "kind": c.kind,
-            "min_level": c.min_level, "enforce_in_container": c.enforce_in_container,
-            "references": [r.model_dump() for r in c.references],
-        }
-        for c in cat.controls
-    }
+    controls = metadata()
     return {
-        "provdc_audit": 1,
+        "provdc_audit": 2,
         "generated": datetime.now(UTC).isoformat(timespec="seconds"),
         "inventory": inventory,
-        "catalogue_version": cat.version,
+        "catalogue_version": catalogue().version,
+        "checks_version": checks().version,
         "hosts": sorted(hosts),
         "controls": controls,
-        "checks": _checks(results, controls),
+        "families": {k: list(v) for k, v in families().items()},
         "results": sorted(results, key=lambda r: (r["host"], r["control"])),
-        "scores": scores(results),
+        "scores": scores(results, controls),
         "unreachable": sorted(not_checked),
         "waivers": [w.model_dump(mode="json") for w in waivers],
     }
 
 
-def _checks(results: list[dict], controls: dict) -> dict[str, dict]:
-    """Checks outside the catalogue (segmentation, SOC) with the references their tests
-    record (`record_property("reference", ...)`)."""
-    checks: dict[str, dict] = {}
-    for r in results:
-        if r["control"] in controls or r["control"] == "(host)":
-            continue
-        refs = checks.setdefault(r["control"], {"references": []})["references"]
-        if r.get("reference") and r["reference"] not in refs:
-            refs.append(r["reference"])
-    return checks
-
-
-def _result(record: dict) -> dict | None:
+def _result(record: dict, by_test: dict[str, str]) -> dict | None:
     if "provdc" in record:
         p = record["provdc"]
         return {"host": p["host"], "control": p["control"], "status": p["status"],
@@ -93,11 +73,12 @@ def _result(record: dict) -> dict | None:
     name = record["nodeid"].split("::")[-1].split("[")[0]
     error = record["outcome"] == "failed" and record.get("when") != "call"
     status = {"passed": "pass", "skipped": "not_applicable"}.get(record["outcome"], "fail")
-    result = {"host": host, "control": name, "status": "error" if error else status,
-              "mode": "enforced", "evidence": [], "reason": record.get("message", "")}
-    if record.get("reference"):
-        result["reference"] = record["reference"]
-    return result
+    reason = record.get("message", "")
+    if name not in by_test:  # a suite newer than its checks.yml: never scored as a pass
+        status, reason = "error", f"{name} is not in the check catalogue (checks.yml). {reason}"
+    return {"host": host, "control": by_test.get(name, name),
+            "status": "error" if error else status, "mode": "enforced", "evidence": [],
+            "reason": reason}
 
 
 def _apply_waiver(result: dict, waivers: list[Waiver], today: date) -> None:
@@ -124,14 +105,16 @@ def _score(counts: Counter) -> dict:
     return out
 
 
-def scores(results: list[dict]) -> dict:
+def scores(results: list[dict], controls: dict[str, dict]) -> dict:
     per_host: dict[str, Counter] = {}
     per_family: dict[str, Counter] = {}
     overall: Counter = Counter()
     for r in results:
-        fam = r["control"].split("-")[1] if r["control"].startswith("VN-") else "OTHER"
-        for bucket in (per_host.setdefault(r["host"], Counter()),
-                       per_family.setdefault(fam, Counter()), overall):
+        buckets = [per_host.setdefault(r["host"], Counter()), overall]
+        # a host never reached has one "(host)" result: it belongs to no family
+        if r["control"] in controls:
+            buckets.append(per_family.setdefault(controls[r["control"]]["family"], Counter()))
+        for bucket in buckets:
             bucket[r["status"]] += 1
             if r["mode"] == "configuration-only" and r["status"] != "not_applicable":
                 bucket["configuration-only"] += 1
@@ -252,7 +235,7 @@ def _score_tables(doc: dict) -> list[str]:
                "<tr><th>Family</th><th>Score</th><th>Pass</th><th>Fail</th><th>Waived</th>"
                "<th>Configuration-only</th></tr>")
     for f, s in doc["scores"]["families"].items():
-        vi, en = FAMILIES.get(f, (f, f))
+        vi, en = doc["families"].get(f, (f, f))
         out.append(f"<tr><td>{_e(f)} — {_e(vi)} / {_e(en)}</td><td>{s['score']}%</td>"
                    f"<td>{s['pass']}</td><td>{s['fail']}</td><td>{s['waived']}</td>"
                    f"<td>{s['configuration_only']}</td></tr>")
@@ -296,8 +279,8 @@ def _control_details(doc: dict, controls: list[str]) -> list[str]:
     out = ["<h2>Kiểm soát và căn cứ / Controls and references</h2>"]
     for cid in controls:
         m = doc["controls"].get(cid)
-        if not m:
-            out += _check_details(cid, doc.get("checks", {}).get(cid))
+        if not m:  # a test the check catalogue does not name: its result says so
+            out.append(f"<h3 id='{_e(cid)}'>{_e(cid)}</h3>")
             continue
         refs = "".join(
             f"<li>{_e(r['source'])} {_e(r['section'])} <span class='small'>({_e(r['regime'])}, "
@@ -310,16 +293,17 @@ def _control_details(doc: dict, controls: list[str]) -> list[str]:
         out.append(
             f"<h3 id='{_e(cid)}'>{_e(cid)} — {_e(m['title']['vi'])} / {_e(m['title']['en'])}</h3>"
             f"<p>{_e(m['rationale']['vi'])}<br><i>{_e(m['rationale']['en'])}</i></p>"
-            f"<p class='small'>Mức độ / Severity: {_e(m['severity'])} · Áp dụng từ cấp độ / "
-            f"From level: {m['min_level']} · Kiểu / Kind: {_e(m['kind'])}</p>{cfg}<ul>{refs}</ul>"
+            f"<p class='small'>{_facts_of(m)}</p>{cfg}<ul>{refs}</ul>"
         )
     return out
 
 
-def _check_details(name: str, check: dict | None) -> list[str]:
-    """A check outside the catalogue: its name and the references its test records."""
-    if not check or not check["references"]:
-        return []
-    refs = "".join(f"<li>{_e(r)}</li>" for r in check["references"])
-    return [f"<h3 id='{_e(name)}'>{_e(name)}</h3><p class='small'>Căn cứ / References:</p>"
-            f"<ul>{refs}</ul>"]
+def _facts_of(m: dict) -> str:
+    """Severity, level and kind of a control; a check names its test instead of a level."""
+    parts = [f"Mức độ / Severity: {_e(m['severity'])}"]
+    if m["min_level"] is not None:
+        parts.append(f"Áp dụng từ cấp độ / From level: {m['min_level']}")
+    parts.append(f"Kiểu / Kind: {_e(m['kind'])}")
+    if m.get("test"):
+        parts.append(f"Phép kiểm tra / Test: {_e(m['test'])}")
+    return " · ".join(parts)

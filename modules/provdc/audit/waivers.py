@@ -7,7 +7,9 @@
         owner: Nguyễn Văn A (Sở TT&TT)
         expiry: 2027-03-31
 
-A waived failure is reported as waived; after its expiry date it counts as a failure again.
+`control` is a control of the catalogue or a check of `checks.yml` (VN-SEG-01, VN-SOC-04,
+VN-BW-02...). A waived failure is reported as waived; after its expiry date it counts as a
+failure again.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from provdc.controls import catalogue
+from provdc.audit.checks import known_ids
 from provdc.errors import ProvdcError, ValidationFailed
 from provdc.yamlsource import YamlDocument, field_path
 
@@ -46,8 +48,8 @@ class WaiverFile(BaseModel):
 
 
 EXAMPLE = (
-    "write `waivers:` as a list of entries with control (e.g. VN-SSH-03), hosts (a list), "
-    "justification, owner and expiry (YYYY-MM-DD)"
+    "write `waivers:` as a list of entries with control (e.g. VN-SSH-03 or VN-SEG-01), "
+    "hosts (a list), justification, owner and expiry (YYYY-MM-DD)"
 )
 
 
@@ -68,12 +70,13 @@ def load_waivers(path: str | Path | None) -> list[Waiver]:
                         field_path(tuple(e["loc"])), EXAMPLE)
             for e in exc.errors()
         ]) from None
-    known = catalogue().by_id
+    known = known_ids()
     for i, w in enumerate(parsed.waivers):
         if w.control not in known:
             raise ProvdcError(
                 f"unknown control {w.control}", doc.path, doc.line_of(("waivers", i, "control")),
-                f"waivers[{i}].control", "use a control id of the catalogue (provdc controls list)",
+                f"waivers[{i}].control", "use a control or check id of the catalogue (`provdc "
+                "controls list` lists both, e.g. VN-SSH-03 or VN-SEG-01)",
             )
     return parsed.waivers
 

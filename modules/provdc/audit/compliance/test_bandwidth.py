@@ -3,6 +3,7 @@
 An independent check: the expected tree is derived on the auditor's side from the topology
 (not from the spec file shipped to the gateway), and the live tree is read with plain `tc`.
 Runs on gateways only (hosts whose inventory role is `gateway`); every other host skips.
+Ids, titles and references (VN-BW-01..03): `provdc/audit/checks.yml`.
 
     pytest --pyargs provdc.audit.compliance.test_bandwidth --hosts=ansible://gateways \
         --ansible-inventory=inventory/lab/hosts.yml
@@ -16,15 +17,6 @@ import pytest
 
 from provdc.audit.suite import host_topology
 from provdc.qos import htb, policy
-
-REFERENCE = ("the province's own policy, tiers[].bandwidth of the topology (no per-tier "
-             "bandwidth regulation found: regulations.md §3, unverified); the TSLCD itself: "
-             "Decision 8/2023/QĐ-TTg, Circular 19/2023/TT-BTTTT")
-
-
-@pytest.fixture(autouse=True)
-def _reference(record_property):
-    record_property("reference", REFERENCE)
 
 
 def gateway_vars(host) -> dict:

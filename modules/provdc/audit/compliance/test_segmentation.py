@@ -4,7 +4,8 @@ data-centre core's zone firewall denies by default.
 Regulation: Circular 12/2022/TT-BTTTT and TCVN 11930:2017 (regulations.md §1.4, §7):
 separate zones from level 2 (the DMZ firewall policy denies DMZ -> internal), database and
 management zones from level 3, databases reachable only from the application zone, the
-management zone (jump host) as the sole SSH source, egress default-deny.
+management zone (jump host) as the sole SSH source, egress default-deny. Ids, titles and
+references with their confidence (VN-SEG-01..03): `provdc/audit/checks.yml`.
 
 An independent check: the auditor renders each firewall from the topology and the inventory
 itself, loads the rendering in a throwaway network namespace on the auditor's machine to
@@ -26,9 +27,6 @@ import pytest
 from provdc.segmentation import nftapply, render, sources
 from provdc.segmentation.matrix import HOST_TABLE, ZONE_TABLE
 
-REGULATION = ("Circular 12/2022/TT-BTTTT; TCVN 11930:2017 §7 (network zones, DB only from "
-              "APP, SSH only from MGMT, egress control); regulations.md §1.4, §7")
-
 
 @functools.cache
 def segmentation(inventory: str):
@@ -36,8 +34,7 @@ def segmentation(inventory: str):
 
 
 @pytest.fixture
-def seg(request, host, record_property):
-    record_property("reference", REGULATION)
+def seg(request, host):
     inventory = request.config.getoption("ansible_inventory", None)
     if not inventory:
         pytest.skip("needs --ansible-inventory (the rendering depends on every host)")

@@ -11,13 +11,8 @@ root/adm only, retention at least what the highest security level requires, onwa
 the national centre from level 3.
 auditd rules and persistent journald are catalogue controls (VN-LOG-02..09, test_baseline).
 
-References (confidence as in the control catalogue):
-- TCVN 11930:2017 §7 (level 3): central log storage kept ≥ 03 months; NTP synchronisation;
-  logs of logons, errors and configuration changes [partial]
-- Dispatch 1552/BTTTT-CATTT (2020), layers 2 and 4: professional monitoring (SOC) and
-  connection to the national monitoring centre (NCSC) [verified: layer headings]
-- Circular 31/2017/TT-BTTTT: continuous monitoring, interoperable with the MIC's system
-  [partial]
+Ids, titles and references with their confidence (VN-SOC-01..09):
+`provdc/audit/checks.yml`.
 """
 
 from __future__ import annotations
@@ -38,11 +33,6 @@ STORE = "/var/log/soc"
 # the detection of a dead session and a reconnect, with room for a loaded machine.
 AGENT_RECONNECT_S = 30
 PROBE_EVERY_S = 2
-REFS = {
-    "storage": "TCVN 11930:2017 §7 (level 3): central log storage ≥ 03 months",
-    "ntp": "TCVN 11930:2017 §7 (level 3): NTP synchronisation",
-    "ncsc": "Dispatch 1552/BTTTT-CATTT layer 4: connection to the national centre (NCSC)",
-}
 
 
 def variables(host) -> dict:
@@ -81,8 +71,7 @@ def directive(text: str, name: str) -> str | None:
 # --- every host -------------------------------------------------------------------------
 
 
-def test_soc_certificate_signed_by_the_provincial_ca(host, record_property):
-    record_property("reference", "mutual TLS to the SOC collector")
+def test_soc_certificate_signed_by_the_provincial_ca(host):
     verify = host.run(f"openssl verify -CAfile {TLS}/ca.crt {TLS}/host.crt")
     assert verify.rc == 0, verify.stdout + verify.stderr
     key = host.file(f"{TLS}/host.key")
@@ -95,8 +84,7 @@ def test_soc_rsyslog_running_and_configuration_valid(host):
     assert check.rc == 0, check.stderr
 
 
-def test_soc_time_from_the_provincial_source_only(host, topology, record_property):
-    record_property("reference", REFS["ntp"])
+def test_soc_time_from_the_provincial_source_only(host, topology):
     sources = host.file("/etc/chrony/sources.d/provdc.sources").content_string
     servers = re.findall(r"^server\s+(\S+)", sources, re.MULTILINE)
     if variables(host).get("provdc_service") == "ntp":
@@ -115,8 +103,7 @@ def test_soc_time_from_the_provincial_source_only(host, topology, record_propert
 # --- agents -------------------------------------------------------------------------------
 
 
-def test_soc_forwarding_over_relp_tls_with_a_disk_queue(agent, topology, record_property):
-    record_property("reference", REFS["storage"])
+def test_soc_forwarding_over_relp_tls_with_a_disk_queue(agent, topology):
     conf = agent.file(FORWARD).content_string
     action = conf.partition('action(type="omrelp"')[2]
     assert action, "events are not forwarded with acknowledgements (RELP, omrelp)"
@@ -186,19 +173,18 @@ def test_soc_store_per_host_and_day_not_readable_by_others(collector):
     assert all(re.search(r"/[^/]+/\d{4}-\d{2}-\d{2}\.log$", f) for f in files), files
 
 
-def test_soc_retention_meets_the_highest_level(collector, topology, record_property):
+def test_soc_retention_meets_the_highest_level(collector, topology):
     level = topology.max_security_level
     need = retention.retention_days(level)
-    record_property("reference", f"{REFS['storage']}; level {level}: {need} days")
     unit = collector.run("systemctl cat provdc-soc-retention.service").stdout
     days = re.search(r"-mtime \+(\d+)", unit)
-    assert days and int(days.group(1)) >= need, f"keeps {days and days.group(1)} < {need} days"
+    assert days and int(days.group(1)) >= need, \
+        f"keeps {days and days.group(1)} < {need} days (level {level})"
     timer = collector.service("provdc-soc-retention.timer")
     assert timer.is_enabled and timer.is_running
 
 
-def test_soc_onward_link_to_the_national_centre(collector, topology, record_property):
-    record_property("reference", REFS["ncsc"])
+def test_soc_onward_link_to_the_national_centre(collector, topology):
     conf = collector.file(COLLECTOR_CONF).content_string
     if "provdc_soc_upstream" not in conf:
         assert topology.max_security_level < 3, "level 3 and above must share with the NCSC"
