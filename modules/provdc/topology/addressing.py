@@ -45,6 +45,8 @@ class SitePlan:
     slot: int
     depth: int
     pinned: bool
+    # prefixes inherited from former units (the first is `cidr`); all are routed to the site
+    carried: tuple[IPNetwork, ...] = ()
 
     @property
     def slug(self) -> str:
@@ -147,12 +149,23 @@ class Occupied:
         return iter(self.fixed + self._nets)
 
 
+class EitherOccupied:
+    """Two Occupied sets seen as one: a parent's own placements and the carried-over space
+    every new block must avoid."""
+
+    def __init__(self, *sets: Occupied):
+        self.sets = sets
+
+    def clash(self, net: IPNetwork) -> IPNetwork | None:
+        return next((hit for s in self.sets if (hit := s.clash(net)) is not None), None)
+
+
 class NoRoom(Exception):
     """No free slot: the caller turns this into a user-facing capacity error."""
 
 
 def _place(
-    pool: IPNetwork, prefix_len: int, slot: int | None, taken: Occupied
+    pool: IPNetwork, prefix_len: int, slot: int | None, taken: Occupied | EitherOccupied
 ) -> tuple[int, IPNetwork]:
     if slot is not None:
         count = 2 ** (prefix_len - pool.prefixlen)

@@ -26,6 +26,7 @@ def plan_document(loaded) -> dict:
             "block": str(sp.block),
             "cidr": str(sp.cidr),
             "gateway": str(sp.gateway),
+            "carried": [str(n) for n in sp.carried],
             "wan": {"core": str(core), "site": str(edge)},
             "security_level": topo.tier(site.tier).security_level,
             "uplink_mbit": topo.tier(site.tier).bandwidth.link_mbit,
@@ -34,6 +35,7 @@ def plan_document(loaded) -> dict:
     return {
         "province": {
             "name": topo.province.name,
+            "slug": topo.province.slug,
             "gso_code": topo.province.gso_code,
             "lan_supernet": topo.province.lan_supernet,
             "tslcd_wan": topo.province.tslcd_wan,

@@ -84,6 +84,10 @@ class Province(Strict):
     regime: Literal["nd85_tt12_tcvn11930", "nd331_tcvn14423"] = Field(
         default="nd85_tt12_tcvn11930", description="which regulatory regime the controls follow"
     )
+    units: Literal["former", "2025"] | None = Field(
+        default=None, description="the official unit list the sites' GSO codes come from "
+        "(former: before the 1 July 2025 reform, three tiers; 2025: after it); when set, every "
+        "code is checked against it")
 
     _cidrs = field_validator("lan_supernet", "tslcd_wan")(classmethod(lambda cls, v: _network(v)))
 
@@ -178,6 +182,29 @@ class Tier(Strict):
         return self
 
 
+FormerRef = Annotated[str, Field(
+    pattern=r"^[a-z0-9]+(-[a-z0-9]+)*/[a-z0-9]+(-[a-z0-9]+)*$",
+    description="a site of a former province: <province slug>/<site slug>; "
+    "<province slug>/datacenter names its data-centre block")]
+
+
+def _prefix_only(value: object) -> object:
+    """`carry_over: [10.94.66.0/24]` is short for `[{prefix: 10.94.66.0/24}]`."""
+    return {"prefix": value} if isinstance(value, str) else value
+
+
+class CarryOver(Strict):
+    """A prefix a site inherits from a former unit it absorbed: the agency keeps its addresses."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, frozen=True,
+                              populate_by_name=True)
+    former: FormerRef | None = Field(default=None, alias="from",
+                                     description="the former site that used the prefix")
+    prefix: Cidr
+
+    _prefix = field_validator("prefix")(classmethod(lambda cls, v: _network(v)))
+
+
 class Site(Strict):
     name: str = Field(min_length=1, description="name with diacritics")
     slug: SlugStr
@@ -186,6 +213,9 @@ class Site(Strict):
     parent: SlugStr | None = None
     slot: int | None = Field(default=None, ge=0, description="pinned index inside the pool")
     kind: str = Field(default="", description="GSO type slug (huyen, xa, phuong...) or 'so'")
+    carry_over: list[Annotated[CarryOver, BeforeValidator(_prefix_only)]] = Field(
+        default_factory=list, description="prefixes inherited from former units; the first is "
+        "the site's LAN, the others are routed to it as well")
 
     @field_validator("gso_code", mode="before")
     @classmethod
@@ -283,6 +313,30 @@ class Operations(Strict):
         "distribution's pool)")
 
 
+class Retired(Strict):
+    former: FormerRef
+    reason: str = Field(min_length=1)
+
+
+class Renumbered(Strict):
+    former: FormerRef
+    to: SlugStr = Field(description="the site that takes the agency over, in new space")
+    reason: str = Field(min_length=1)
+
+
+class Migration(Strict):
+    """How the sites of former provinces (or of this province's previous plan) end up here.
+
+    A former site is either carried over (a site's `carry_over` names it), retired (its
+    prefixes are released) or renumbered (it moves to new space): each exactly once.
+    """
+
+    sources: list[SlugStr] = Field(min_length=1,
+                                   description="the former provinces, by their province slug")
+    retired: list[Retired] = Field(default_factory=list)
+    renumbered: list[Renumbered] = Field(default_factory=list)
+
+
 class Topology(Strict):
     version: Literal[1] = 1
     province: Province
@@ -292,6 +346,7 @@ class Topology(Strict):
     services: list[Service] = Field(default_factory=list)
     flows: list[Flow] = Field(default_factory=list)
     operations: Operations = Field(default_factory=Operations)
+    migration: Migration | None = Field(default=None, description="where former sites went")
     _children_cache: dict[str | None, list[Site]] | None = PrivateAttr(default=None)
 
     # Lookups used everywhere downstream.

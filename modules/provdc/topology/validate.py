@@ -18,7 +18,7 @@ from pydantic import ValidationError
 from provdc.errors import ProvdcError, ValidationFailed
 from provdc.text import slugify
 from provdc.topology import addressing as ap
-from provdc.topology import retention
+from provdc.topology import carryover, official, retention
 from provdc.topology.bandwidth import check_bandwidth
 from provdc.topology.schema import Topology
 from provdc.yamlsource import YamlDocument, field_path
@@ -58,6 +58,8 @@ def load(path: str | Path, text: str | None = None) -> Loaded:
     topo = parse(doc)
     chk = Checker(doc)
     check_references(topo, chk)
+    carryover.check_section(topo, chk)
+    official.check_codes(topo, chk)
     chk.raise_if_any()
     plan = build_plan(topo, chk)
     chk.raise_if_any()
@@ -239,7 +241,9 @@ def build_plan(topo: Topology, chk: Checker) -> ap.AddressPlan:
                 "ask CBĐTW for a larger prefix or use larger site LANs")
 
     _plan_zones(topo, plan, chk, dc_block)
-    _plan_sites(topo, plan, chk, supernet, [dc_block, *reserved], index)
+    fixed = [("the data-centre block", dc_block)] + [("a reserved range", r) for r in reserved]
+    carried = carryover.carried_space(topo, chk, supernet, fixed)
+    _plan_sites(topo, plan, chk, supernet, [dc_block, *reserved], index, carried)
     return plan
 
 
@@ -270,10 +274,18 @@ def _plan_zones(topo: Topology, plan: ap.AddressPlan, chk: Checker, block: IPNet
                     "use a smaller prefix_len (a larger subnet)")
 
 
-def _plan_sites(topo, plan, chk, supernet, reserved, index) -> None:
+def _plan_sites(topo, plan, chk, supernet, reserved, index, carried) -> None:
     taken: dict[str, ap.Occupied] = {}  # parent slug -> blocks and LAN already used
     placed: dict[str, ap.SitePlan] = {}
+    claimed = ap.Occupied()  # carried-over space: no new block may take any of it
+    for nets in carried.values():
+        for net in nets:
+            claimed.add(net)
     for site, depth in ap.sites_in_plan_order(topo):
+        if site.slug in carried:
+            _carry_site(topo, site, depth, carried[site.slug], placed, taken, chk, index,
+                        supernet, reserved)
+            continue
         tier = topo.tier(site.tier)
         i = index[site.slug]
         parent = placed.get(site.parent) if site.parent else None
@@ -294,7 +306,8 @@ def _plan_sites(topo, plan, chk, supernet, reserved, index) -> None:
         # the root's block is the supernet itself; everyone below it avoids reserved ranges
         used = taken.setdefault(site.parent or "", ap.Occupied(reserved if parent else []))
         try:
-            slot, block = ap._place(pool, tier.block_prefix_len, site.slot, used)
+            slot, block = ap._place(pool, tier.block_prefix_len, site.slot,
+                                    ap.EitherOccupied(used, claimed))
         except ap.NoRoom as exc:
             what = "slot" if site.slot is not None else "parent"
             chk.add(("sites", i, what),
@@ -303,9 +316,9 @@ def _plan_sites(topo, plan, chk, supernet, reserved, index) -> None:
                     "block_prefix_len" if site.slot is not None else
                     "the parent's address block is exhausted; enlarge it or use smaller blocks")
             continue
-        clash = used.clash(block)
+        clash = ap.EitherOccupied(used, claimed).clash(block)
         if clash is not None:
-            owner = _owner_of(clash, placed, reserved, topo)
+            owner = _owner_of(clash, placed, reserved, topo, carried)
             chk.add(("sites", i, "slot"),
                     f"block {block} of site '{site.slug}' overlaps {owner} ({clash})",
                     "pin a free slot (run `provdc plan` to see the slots in use)")
@@ -332,7 +345,45 @@ def _plan_sites(topo, plan, chk, supernet, reserved, index) -> None:
     plan.sites = [placed[s.slug] for s in topo.sites if s.slug in placed]
 
 
-def _owner_of(net, placed, reserved, topo) -> str:
+def _carry_site(topo, site, depth, nets, placed, taken, chk, index, supernet, reserved) -> None:
+    """A site that inherits its LAN: its block is its first carried-over prefix."""
+    i = index[site.slug]
+    parent = placed.get(site.parent) if site.parent else None
+    if site.parent and parent is None:
+        return  # parent failed to place; its error is already reported
+    container = parent.block if parent else supernet
+    lan = nets[0]
+    tier = topo.tier(site.tier)
+    if lan not in container:
+        chk.add(("sites", i, "carry_over", 0, "prefix"),
+                f"carried-over prefix {lan} is outside the block {container} of the parent "
+                f"'{site.parent}'", "hang the site off a parent whose block covers the prefix")
+        return
+    used = taken.setdefault(site.parent or "", ap.Occupied(reserved if parent else []))
+    clash = used.clash(lan)
+    if clash is not None:
+        chk.add(("sites", i, "carry_over", 0, "prefix"),
+                f"carried-over prefix {lan} of site '{site.slug}' overlaps "
+                f"{_owner_of(clash, placed, reserved, topo, {})} ({clash})",
+                "move the other site to a free slot (run `provdc plan` to see them)")
+        return
+    if lan.size - 3 < tier.agency_hosts:
+        chk.add(("sites", i, "carry_over", 0, "prefix"),
+                f"the carried-over LAN {lan} cannot hold {tier.agency_hosts} hosts and a gateway",
+                "carry a larger prefix first, or lower the tier's agency_hosts")
+        return
+    used.add(lan)
+    taken[site.slug] = ap.Occupied(reserved)
+    taken[site.slug].add(lan)
+    placed[site.slug] = ap.SitePlan(site, lan, lan, ap.gateway_of(lan),
+                                    carryover.relative_slot(container, lan), depth, True,
+                                    tuple(nets))
+
+
+def _owner_of(net, placed, reserved, topo, carried) -> str:
+    for slug, nets in carried.items():
+        if net in nets:
+            return f"the carried-over prefix of site '{slug}'"
     for sp in placed.values():
         if sp.block == net:
             return f"site '{sp.slug}'"
