@@ -8,6 +8,7 @@ refused) as itself, not lost because the inventory was looked for elsewhere.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import socket
@@ -40,7 +41,7 @@ def test_an_unreachable_host_is_not_checked_and_not_scored(tmp_path):
                                    "-o UserKnownHostsFile=/dev/null -o BatchMode=yes"}}}}))
     out = tmp_path / "audit"
     run = subprocess.run([str(BIN / "provdc"), "audit", "-i", "hosts.yml", "--out", "audit",
-                          "--scope", "baseline", "--workers", "1"],
+                          "--scope", "baseline", "--workers", "1", "--auditor", "kiem.tra"],
                          capture_output=True, text=True, timeout=600, cwd=tmp_path,
                          env=dict(os.environ, PATH=f"{BIN}:{os.environ['PATH']}"))
     assert run.returncode == 3, run.stdout + run.stderr
@@ -60,3 +61,10 @@ def test_an_unreachable_host_is_not_checked_and_not_scored(tmp_path):
               for k in ("failures", "errors", "skipped")}
     assert counts["failures"] == counts["errors"] == 0 and counts["skipped"] > 0
     assert "Chưa kiểm tra được / Not checked" in (out / "report.html").read_text()
+    # provenance: who, on which inventory; no facts of a host that was never read
+    prov = doc["provenance"]
+    assert prov["auditor"] == "kiem.tra" and prov["hosts"] == {}
+    assert prov["inventory"]["sha256"] == hashlib.sha256(inventory.read_bytes()).hexdigest()
+    check = subprocess.run(["sha256sum", "-c", "manifest.sha256"], cwd=out, capture_output=True,
+                           text=True)
+    assert check.returncode == 0 and "report.json: OK" in check.stdout, check.stdout

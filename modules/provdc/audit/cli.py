@@ -24,8 +24,11 @@ def audit_cmd(
     workers: int = typer.Option(4, "--workers", help="parallel pytest workers (xdist)"),
     scope: str = typer.Option("", "--scope", help="audit only these concerns, comma-separated: "
                               "baseline, bandwidth, segmentation, soc (default: all)"),
+    auditor: str = typer.Option(None, "--auditor", help="who runs the audit, as the report's "
+                                "provenance names them (default: the OS user)"),
 ) -> None:
-    """Check every host against the control catalogue; write report.json, junit.xml, report.html."""
+    """Check every host against the control catalogue; write report.json, junit.xml,
+    report.html and manifest.sha256 (the SHA-256 of each, for `sha256sum -c`)."""
     from provdc.audit.run import audit
     from provdc.audit.waivers import load_waivers
 
@@ -33,7 +36,7 @@ def audit_cmd(
         output_dir(out_dir, "--out")
         accepted = load_waivers(waivers)  # validated before any host is touched
         doc = audit(inventory, out_dir, accepted, workers,
-                    [s.strip() for s in scope.split(",") if s.strip()] or None)
+                    [s.strip() for s in scope.split(",") if s.strip()] or None, auditor)
     except ProvdcError as exc:
         fail(exc)
     from provdc.audit.report import exit_code
@@ -48,7 +51,7 @@ def audit_cmd(
     )
     if doc["unreachable"]:
         out.print(f"[red]not checked:[/] {', '.join(doc['unreachable'])}")
-    for key in ("html", "json", "junit"):
+    for key in ("html", "json", "junit", "manifest"):
         out.print(f"{key}: {doc['_files'][key]}")
     raise typer.Exit(exit_code(doc))
 

@@ -14,7 +14,7 @@ import json
 import re
 from pathlib import Path
 
-from provdc.audit.suite import PROPERTY
+from provdc.audit.suite import FACTS, PROPERTY
 
 
 def pytest_addoption(parser):
@@ -55,6 +55,8 @@ def _record(report) -> dict:
     else:
         record["host"] = host_from_nodeid(report.nodeid)
         record["message"] = _message(report)
+    if props.get(FACTS):
+        record["facts"] = json.loads(props[FACTS])
     return record
 
 

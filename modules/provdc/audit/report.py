@@ -25,7 +25,9 @@ EXIT_OK, EXIT_FAILED, EXIT_NOT_CHECKED = 0, 1, 3
 
 
 def build(raw: list[dict], hosts: list[str], inventory: str, waivers: list[Waiver],
-          today: date | None = None) -> dict:
+          today: date | None = None, provenance: dict | None = None) -> dict:
+    """The report document; `provenance` is the run's (provenance.run_facts), to which the
+    hosts' facts recorded by the suite are added."""
     today = today or date.today()
     results = []
     by_test = {c.test: c.id for c in checks().checks}
@@ -54,11 +56,22 @@ def build(raw: list[dict], hosts: list[str], inventory: str, waivers: list[Waive
         "hosts": sorted(hosts),
         "controls": controls,
         "families": {k: list(v) for k, v in families().items()},
+        "provenance": (provenance or {}) | {"hosts": _facts(raw)},
         "results": sorted(results, key=lambda r: (r["host"], r["control"])),
         "scores": scores(results, controls),
         "unreachable": sorted(not_checked),
         "waivers": [w.model_dump(mode="json") for w in waivers],
     }
+
+
+def _facts(raw: list[dict]) -> dict[str, dict]:
+    """Each host's facts, as the first of its tests that read them recorded them."""
+    out: dict[str, dict] = {}
+    for record in raw:
+        host = record["provdc"]["host"] if "provdc" in record else record.get("host")
+        if host and record.get("facts") and host not in out:
+            out[host] = record["facts"]
+    return dict(sorted(out.items()))
 
 
 def _result(record: dict, by_test: dict[str, str]) -> dict | None:
@@ -191,6 +204,7 @@ def render_html(doc: dict) -> str:
         "the persisted configuration is checked, the runtime state cannot be.</p>"
     )
     parts += _score_tables(doc)
+    parts += _provenance(doc.get("provenance") or {})
     parts.append("<h2>Ma trận máy × kiểm soát / Hosts × controls</h2><table><tr><th>Control</th>"
                  "<th>Tiêu đề / Title</th>"
                  + "".join(f"<th class='v'>{_e(h)}</th>" for h in hosts) + "</tr>")
@@ -241,6 +255,38 @@ def _score_tables(doc: dict) -> list[str]:
                    f"<td>{s['configuration_only']}</td></tr>")
     out.append("</table>")
     return out
+
+
+def _provenance(prov: dict) -> list[str]:
+    """Who ran what on which machines: enough to tell later whether a copy is this audit."""
+    inv = prov.get("inventory", {})
+    rows = [("Công cụ / Tool", _tool_text(prov.get("tool", {}))),
+            ("Danh mục / Catalogues", f"controls {prov.get('catalogue_version', '?')}, checks "
+                                      f"{prov.get('checks_version', '?')}"),
+            ("Kho máy / Inventory", f"{inv.get('path', '?')} (SHA-256 {inv.get('sha256', '?')})"),
+            ("Người đánh giá / Auditor", prov.get("auditor", "?")),
+            ("Thời gian / Run", f"{prov.get('started', '?')} → {prov.get('finished', '?')}")]
+    out = ["<h2>Nguồn gốc bằng chứng / Provenance</h2><table>"]
+    out += [f"<tr><th>{k}</th><td>{_e(v)}</td></tr>" for k, v in rows]
+    out.append("</table><p class='small'>manifest.sha256 (cùng thư mục / alongside): "
+               "<code>sha256sum -c manifest.sha256</code></p><table><tr><th>Host</th>"
+               "<th>Hostname</th><th>OS</th><th>Kernel</th><th>Machine ID</th>"
+               "<th>SSH host keys</th></tr>")
+    for host, f in prov.get("hosts", {}).items():
+        keys = "<br>".join(f"{_e(k['type'])} {_e(k['fingerprint'])}" for k in f["ssh_host_keys"])
+        out.append(f"<tr><td>{_e(host)}</td><td>{_e(f['hostname'])}</td>"
+                   f"<td>{_e(f['os_release'])}</td><td>{_e(f['kernel'])}</td>"
+                   f"<td><code>{_e(f['machine_id'])}</code></td><td><code>{keys}</code></td></tr>")
+    out.append("</table>")
+    return out
+
+
+def _tool_text(t: dict) -> str:
+    text = f"provdc {t.get('version', '?')}"
+    if t.get("commit"):
+        dirty = " + uncommitted changes / có thay đổi chưa commit" if t.get("dirty") else ""
+        text += f" (commit {t['commit']}{dirty})"
+    return text
 
 
 def _findings(doc: dict) -> list[str]:

@@ -10,7 +10,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from provdc.audit import compliance, report
+from provdc.audit import compliance, provenance, report
 from provdc.audit.waivers import Waiver
 from provdc.errors import ProvdcError
 
@@ -112,13 +112,18 @@ def _has_xdist() -> bool:
 
 
 def audit(inventory: Path, out: Path, waivers: list[Waiver], workers: int = 4,
-          scope: list[str] | None = None) -> dict:
+          scope: list[str] | None = None, auditor: str | None = None) -> dict:
     scope_files(scope)  # a bad --scope is an error before any host is read
     hosts = inventory_hosts(inventory)
+    started = provenance.now()
     files = run_suite(inventory, out, workers=workers, scope=scope)
     raw = json.loads(files.raw.read_text(encoding="utf-8"))
-    doc = report.build(raw, hosts, str(inventory), waivers)
+    run = provenance.run_facts(inventory, auditor or provenance.default_auditor(), started)
+    doc = report.build(raw, hosts, str(inventory), waivers,
+                       provenance=run | {"finished": provenance.now()})
     files.json.write_text(report.write_json(doc), encoding="utf-8")
     files.html.write_text(report.render_html(doc), encoding="utf-8")
-    doc["_files"] = {k: str(v) for k, v in files.__dict__.items()}
+    # last: the manifest covers every file written above
+    manifest = provenance.write_manifest(out, [p.name for p in files.__dict__.values()])
+    doc["_files"] = {k: str(v) for k, v in files.__dict__.items()} | {"manifest": str(manifest)}
     return doc

@@ -14,6 +14,7 @@ import json
 
 import pytest
 
+from provdc.audit.provenance import FACT_COMMANDS, host_facts
 from provdc.controls import catalogue
 from provdc.controls.checks import HostContext, Probe, commands_for, evaluate, host_context
 from provdc.controls.model import Control
@@ -21,6 +22,7 @@ from provdc.topology.schema import Topology
 from provdc.topology.validate import load
 
 PROPERTY = "provdc"
+FACTS = "provdc_facts"  # the host's facts (provenance), recorded on every test
 
 # one probe and context per host for the whole run (an audit only reads)
 _hosts: dict[str, tuple[Probe, HostContext]] = {}
@@ -52,12 +54,22 @@ def _probe(host) -> tuple[str, Probe, HostContext]:
     name = host_name(host)
     if name not in _hosts:
         probe = Probe(host)
-        # every check's command in one round trip instead of one per check
-        probe.prefetch(commands_for(catalogue().controls))
+        # every check's command, and the host's facts for the report's provenance, in one
+        # round trip instead of one per check
+        probe.prefetch([*commands_for(catalogue().controls), *FACT_COMMANDS.values()])
         ctx = (HostContext(in_container=False, level=0) if probe.unreachable is not None
                else host_context(probe, host_variables(host)))
         _hosts[name] = (probe, ctx)
     return (name, *_hosts[name])
+
+
+def record_facts(host, record_property) -> None:
+    """The host's facts (OS, kernel, machine id, SSH host keys) as the FACTS property: none
+    for a host that could not be read."""
+    _, probe, _ = _probe(host)
+    facts = {} if probe.unreachable is not None else host_facts(
+        {c: probe.run(c) for c in FACT_COMMANDS.values()})
+    record_property(FACTS, json.dumps(facts, ensure_ascii=False))
 
 
 def run_control(host, control: Control, record_property) -> None:

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from provdc.audit.suite import record_facts
+
 HERE = Path(__file__).resolve().parent
 
 
@@ -24,3 +26,11 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if HERE in Path(str(item.path)).resolve().parents:
             item.add_marker(skip)
+
+
+@pytest.fixture(autouse=True)
+def _host_facts(request, record_property):
+    """Every test records its host's facts (read in the host's one probe round trip), so the
+    report's provenance has them whatever --scope ran."""
+    if "host" in request.fixturenames:
+        record_facts(request.getfixturevalue("host"), record_property)
