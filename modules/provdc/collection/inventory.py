@@ -34,6 +34,9 @@ LAB_ONLY = ("ansible_user", "ansible_ssh_private_key_file", "ansible_ssh_common_
             "ansible_python_interpreter", "provdc_lab_name", "provdc_netns",
             "provdc_core_netns", "provdc_if", "provdc_lan_if", "provdc_gateway_peer_if",
             "provdc_admin_sources", "provdc_extra_flows")
+# Ansible templates inventory values it trusts: a value from a file that would read as a
+# template (`{{ lookup('pipe', ...) }}` in a path or a flow's reason) is refused instead.
+TEMPLATE_MARKS = ("{{", "{%", "{#")
 
 
 def from_topology(topology: str | Path, profile: str = "province",
@@ -76,12 +79,14 @@ def from_cloud(outputs: str | Path, topology: str | Path | None = None,
     path = cloud_inventory.topology_of(data, topology, Path(project_dir or Path.cwd()),
                                        str(outputs))
     doc = cloud_inventory.build_inventory(load(path), data, str(outputs))  # validated there
+    refuse_templates(doc["_meta"]["hostvars"], str(outputs))
     groups = {g: list(doc[g]["hosts"]) for g in doc["all"]["children"] if g in doc}
     return {"hostvars": doc["_meta"]["hostvars"], "groups": groups}
 
 
 def _checked(hostvars: dict[str, dict], source: str) -> dict:
     """The host contract's verdict on every host, and the groups it puts each one in."""
+    refuse_templates(hostvars, source)
     hosts, _ = host_inventory.validate(hostvars, source)
     groups: dict[str, list[str]] = {}
     for name, host in hosts.items():
@@ -90,6 +95,29 @@ def _checked(hostvars: dict[str, dict], source: str) -> dict:
     order = [g for g in ROLE_GROUP_ORDER if g in groups] + sorted(
         g for g in groups if g not in ROLE_GROUP_ORDER)
     return {"hostvars": hostvars, "groups": {g: groups[g] for g in order}}
+
+
+def refuse_templates(hostvars: dict[str, dict], source: str) -> None:
+    """No value may carry a template: the plugin hands its values to Ansible as trusted
+    data (as a YAML inventory's are), so they must be data only."""
+    def strings(value, path):
+        if isinstance(value, str):
+            yield path, value
+        elif isinstance(value, dict):
+            for k, v in value.items():
+                yield from strings(v, f"{path}.{k}")
+        elif isinstance(value, list):
+            for i, v in enumerate(value):
+                yield from strings(v, f"{path}[{i}]")
+
+    for host, variables in hostvars.items():
+        for var, value in variables.items():
+            for where, text in strings(value, var):
+                if any(mark in text for mark in TEMPLATE_MARKS):
+                    raise ProvdcError("the value would be read as a Jinja template",
+                                      source, None, f"{host}: {where}",
+                                      "remove '{{', '{%' and '{#' from it: inventory values "
+                                      "are data")
 
 
 def inputs(source: str, options: dict) -> list[Path]:

@@ -124,6 +124,11 @@ PATH_OPTIONS = ("topology", "outputs", "project_dir", "private_key_file")
 
 class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
     NAME = "provdc.idc.hosts"
+    # The values are data the host contract has checked and provdc refuses any that would
+    # read as a template, so Ansible may treat them as it treats a YAML inventory's (else
+    # `ansible-inventory --list` wraps every string, and testinfra, provdc and AWX, which
+    # read that list, would see wrappers instead of addresses).
+    trusted_by_default = True
 
     def verify_file(self, path):
         return super().verify_file(path) and path.endswith((".provdc.yml", ".provdc.yaml"))
