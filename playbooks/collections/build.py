@@ -184,6 +184,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     out = args.out.resolve()
     try:
+        if out.exists() and not out.is_dir():
+            raise ProvdcError("is a file, not a directory", str(out), None, "--out",
+                              "name a directory (it is created if missing)")
         out.mkdir(parents=True, exist_ok=True)
         if args.assemble:
             print(assemble(out, args.repository))
