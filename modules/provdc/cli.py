@@ -143,6 +143,7 @@ def _register_subcommands() -> None:
         "provdc.qos.cli",
         "provdc.cloud.cli",
         "provdc.segmentation.cli",
+        "provdc.topology.cli",
     ):
         try:
             mod = importlib.import_module(module)

@@ -305,9 +305,10 @@ def _plan_sites(topo, plan, chk, supernet, reserved, index, carried) -> None:
             continue
         # the root's block is the supernet itself; everyone below it avoids reserved ranges
         used = taken.setdefault(site.parent or "", ap.Occupied(reserved if parent else []))
+        # carried-over space is off limits to new blocks (the root's block holds it all)
+        avoid = ap.EitherOccupied(used, claimed) if parent else used
         try:
-            slot, block = ap._place(pool, tier.block_prefix_len, site.slot,
-                                    ap.EitherOccupied(used, claimed))
+            slot, block = ap._place(pool, tier.block_prefix_len, site.slot, avoid)
         except ap.NoRoom as exc:
             what = "slot" if site.slot is not None else "parent"
             chk.add(("sites", i, what),
@@ -316,7 +317,7 @@ def _plan_sites(topo, plan, chk, supernet, reserved, index, carried) -> None:
                     "block_prefix_len" if site.slot is not None else
                     "the parent's address block is exhausted; enlarge it or use smaller blocks")
             continue
-        clash = ap.EitherOccupied(used, claimed).clash(block)
+        clash = avoid.clash(block)
         if clash is not None:
             owner = _owner_of(clash, placed, reserved, topo, carried)
             chk.add(("sites", i, "slot"),
