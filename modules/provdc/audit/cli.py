@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from provdc.console import PlainTable, fail, out
+from provdc.console import FORMAT, Format, PlainTable, emit, fail, out, plain, print_all
 from provdc.errors import ProvdcError
 from provdc.paths import output_dir
 
@@ -16,8 +16,16 @@ from provdc.paths import output_dir
 ROLE_DIR = Path("playbooks/roles/baseline")
 
 
+audit_app = typer.Typer(
+    help="Check hosts against the control catalogue and the audit's checks; compare audits.",
+    invoke_without_command=True)
+
+
+@audit_app.callback()
 def audit_cmd(
-    inventory: Path = typer.Option(..., "-i", "--inventory", help="Ansible inventory of the hosts"),
+    ctx: typer.Context,
+    inventory: Path = typer.Option(None, "-i", "--inventory", help="Ansible inventory of the "
+                                   "hosts (required to run an audit)"),
     out_dir: Path = typer.Option(Path("reports/audit"), "--out", help="where the reports go"),
     waivers: Path = typer.Option(None, "--waivers", help="waivers YAML (control, hosts, "
                                  "justification, owner, expiry)"),
@@ -26,19 +34,34 @@ def audit_cmd(
                               "baseline, bandwidth, segmentation, soc (default: all)"),
     auditor: str = typer.Option(None, "--auditor", help="who runs the audit, as the report's "
                                 "provenance names them (default: the OS user)"),
+    baseline: Path = typer.Option(None, "--baseline", help="an earlier report.json: the report "
+                                  "gets a section of what got worse, better, waived, expired"),
 ) -> None:
-    """Check every host against the control catalogue; write report.json, junit.xml,
-    report.html and manifest.sha256 (the SHA-256 of each, for `sha256sum -c`)."""
+    """Check every host against the control catalogue and the audit's checks; write
+    report.json, report.html, junit.xml, the OSCAL assessment results and manifest.sha256
+    (the SHA-256 of each, for `sha256sum -c`). `provdc audit diff OLD NEW` compares two."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from provdc.audit.diff import load_report
     from provdc.audit.run import audit
     from provdc.audit.waivers import load_waivers
 
     try:
+        if inventory is None:
+            raise ProvdcError("no inventory to audit", field="-i/--inventory",
+                              fix="pass the hosts' Ansible inventory: provdc audit -i "
+                              "INVENTORY (or `provdc audit diff OLD NEW` to compare reports)")
         output_dir(out_dir, "--out")
         accepted = load_waivers(waivers)  # validated before any host is touched
+        old = (baseline, load_report(baseline, "--baseline")) if baseline else None
         doc = audit(inventory, out_dir, accepted, workers,
-                    [s.strip() for s in scope.split(",") if s.strip()] or None, auditor)
+                    [s.strip() for s in scope.split(",") if s.strip()] or None, auditor, old)
     except ProvdcError as exc:
         fail(exc)
+    _print_summary(doc)
+
+
+def _print_summary(doc: dict) -> None:
     from provdc.audit.report import exit_code
 
     s = doc["scores"]["overall"]
@@ -50,10 +73,57 @@ def audit_cmd(
         f"{s['configuration_only']} configuration-only"
     )
     if doc["unreachable"]:
-        out.print(f"[red]not checked:[/] {', '.join(doc['unreachable'])}")
-    for key in ("html", "json", "junit", "manifest"):
-        out.print(f"{key}: {doc['_files'][key]}")
+        out.print(f"[red]not checked:[/] {plain(', '.join(doc['unreachable']))}")
+    if doc.get("baseline"):
+        counts = doc["baseline"]["counts"]
+        out.print("since the baseline: " + (", ".join(f"{n} {k.replace('_', ' ')}"
+                                                       for k, n in counts.items()) or
+                                             "no change"))
+    for key, path in doc["_files"].items():
+        if key != "raw":
+            out.print(f"{key}: {plain(path)}")
     raise typer.Exit(exit_code(doc))
+
+
+@audit_app.command("diff")
+def diff_cmd(
+    old: Path = typer.Argument(..., help="the earlier report.json"),
+    new: Path = typer.Argument(..., help="the later report.json"),
+    format: Format = FORMAT,
+) -> None:
+    """What changed between two audits, per host and per control family.
+
+    Changes: worse, better, newly waived, waiver expired, no longer checked. Exit 1 when
+    something got worse (or a waiver expired), else 0."""
+    from provdc.audit import diff
+
+    try:
+        result = diff.compare(diff.load_report(old, "OLD"), diff.load_report(new, "NEW"),
+                              str(old), str(new))
+    except ProvdcError as exc:
+        fail(exc)
+    emit(format, result, lambda: print_all(_diff_tables(result)))
+    raise typer.Exit(1 if diff.got_worse(result) else 0)
+
+
+def _diff_tables(result: dict) -> list:
+    from provdc.audit.diff import CHANGES as CHANGE_KINDS
+
+    o, n = result["old"], result["new"]
+    changes = PlainTable("change", "host", "control", "family", "old", "new", "title",
+                         title=f"{o['report']} ({o['generated']}, score {o['score']}%) -> "
+                         f"{n['report']} ({n['generated']}, score {n['score']}%)")
+    for c in result["changes"]:
+        changes.add_row(c["change"].replace("_", " "), c["host"], c["control"], c["family"],
+                        c["old"], c["new"], c["title"]["en"])
+    tables = [changes]
+    for key, label in (("hosts", "host"), ("families", "family")):
+        table = PlainTable(label, *(k.replace("_", " ") for k in CHANGE_KINDS),
+                           title=f"changes per {label}")
+        for name, counts in result[key].items():
+            table.add_row(name, *(str(counts.get(k, 0)) for k in CHANGE_KINDS))
+        tables.append(table)
+    return tables
 
 
 controls_app = typer.Typer(help="The baseline control catalogue.", no_args_is_help=True)
@@ -133,5 +203,5 @@ def gate_cmd(
 
 
 def register(app: typer.Typer) -> None:
-    app.command("audit")(audit_cmd)
+    app.add_typer(audit_app, name="audit")
     app.add_typer(controls_app, name="controls")

@@ -205,6 +205,8 @@ def render_html(doc: dict) -> str:
     )
     parts += _score_tables(doc)
     parts += _provenance(doc.get("provenance") or {})
+    if doc.get("baseline"):
+        parts += _baseline(doc["baseline"])
     parts.append("<h2>Ma trận máy × kiểm soát / Hosts × controls</h2><table><tr><th>Control</th>"
                  "<th>Tiêu đề / Title</th>"
                  + "".join(f"<th class='v'>{_e(h)}</th>" for h in hosts) + "</tr>")
@@ -278,6 +280,41 @@ def _provenance(prov: dict) -> list[str]:
                    f"<td>{_e(f['os_release'])}</td><td>{_e(f['kernel'])}</td>"
                    f"<td><code>{_e(f['machine_id'])}</code></td><td><code>{keys}</code></td></tr>")
     out.append("</table>")
+    return out
+
+
+CHANGE_LABEL = {
+    "worse": ("Xấu đi / Worse", "fail"), "expired": ("Miễn trừ hết hạn / Waiver expired", "fail"),
+    "better": ("Tốt lên / Better", "pass"), "newly_waived": ("Mới miễn trừ / Newly waived",
+                                                              "waived"),
+    "not_checked": ("Lần này chưa kiểm tra được / Not checked this time", "not_applicable"),
+}
+
+
+def _baseline(diff: dict) -> list[str]:
+    """The changes since an earlier audit (`provdc audit --baseline`), per host and family."""
+    old = diff["old"]
+    out = ["<h2>So với lần đánh giá trước / Since the baseline</h2>",
+           f"<p class='small'>Báo cáo gốc / Baseline: {_e(old['report'])} "
+           f"({_e(old['generated'])}, {old['score']}%)</p>"]
+    if not diff["changes"]:
+        return [*out, "<p>Không thay đổi / No change.</p>"]
+    out.append("<table><tr><th>Thay đổi / Change</th><th>Host</th><th>Control</th>"
+               "<th>Family</th><th>Trước / Before</th><th>Nay / Now</th></tr>")
+    for c in diff["changes"]:
+        label, css = CHANGE_LABEL[c["change"]]
+        out.append(f"<tr class='{css}'><td>{label}</td><td>{_e(c['host'])}</td>"
+                   f"<td><a href='#{_e(c['control'])}'>{_e(c['control'])}</a></td>"
+                   f"<td>{_e(c['family'])}</td><td>{LABEL.get(c['old'], _e(c['old']))}</td>"
+                   f"<td>{LABEL.get(c['new'], _e(c['new']))}</td></tr>")
+    out.append("</table>")
+    for key, head in (("hosts", "Theo máy / Per host"), ("families", "Theo nhóm / Per family")):
+        out.append(f"<h3>{head}</h3><table><tr><th></th>"
+                   + "".join(f"<th>{CHANGE_LABEL[k][0]}</th>" for k in CHANGE_LABEL) + "</tr>")
+        out += [f"<tr><td>{_e(name)}</td>"
+                + "".join(f"<td>{counts.get(k, 0)}</td>" for k in CHANGE_LABEL) + "</tr>"
+                for name, counts in diff[key].items()]
+        out.append("</table>")
     return out
 
 

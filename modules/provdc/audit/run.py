@@ -10,7 +10,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from provdc.audit import compliance, provenance, report
+from provdc.audit import compliance, diff, provenance, report
 from provdc.audit.waivers import Waiver
 from provdc.errors import ProvdcError
 
@@ -112,7 +112,10 @@ def _has_xdist() -> bool:
 
 
 def audit(inventory: Path, out: Path, waivers: list[Waiver], workers: int = 4,
-          scope: list[str] | None = None, auditor: str | None = None) -> dict:
+          scope: list[str] | None = None, auditor: str | None = None,
+          baseline: tuple[Path, dict] | None = None) -> dict:
+    """Run the suite, write the reports and their manifest; `baseline` is an earlier
+    report (its path and document), compared with this one in the report."""
     scope_files(scope)  # a bad --scope is an error before any host is read
     hosts = inventory_hosts(inventory)
     started = provenance.now()
@@ -121,6 +124,8 @@ def audit(inventory: Path, out: Path, waivers: list[Waiver], workers: int = 4,
     run = provenance.run_facts(inventory, auditor or provenance.default_auditor(), started)
     doc = report.build(raw, hosts, str(inventory), waivers,
                        provenance=run | {"finished": provenance.now()})
+    if baseline:
+        doc["baseline"] = diff.compare(baseline[1], doc, str(baseline[0]), str(files.json))
     files.json.write_text(report.write_json(doc), encoding="utf-8")
     files.html.write_text(report.render_html(doc), encoding="utf-8")
     # last: the manifest covers every file written above
