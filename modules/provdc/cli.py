@@ -21,7 +21,7 @@ from provdc.console import (
     write_json,
 )
 from provdc.errors import EXIT_INVALID, ProvdcError
-from provdc.topology import report
+from provdc.topology import renumber, report
 from provdc.topology.validate import load
 
 
@@ -111,14 +111,25 @@ def validate(
 @app.command()
 def plan(
     topology: Path = typer.Argument(..., help="the province topology YAML"),
+    against: list[Path] = typer.Option(
+        [], "--against", help="a previous plan (plan -f json) or topology, repeatable: refuse "
+        "to move its prefixes unless the migration section lists the move"),
+    allow_renumber: bool = typer.Option(False, "--allow-renumber",
+                                        help="accept the moves --against finds (still listed)"),
     format: Format = FORMAT,
 ) -> None:
     """Print the address plan (zones, sites) and the bandwidth oversubscription."""
     try:
         loaded = load(topology)
+        moves = renumber.guard(loaded, against, allow_renumber)
     except ProvdcError as exc:
         fail(exc)
     data = report.plan_document(loaded)
+    if against:
+        data["moves"] = moves
+    if moves:
+        err.print(f"warning: renumbering accepted: {plain(renumber.describe(moves))}",
+                  highlight=False, soft_wrap=True)
     emit(format, data, lambda: print_all(report.plan_tables(data)))
 
 
