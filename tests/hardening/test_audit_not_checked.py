@@ -68,3 +68,5 @@ def test_an_unreachable_host_is_not_checked_and_not_scored(tmp_path):
     check = subprocess.run(["sha256sum", "-c", "manifest.sha256"], cwd=out, capture_output=True,
                            text=True)
     assert check.returncode == 0 and "report.json: OK" in check.stdout, check.stdout
+    for name in ("oscal-assessment-results.json", "oscal-catalog.json", "junit.xml"):
+        assert f"{name}: OK" in check.stdout, name

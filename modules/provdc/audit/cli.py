@@ -169,6 +169,23 @@ def render_ansible(
         out.print(f"wrote {p}")
 
 
+@controls_app.command("oscal")
+def oscal_cmd(
+    out_dir: Path = typer.Option(Path("."), "--out", help="directory to write "
+                                 "oscal-catalog.json in"),
+) -> None:
+    """Write the controls and the audit's checks as an OSCAL catalog (oscal-catalog.json),
+    the one every audit's OSCAL assessment results refer to by control id."""
+    from provdc.audit import oscal
+
+    try:
+        output_dir(out_dir, "--out")
+    except ProvdcError as exc:
+        fail(exc)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    out.print(f"wrote {plain(oscal.write(oscal.catalog(), out_dir / oscal.CATALOG_FILE))}")
+
+
 def baseline_role(role_dir: Path) -> Path:
     """The role to render into: an existing Ansible role, so that a command run from the
     wrong directory never scatters a role's files there."""

@@ -10,7 +10,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from provdc.audit import compliance, diff, provenance, report
+from provdc.audit import compliance, diff, oscal, provenance, report
 from provdc.audit.waivers import Waiver
 from provdc.errors import ProvdcError
 
@@ -25,6 +25,8 @@ class AuditFiles:
     junit: Path
     html: Path
     raw: Path
+    oscal: Path
+    catalog: Path
 
 
 def _tool_env() -> dict:
@@ -78,7 +80,8 @@ def run_suite(inventory: Path, out: Path, limit: str | None = None,
     suite_files = scope_files(scope)
     out.mkdir(parents=True, exist_ok=True)
     files = AuditFiles(out / "report.json", out / "junit.xml", out / "report.html",
-                       out / "results-raw.json")
+                       out / "results-raw.json", out / oscal.RESULTS_FILE,
+                       out / oscal.CATALOG_FILE)
     files.raw.unlink(missing_ok=True)  # a former audit's results must not pass for this one's
     cmd = [
         sys.executable, "-m", "pytest", *map(str, suite_files), "-q",
@@ -128,6 +131,9 @@ def audit(inventory: Path, out: Path, waivers: list[Waiver], workers: int = 4,
         doc["baseline"] = diff.compare(baseline[1], doc, str(baseline[0]), str(files.json))
     files.json.write_text(report.write_json(doc), encoding="utf-8")
     files.html.write_text(report.render_html(doc), encoding="utf-8")
+    # the catalog beside the results: their findings name its controls' objectives by id
+    oscal.write(oscal.catalog(), files.catalog)
+    oscal.write(oscal.assessment_results(doc, files.catalog.name), files.oscal)
     # last: the manifest covers every file written above
     manifest = provenance.write_manifest(out, [p.name for p in files.__dict__.values()])
     doc["_files"] = {k: str(v) for k, v in files.__dict__.items()} | {"manifest": str(manifest)}
