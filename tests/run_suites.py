@@ -21,7 +21,7 @@ REPORTS = ROOT / "reports" / "tests"
 # Fast, host-free suites first, so a broken model fails the run in the first minutes; the
 # installed package last: it builds the wheel, installs it in a fresh virtualenv and runs it
 # outside the checkout, so it fails for packaging alone once the code itself has passed.
-ORDER = ["topology", "cloud", "lab", "hardening", "qos", "segmentation", "soc", "pyinfra",
+ORDER = ["topology", "migrate", "cloud", "lab", "hardening", "qos", "segmentation", "soc", "pyinfra",
          "hosts", "inputs", "install"]
 
 

@@ -43,7 +43,8 @@ def _check_shape(doc: object, path: Path) -> None:
     for i, site in enumerate(doc["sites"]):
         ok = isinstance(site, dict) and isinstance(site.get("slug"), str)
         try:
-            ok = ok and IPNetwork(site["cidr"]).cidr == IPNetwork(site["cidr"])
+            net = IPNetwork(site["cidr"])
+            ok = ok and net.ip == net.network and str(net.cidr) == site["cidr"]
         except Exception:  # netaddr raises several types for a bad network
             ok = False
         if not ok:
