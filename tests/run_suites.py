@@ -21,8 +21,8 @@ REPORTS = ROOT / "reports" / "tests"
 # Fast, host-free suites first, so a broken model fails the run in the first minutes; the
 # installed package last: it builds the wheel, installs it in a fresh virtualenv and runs it
 # outside the checkout, so it fails for packaging alone once the code itself has passed.
-ORDER = ["topology", "migrate", "cloud", "lab", "hardening", "qos", "segmentation", "soc", "pyinfra",
-         "hosts", "inputs", "install"]
+ORDER = ["topology", "migrate", "cloud", "lab", "hardening", "qos", "segmentation", "soc",
+         "pyinfra", "hosts", "inputs", "install"]
 
 
 def suites(argv: list[str]) -> list[str]:
