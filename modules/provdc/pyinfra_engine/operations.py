@@ -242,21 +242,25 @@ def host_firewall(script: str, text: str, staged: str, confirm_within: int,
     yield FunctionCommand(confirm, (), {})
 
 
-@operation(is_idempotent=False)
+@operation()
 def verify_controls(script: str, judge: Callable[[str], dict]):
     """The fix wins or fails loudly, as the role's verify step: after the fixes, the selected
     controls are read again in one round trip (`script`, the checks' batch) and judged on
-    the controller (`judge`: provdc.controls.gate.explained). Lines written elsewhere that
-    override a control and may be disabled alone are commented out, then the controls are
-    judged again; one that still fails stops the host naming it and the file that decides."""
+    the controller (`judge`: provdc.controls.gate.explained); nothing runs when all pass.
+    Lines written elsewhere that override a control and may be disabled alone are commented
+    out, then the controls are judged again; one that still fails stops the host naming it
+    and the file that decides."""
+    _rc, out = host.get_fact(facts.Probe, command=f"sh -c {shlex.quote(script)}")
+    if not judge("\n" + out)["failing"]:
+        return
 
     def verify() -> None:
-        verdict = judge(_run(f"sh -c {shlex.quote(script)}"))
+        verdict = judge("\n" + _run(f"sh -c {shlex.quote(script)}"))
         if verdict["overrides"]:
             changed = [o for o in verdict["overrides"] if _disable(o)]
             for then in dict.fromkeys(o["then"] for o in changed if o["then"]):
                 _run(then)
-            verdict = judge(_run(f"sh -c {shlex.quote(script)}"))
+            verdict = judge("\n" + _run(f"sh -c {shlex.quote(script)}"))
         if verdict["failing"]:
             raise OperationError(
                 f"{len(verdict['failing'])} control(s) still fail after their fix, so a "
