@@ -213,7 +213,7 @@ def test_the_installed_provdc_audits_lab_hosts(lab, installed):
     assert proc.returncode == (1 if overall["fail"] else 0), proc.stdout + proc.stderr
     bandwidth: dict[str, set[str]] = {}
     for r in doc["results"]:
-        if r["control"].startswith("test_bandwidth"):
+        if r["control"].startswith("VN-BW-"):
             bandwidth.setdefault(r["host"], set()).add(r["status"])
     assert bandwidth[gateway.name] and bandwidth[gateway.name] <= {"pass", "fail"}, bandwidth
     assert bandwidth[dc.name] == {"not_applicable"}, bandwidth
