@@ -19,10 +19,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 REPORTS = ROOT / "reports" / "tests"
 # Fast, host-free suites first, so a broken model fails the run in the first minutes; the
-# installed package last: it builds the wheel, installs it in a fresh virtualenv and runs it
-# outside the checkout, so it fails for packaging alone once the code itself has passed.
+# installed package and the installed collection last: they build the wheel (and the
+# collection), install them outside the checkout and run them there, so they fail for
+# packaging alone once the code itself has passed.
 ORDER = ["topology", "migrate", "cloud", "lab", "hardening", "qos", "segmentation", "soc",
-         "pyinfra", "hosts", "inputs", "install"]
+         "pyinfra", "hosts", "inputs", "install", "collection"]
 
 
 def suites(argv: list[str]) -> list[str]:
