@@ -7,7 +7,14 @@ from types import SimpleNamespace
 
 from provdc.controls import catalogue
 from provdc.controls.checks import HostContext, evaluate
-from provdc.controls.kinds import file_content, mount_option, pam_profile, sshd_option, sysctl
+from provdc.controls.kinds import (
+    file_content,
+    kernel_module_disabled,
+    mount_option,
+    pam_profile,
+    sshd_option,
+    sysctl,
+)
 from provdc.controls.probe import Probe
 
 CTX = HostContext(in_container=False, level=3, groups=[])
@@ -191,3 +198,24 @@ def test_overrides_name_only_lines_that_may_be_disabled_alone():
         journald, Probe(Replies({file_content.JOURNALD_CAT: cat})), ours_j) if not e.ok]
     assert bad.override.then.startswith("systemctl restart systemd-journald")
     assert re.search(bad.override.pattern, "Storage=auto", re.M)
+
+
+def test_the_first_install_line_in_kmods_order_decides_a_module():
+    """kmod runs the first `install` line for a module in the name order of every modprobe.d
+    file: a vendor's 00- file installing it normally beats our 60- file, whatever
+    `--showconfig` also lists."""
+    ours = kernel_module_disabled.FILE
+    hits = [(ours, "3", "install cramfs /bin/false"),
+            ("/etc/modprobe.d/00-vendor.conf", "1",
+             "install cramfs /sbin/modprobe --ignore-install cramfs")]
+    where = kernel_module_disabled._deciding_install("cramfs", hits)
+    assert where == "/etc/modprobe.d/00-vendor.conf:1"
+    assert kernel_module_disabled._deciding_install("cramfs", hits[:1]) == f"{ours}:3"
+    ev = kernel_module_disabled._install(
+        "cramfs", "install /sbin/modprobe --ignore-install cramfs", where)
+    assert not ev.ok and "decided by /etc/modprobe.d/00-vendor.conf:1" in ev.actual
+    assert re.search(ev.override.pattern, hits[1][2], re.M)
+    assert kernel_module_disabled._install("cramfs", "install /bin/false", f"{ours}:3").ok
+    # no install line at all: modprobe would load it (in a container: not found)
+    assert not kernel_module_disabled._install("cramfs", "modprobe: FATAL: Module cramfs not "
+                                               "found in directory /lib/modules/6.1", "").ok
