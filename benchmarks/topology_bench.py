@@ -1,10 +1,11 @@
-"""Validate + plan wall time through the real CLI, for the sample and synthetic provinces.
+"""Validate + plan wall time through the real CLI, for the sample and synthetic provinces;
+and `provdc migrate plan` from the three former provinces to the merged Cần Thơ.
 
 Baselines measured in the same run: the interpreter starting and importing the CLI
-(`provdc --help`), and parsing the same YAML with PyYAML's C loader alone (a floor: any
-validator must at least read the file).
+(`provdc --help`, `provdc --version`), and parsing the same YAML with PyYAML's C loader alone
+(a floor: any validator must at least read the file).
 
-    .venv/bin/python benchmarks/topology_bench.py [--write]
+    .venv/bin/python benchmarks/topology_bench.py [--write] [--only migrate]
 """
 
 from __future__ import annotations
@@ -51,7 +52,37 @@ def yaml_floor(path: Path, repeat: int) -> float:
     return statistics.median(times)
 
 
+def migrate() -> None:
+    """The migration plan's CLI time beyond start-up (target: under a second)."""
+    merged = ROOT / "inventory/cantho-merged"
+    former = [str(merged / "former" / f"{p}.yml") for p in ("can-tho", "hau-giang", "soc-trang")]
+    startup = wall([*PROVDC, "--version"], 7)
+    rows = []
+    for fmt in ("table", "json"):
+        plan = wall([*PROVDC, "migrate", "plan", *former, str(merged / "topology.yml"),
+                     "--format", fmt], 5)
+        rows.append([f"migrate plan --format {fmt}", "111 + 105 + 141 → 120", f"{plan:.2f} s",
+                     f"{plan - startup:.2f} s", f"{plan / startup:.1f}×"])
+        print(rows[-1], flush=True)
+    body = (
+        "`.venv/bin/python benchmarks/topology_bench.py --only migrate --write` — median CPU "
+        "time (user + system) of the CLI process over 5 runs; start-up alone (`provdc "
+        f"--version`, 7 runs) {startup:.2f} s in the same run; load average at the start "
+        f"{os.getloadavg()[0]:.0f}. The inputs are the shipped `inventory/cantho-merged/` files "
+        "(three former provinces, 357 former sites, the merged city).\n\n"
+        + markdown_table(["command", "sites (former → new)", "CLI time", "beyond start-up",
+                          "CLI / start-up"], rows)
+        + "\n\nTarget: under 1 s of CLI time beyond start-up.\n"
+    )
+    print(body)
+    if "--write" in sys.argv:
+        write_section("migrate", "Migration plan: three former provinces to one", body)
+
+
 def main() -> None:
+    if "--only" in sys.argv and "migrate" in sys.argv:
+        migrate()
+        return
     tmp = Path(tempfile.mkdtemp())
     sample = ROOT / "inventory/soctrang/topology.yml"
     cases = [
@@ -83,6 +114,7 @@ def main() -> None:
     print(body)
     if "--write" in sys.argv:
         write_section("topology", "Topology: validate + plan", body)
+    migrate()
 
 
 if __name__ == "__main__":

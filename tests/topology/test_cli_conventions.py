@@ -36,6 +36,8 @@ WITH_FORMAT = {
     "cloud audit": ["cloud", "audit", "--endpoint", "http://127.0.0.1:9"],
     "segmentation render": ["segmentation", "render", "-t", str(SAMPLE)],
     "segmentation verify": ["segmentation", "verify", "-i", "x.yml"],
+    "topology units": ["topology", "units", "92"],
+    "migrate plan": ["migrate", "plan", str(SAMPLE), str(SAMPLE)],
 }
 
 
@@ -59,9 +61,10 @@ WITHOUT_FORMAT = {
     "lab down": "prints nothing when it succeeds",
     "lab ssh": "becomes an ssh session",
     "lab exec": "becomes the command",
+    "topology from-units": "prints a topology file, YAML by definition",
 }
 OWN_GROUPS = {"validate", "plan", "schema", "preview", "lab", "bandwidth", "state", "cloud",
-              "segmentation"}
+              "segmentation", "topology", "migrate"}
 
 
 def _visible_commands(group, path=()):
