@@ -141,3 +141,10 @@ def test_no_traceback_from_the_real_process(tmp_path):
                            str(path)], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2 and proc.stdout == ""
     assert "Traceback" not in proc.stderr and proc.stderr.startswith("error: ")
+
+
+@pytest.mark.parametrize("base", ["gw-phuong-soc-trang", "gw-" + "x" * 61, "a" * 64])
+def test_host_names_are_the_labs(base):
+    from provdc.lab.model import _hostname
+
+    assert migration.host_name(base) == _hostname(base)

@@ -51,7 +51,7 @@ def _dispatch(f: Loaded, seat: bool, conv, absorber, communes, depts, retired, d
     districts = {d.code for d in units.province(prov.gso_code, "former").districts}
     for sp in f.plan.sites:
         site, ref = sp.site, f"{prov.slug}/{sp.site.slug}"
-        claim = (ref, _short(site.name), str(sp.cidr), seat)
+        claim = (ref, units.short_name(site.name), str(sp.cidr), seat)
         if site.parent is None:
             if not seat:
                 retired.append({"former": ref, "reason": f"the People's Committee of "
@@ -69,11 +69,6 @@ def _dispatch(f: Loaded, seat: bool, conv, absorber, communes, depts, retired, d
                 f"nor a commune of the official converter, nor a department the template "
                 f"absorbs", f.path, field=f"sites[{f.topology.sites.index(site)}]",
                 fix="add it to a department's `absorbs` in the template, or correct its code")
-
-
-def _short(name: str) -> str:
-    from provdc.topology.skeleton import short_name  # one rule for both
-    return short_name(name)
 
 
 def _ordered(claims: list[Claim], name: str) -> list[dict]:
@@ -99,14 +94,12 @@ def _new_departments(template: dict, root: str, depts) -> list[dict]:
 
 
 def _new_communes(data: units.ProvinceUnits, root: str, communes) -> list[dict]:
-    from provdc.topology.skeleton import _slugs
-
-    slugs = _slugs(data.communes, {})
+    slugs = units.slugs(data.communes, {})
     out = []
     for c in data.communes:
         site = {"name": c.name, "slug": slugs[c.code], "gso_code": c.code, "tier": "commune",
                 "parent": root, "kind": c.type}
         if communes.get(c.code):
-            site["carry_over"] = _ordered(communes[c.code], _short(c.name))
+            site["carry_over"] = _ordered(communes[c.code], units.short_name(c.name))
         out.append(site)
     return out

@@ -13,6 +13,7 @@ carried-over prefix the former site never used or a move the official converter 
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
 from netaddr import IPNetwork
@@ -330,9 +331,11 @@ def _summary(sites: list[dict], hosts: list[dict]) -> dict:
 # --- hosts ------------------------------------------------------------------------------
 
 def host_name(base: str) -> str:
-    """The lab's host naming (provdc.lab.model), which this layer may not import: names over
-    63 characters are cut and suffixed with a digest there; they are marked here."""
-    return base if len(base) <= 63 else base[:56] + "-…"
+    """The lab's host name for `base` (provdc.lab.model, which this layer may not import; a
+    test holds the two equal): a name over 63 characters is cut and given a digest."""
+    if len(base) <= 63:
+        return base
+    return f"{base[:56]}-{hashlib.sha256(base.encode()).hexdigest()[:6]}"
 
 
 def _hosts(index, fates, formers, new: Loaded) -> list[dict]:

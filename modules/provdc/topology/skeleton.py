@@ -7,7 +7,8 @@ not (zones, tiers, departments, services, flows); the generator lays out the add
   for the People's Committee and its last /20 for the departments (regulations.md §8);
 - three tiers (former list): districts get equal blocks after the first quarter of the /16,
   at slot `first + rank` (Sóc Trăng: 10.94.(64+16i).0/20), communes slot 2 + rank in their
-  district's block (slot 0 is the district committee's LAN);
+  district's block (slot 0 is the district committee's LAN, slot 1 the district agencies',
+  given up to a commune when that keeps a large district in a /20);
 - two tiers (2025 list): communes get one /24 each from 10.X.32.0 on, slot 32 + rank.
 
 Every slot is pinned, so the file never moves a site when another is added. Regenerating from
@@ -29,12 +30,11 @@ from netaddr import IPAddress, IPNetwork, spanning_cidr
 from provdc.errors import ProvdcError
 from provdc.text import slugify
 from provdc.topology import units
+from provdc.topology.merger import merged_sites
 from provdc.topology.validate import Loaded, load
 
 TEMPLATES = {"former": Path(__file__).with_name("units") / "template-former.yml",
              "2025": Path(__file__).with_name("units") / "template-2025.yml"}
-TYPE_WORDS = ("Thành phố ", "Thị xã ", "Thị trấn ", "Huyện ", "Quận ", "Phường ", "Xã ",
-              "Đặc khu ")
 
 
 @dataclass
@@ -46,11 +46,6 @@ class Options:
     template: Path | None = None
     keep: Loaded | None = None  # a previous topology of this province: keep its slugs, slots
     former: list[Loaded] = field(default_factory=list)  # former provinces merged into this one
-
-
-def short_name(name: str) -> str:
-    """'Thành phố Sóc Trăng' -> 'Sóc Trăng' (what duplicate commune names are told apart by)."""
-    return next((name[len(w):] for w in TYPE_WORDS if name.startswith(w)), name)
 
 
 def own_space(code: str) -> IPNetwork:
@@ -113,7 +108,6 @@ def _document(opts: Options, data: units.ProvinceUnits, template: dict) -> dict:
         sites += _departments(template, sites[0]["slug"], opts.keep)
         sites += _three_tier(data, sites[0]["slug"], *_district_layout(data), opts.keep)
     elif opts.former:
-        from provdc.topology.merger import merged_sites  # the merger's rules live there
         merged_sites(doc, data, template, opts.former)
     else:
         sites += _departments(template, sites[0]["slug"], opts.keep)
@@ -194,27 +188,12 @@ def _departments(template: dict, root: str, keep: Loaded | None) -> list[dict]:
     return out
 
 
-def _slugs(communes, districts_by_code) -> dict[str, str]:
-    """slugify(name), told apart by the district's short name when two share a name."""
-    names: dict[str, int] = {}
-    for c in communes:
-        names[slugify(c.name)] = names.get(slugify(c.name), 0) + 1
-    out = {}
-    for c in communes:
-        slug = slugify(c.name)
-        if names[slug] > 1:
-            district = districts_by_code.get(c.parent)
-            slug += "-" + (slugify(short_name(district.name)) if district else c.code)
-        out[c.code] = slug
-    return out
-
-
 def _three_tier(data, root: str, length: int, first_commune: int,
                 keep: Loaded | None) -> list[dict]:
     kept = _kept(keep)
     first = 64 >> (24 - length)
     by_code = {d.code: d for d in data.districts}
-    slugs = _slugs(data.communes, by_code)
+    slugs = units.slugs(data.communes, by_code)
     out = []
     district_slots = _slots([d.code for d in data.districts], kept, first)
     for d in data.districts:
@@ -232,7 +211,7 @@ def _three_tier(data, root: str, length: int, first_commune: int,
 
 def _two_tier(data, root: str, keep: Loaded | None) -> list[dict]:
     kept = _kept(keep)
-    slugs = _slugs(data.communes, {})
+    slugs = units.slugs(data.communes, {})
     slots = _slots([c.code for c in data.communes], kept, 32)
     return [{"name": c.name, "slug": kept.get(c.code, (slugs[c.code], None))[0],
              "gso_code": c.code, "tier": "commune", "parent": root, "slot": slots[c.code],

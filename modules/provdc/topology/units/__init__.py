@@ -15,10 +15,13 @@ from pathlib import Path
 from typing import Literal
 
 from provdc.errors import ProvdcError
+from provdc.text import slugify
 
 DATA = Path(__file__).with_name("gso-units.json")
 ListName = Literal["former", "2025"]
 LISTS: tuple[ListName, ...] = ("former", "2025")
+TYPE_WORDS = ("Thành phố ", "Thị xã ", "Thị trấn ", "Huyện ", "Quận ", "Phường ", "Xã ",
+              "Đặc khu ")
 
 
 @dataclass(frozen=True)
@@ -86,3 +89,23 @@ def converter(new_province_code: str) -> dict[str, tuple[str, ...]] | None:
 
 def sources() -> dict[str, dict]:
     return dict(_data()["sources"])
+
+
+def short_name(name: str) -> str:
+    """'Thành phố Sóc Trăng' -> 'Sóc Trăng' (what duplicate commune names are told apart by)."""
+    return next((name[len(w):] for w in TYPE_WORDS if name.startswith(w)), name)
+
+
+def slugs(communes, districts_by_code) -> dict[str, str]:
+    """slugify(name), told apart by the district's short name when two share a name."""
+    names: dict[str, int] = {}
+    for c in communes:
+        names[slugify(c.name)] = names.get(slugify(c.name), 0) + 1
+    out = {}
+    for c in communes:
+        slug = slugify(c.name)
+        if names[slug] > 1:
+            district = districts_by_code.get(c.parent)
+            slug += "-" + (slugify(short_name(district.name)) if district else c.code)
+        out[c.code] = slug
+    return out
