@@ -32,6 +32,13 @@ def _list_name(value: str) -> units.ListName:
     return value  # type: ignore[return-value]
 
 
+def _named(exc: ProvdcError, command: str) -> ProvdcError:
+    """An error about an argument, not a file, names the command instead of '<input>'."""
+    if exc.file is None:
+        exc.file = command
+    return exc
+
+
 def _load_all(paths: list[Path]) -> list[Loaded]:
     return [load(p) for p in paths]
 
@@ -46,7 +53,7 @@ def units_command(
     try:
         data = units.province(code, _list_name(list_name))
     except ProvdcError as exc:
-        fail(exc)
+        fail(_named(exc, "provdc topology units"))
     rows = [{"code": u.code, "name": u.name, "type": u.type, "parent": u.parent}
             for u in (*data.districts, *data.communes)]
     doc = {"province": data.name_with_type, "code": data.code, "list": data.list_name,
@@ -88,7 +95,7 @@ def from_units(
                                 load(keep) if keep else None, _load_all(merge))
         text = skeleton.generate(opts)
     except ProvdcError as exc:
-        fail(exc)
+        fail(_named(exc, "provdc topology from-units"))
     if output is None:
         typer.echo(text, nl=False)
         return
@@ -115,6 +122,7 @@ def migrate_plan(
     """Where every former site goes, and what changes for it and for every host."""
     if len(files) < 2:
         fail(ProvdcError("give the former topologies and the new one (at least two files)",
+                         "provdc migrate plan",
                          fix="provdc migrate plan OLD1.yml [OLD2.yml …] NEW.yml"))
     try:
         formers, new = _load_all(files[:-1]), load(files[-1])
