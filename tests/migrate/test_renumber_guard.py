@@ -89,7 +89,7 @@ def test_the_merged_city_moves_nothing_of_its_former_provinces(invoke):
 def test_an_unlisted_former_data_centre_is_a_move(invoke, tmp_path):
     text = NEW.read_text(encoding="utf-8")
     old = "    - {former: soc-trang/datacenter, reason: its data centre is consolidated into " \
-          "the city's}\n"
+          "that of Thành phố Cần Thơ}\n"
     assert old in text
     path = tmp_path / "topology.yml"
     path.write_text(text.replace(old, ""), encoding="utf-8")

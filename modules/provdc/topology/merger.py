@@ -38,7 +38,8 @@ def merged_sites(doc: dict, data: units.ProvinceUnits, template: dict,
         _dispatch(f, seat, conv, absorber, communes, depts, retired, data)
         if not seat:
             retired.append({"former": f"{f.topology.province.slug}/datacenter",
-                            "reason": "its data centre is consolidated into the city's"})
+                            "reason": f"its data centre is consolidated into that of "
+                                      f"{data.name_with_type}"})
             doc["province"]["reserved"].append(f.topology.datacenter.block)
     doc["sites"] += _new_departments(template, root, depts)
     doc["sites"] += _new_communes(data, root, communes)
