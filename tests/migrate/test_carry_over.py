@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from merger_inputs import NEW, one_paragraph_error
 
 
@@ -76,3 +78,15 @@ def test_a_commune_under_the_wrong_district(invoke, tmp_path):
                     encoding="utf-8")
     out = one_paragraph_error(invoke("validate", path))
     assert "Phường 5 (31498) belongs to district 941 in the former unit list" in out
+
+
+def test_every_shipped_merger_file_validates_and_plans(invoke):
+    from merger_inputs import FORMER
+
+    sites = {}
+    for path in (*FORMER, NEW):
+        assert invoke("validate", path).exit_code == 0
+        result = invoke("plan", path, "-f", "json")
+        assert result.exit_code == 0, result.output
+        sites[path.stem] = len(json.loads(result.stdout)["sites"])
+    assert sites == {"can-tho": 111, "hau-giang": 105, "soc-trang": 141, "topology": 120}
