@@ -10,6 +10,7 @@ from provdc.controls.checks import HostContext, evaluate
 from provdc.controls.kinds import (
     file_content,
     kernel_module_disabled,
+    key_value,
     mount_option,
     pam_profile,
     sshd_option,
@@ -219,3 +220,19 @@ def test_the_first_install_line_in_kmods_order_decides_a_module():
     # no install line at all: modprobe would load it (in a container: not found)
     assert not kernel_module_disabled._install("cramfs", "modprobe: FATAL: Module cramfs not "
                                                "found in directory /lib/modules/6.1", "").ok
+
+
+def test_a_profile_scripts_looser_umask_overrides_login_defs():
+    control = CAT.by_id["VN-AUTH-05"]
+    defs = "ENCRYPT_METHOD SHA512\nUMASK 027\n"
+
+    def failing(umask_lines: str):
+        probe = Probe(Replies({"cat /etc/login.defs 2>/dev/null": defs,
+                               key_value.SHELL_UMASK: umask_lines}))
+        return [e for e in evaluate(control, probe, CTX).evidence if not e.ok]
+
+    assert failing("") == []
+    assert failing("/etc/profile.d/strict.sh:1:umask 077\n") == []  # stricter is fine
+    [bad] = failing("/etc/profile.d/00-vendor-umask.sh:1:umask 022\n")
+    assert "decided by /etc/profile.d/00-vendor-umask.sh:1" in bad.actual
+    assert re.search(bad.override.pattern, "umask 022", re.M)

@@ -76,6 +76,7 @@ printf '\n@@provdc-probe a0b69393898da13b begin\n'; ( for f in /etc/pam.d/*; do 
 printf '\n@@provdc-probe bcf5272551da2f1a begin\n'; ( cat /etc/pam.d/common-auth 2>/dev/null ); printf '\n@@provdc-probe bcf5272551da2f1a rc=%s\n' $?
 printf '\n@@provdc-probe e409264c9ff23f3d begin\n'; ( cat /etc/pam.d/common-account 2>/dev/null ); printf '\n@@provdc-probe e409264c9ff23f3d rc=%s\n' $?
 printf '\n@@provdc-probe f804b04959f7b6d0 begin\n'; ( cat /etc/login.defs 2>/dev/null ); printf '\n@@provdc-probe f804b04959f7b6d0 rc=%s\n' $?
+printf '\n@@provdc-probe ee0653bd72f616da begin\n'; ( grep -HnE '^[[:space:]]*umask[[:space:]]+[0-7]+' /etc/profile /etc/profile.d/*.sh /etc/bash.bashrc /root/.profile /root/.bash_profile /root/.bash_login /root/.bashrc 2>/dev/null ); printf '\n@@provdc-probe ee0653bd72f616da rc=%s\n' $?
 printf '\n@@provdc-probe c0c09efaa1dd4e27 begin\n'; ( cat /etc/default/useradd 2>/dev/null ); printf '\n@@provdc-probe c0c09efaa1dd4e27 rc=%s\n' $?
 printf '\n@@provdc-probe 58b7ea5e7465c097 begin\n'; ( cat /etc/profile.d/provdc-tmout.sh 2>/dev/null ); printf '\n@@provdc-probe 58b7ea5e7465c097 rc=%s\n' $?
 printf '\n@@provdc-probe ea4434842bb84da9 begin\n'; ( stat -c '%n|%a|%U|%G' /etc/profile.d/provdc-tmout.sh 2>/dev/null || echo '/etc/profile.d/provdc-tmout.sh|missing' ); printf '\n@@provdc-probe ea4434842bb84da9 rc=%s\n' $?
