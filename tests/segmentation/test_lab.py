@@ -19,6 +19,8 @@ import yaml
 
 pytestmark = pytest.mark.lab
 
+# a task of the segmentation role, run from the playbooks (through the provdc.idc collection)
+TASK = r"TASK \[(?:provdc\.idc\.)?segmentation : "
 PLAYBOOK = "playbooks/segmentation.yml"
 CHECKS = "test_segmentation.py"  # the auditors' segmentation checks (provdc.audit.compliance)
 ROOT = Path(__file__).resolve().parents[2]
@@ -83,8 +85,7 @@ def test_a_converged_host_is_read_once_and_a_tampered_one_is_repaired(lab, appli
     assert lab.ssh(host, "systemctl is-enabled provdc-segmentation").stdout.strip() == "enabled"
     again = lab.ansible_playbook(PLAYBOOK, "--limit", host)
     assert again.returncode == 0 and changed(again)[host] == 0, again.stdout[-3000:]
-    install = re.search(r"TASK \[segmentation : Install the apply script\][^\n]*\n(.*)\n",
-                        again.stdout)
+    install = re.search(rf"{TASK}Install the apply script\][^\n]*\n(.*)\n", again.stdout)
     assert install and install.group(1).startswith(f"skipping: [{host}]"), again.stdout[-3000:]
 
 
@@ -101,7 +102,7 @@ def test_a_run_stopped_before_its_confirmation_is_confirmed_by_the_next(lab, app
     assert lab.ssh(host, f"systemctl is-active {timer}", check=False).stdout.strip() == "active"
     rerun = lab.ansible_playbook(PLAYBOOK, "--limit", host)
     assert rerun.returncode == 0, rerun.stdout[-3000:]
-    assert re.search(r"TASK \[segmentation : Confirm over the new session[^\n]*\n"
+    assert re.search(rf"{TASK}Confirm over the new session[^\n]*\n"
                      rf"changed: \[{host}\]", rerun.stdout), rerun.stdout[-3000:]
     assert lab.ssh(host, f"systemctl is-active {timer}", check=False).stdout.strip() != "active"
     assert lab.ssh(host, "test -e /var/lib/provdc-segmentation/provdc_segmentation/pending",
