@@ -65,8 +65,6 @@ def render_defaults(cat: Catalogue) -> str:
         "# failing controls. false: run every selected control's fix tasks, as a first",
         "# converge does anyway.",
         "baseline_check_first: true",
-        "# The provdc CLI on the controller (the gate evaluates the checks there).",
-        'baseline_cli: "{{ ansible_playbook_python | dirname }}/provdc"',
         "",
         "# One toggle per control: set to false to leave a control unmanaged on a host.",
         "# The audit still checks it; record the reason as a waiver.",
