@@ -6,8 +6,8 @@ one the control is written for. The engines also honour the control's toggle
 (`baseline_vn_ssh_02: false`) and a selection (`--tags` / `baseline_only`); the audit does
 not: an auditor judges every applicable control, and a turned-off one is waived, not hidden.
 
-The role reaches this module through its filter plugin
-(`playbooks/roles/baseline/filter_plugins/provdc_controls.py`), pyinfra through
+The role reaches this module through the collection's filter `provdc.idc.select_controls`
+(`playbooks/collections/ansible_collections/provdc/idc/plugins/filter/`), pyinfra through
 `provdc.pyinfra_engine.selection`, the audit through `provdc.controls.checks`.
 """
 
