@@ -1,5 +1,5 @@
 """The vendored unit lists against an input we did not write (the GSO export in
-/work/shared/data, from another dataset) and against themselves."""
+the shared data directory, PROVDC_SHARED_DATA, from another dataset) and against themselves."""
 
 from __future__ import annotations
 
