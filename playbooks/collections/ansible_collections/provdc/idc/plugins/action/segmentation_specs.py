@@ -3,30 +3,18 @@ documentation in plugins/modules/segmentation_specs.py)."""
 
 from __future__ import annotations
 
-from ansible.plugins.action import ActionBase
-from ansible_collections.provdc.idc.plugins.plugin_utils.provdc import outcome, plain, provdc
-
-SPEC = {
-    "hostvars": {"type": "dict", "required": True},
-    "clients": {"type": "dict", "default": {}},
-    "topology": {"type": "str", "default": ""},
-    "source": {"type": "str", "default": "inventory"},
-}
+from ansible_collections.provdc.idc.plugins.plugin_utils.provdc import ControllerAction, provdc
 
 
-class ActionModule(ActionBase):
-    TRANSFERS_FILES = False
-    _requires_connection = False
+class ActionModule(ControllerAction):
+    SPEC = {
+        "hostvars": {"type": "dict", "required": True},
+        "clients": {"type": "dict", "default": {}},
+        "topology": {"type": "str", "default": ""},
+        "source": {"type": "str", "default": "inventory"},
+    }
 
-    def run(self, tmp=None, task_vars=None):
-        result = super().run(tmp, task_vars)
-        _, args = self.validate_argument_spec(argument_spec=SPEC)
-        args = plain(args)
-        sources = provdc("segmentation.sources")
-
-        def render():
-            specs = sources.specs(args["hostvars"], args["clients"],
-                                  args["topology"] or None, args["source"])
-            return {"changed": False, **specs}
-
-        return {**result, **outcome(render)}
+    def compute(self, args: dict) -> dict:
+        specs = provdc("segmentation.sources").specs(
+            args["hostvars"], args["clients"], args["topology"] or None, args["source"])
+        return {"changed": False, **specs}

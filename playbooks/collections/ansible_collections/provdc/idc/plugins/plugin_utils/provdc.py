@@ -9,6 +9,7 @@ import json
 import sys
 
 from ansible.errors import AnsibleError
+from ansible.plugins.action import ActionBase
 
 INSTALL_FIX = ("install the provdc wheel into the Python that runs Ansible (pip install "
                "provdc-VERSION-py3-none-any.whl), or run in the provdc execution environment")
@@ -36,3 +37,20 @@ def outcome(call) -> dict:
         return call()
     except errors.ProvdcError as exc:
         return {"failed": True, "msg": f"error: {exc}"}
+
+
+class ControllerAction(ActionBase):
+    """An action that runs on the controller only: its arguments checked against SPEC, handed
+    as plain data to `compute(args)`, provdc's errors turned into the task's failure."""
+
+    TRANSFERS_FILES = False
+    _requires_connection = False
+    SPEC: dict = {}
+
+    def run(self, tmp=None, task_vars=None):
+        result = super().run(tmp, task_vars)
+        _, args = self.validate_argument_spec(argument_spec=self.SPEC)
+        return {**result, **outcome(lambda: self.compute(plain(args)))}
+
+    def compute(self, args: dict) -> dict:
+        raise NotImplementedError
