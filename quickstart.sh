@@ -5,17 +5,20 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 
-# System packages: Python venv, the lab (mmdebstrap, systemd-nspawn, iproute2), traffic
-# measurement (iperf3) and the SSH client every engine uses.
+# System packages: Python venv, the lab (mmdebstrap, systemd-nspawn, iproute2; QEMU for
+# the lab's virtual-machine hosts), traffic measurement (iperf3) and the SSH client every
+# engine uses.
 APT_PACKAGES=(python3-venv python3-dev gcc git ca-certificates mmdebstrap debootstrap
   systemd-container iproute2 iperf3 openssh-client zstd uidmap arch-test nftables
-  netcat-openbsd)
+  netcat-openbsd qemu-system-x86 qemu-utils)
+# Only the test suite needs these: a headless browser that proves the network diagram renders.
+TEST_APT_PACKAGES=(chromium)
 
 log() { printf '\033[1m==> %s\033[0m\n' "$*"; }
 
 setup_system() {
   local missing=()
-  for p in "${APT_PACKAGES[@]}"; do
+  for p in "$@"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
   done
   if ((${#missing[@]})); then
@@ -43,13 +46,13 @@ setup_python() {
 
 case "${1:-}" in
   demo)
-    setup_system
+    setup_system "${APT_PACKAGES[@]}"
     setup_python
     export PATH="$PWD/.venv/bin:$PATH"
     exec bash modules/provdc/demo.sh
     ;;
   test)
-    setup_system
+    setup_system "${APT_PACKAGES[@]}" "${TEST_APT_PACKAGES[@]}"
     setup_python
     export PATH="$PWD/.venv/bin:$PATH"
     shift

@@ -155,6 +155,8 @@ def _register_subcommands() -> None:
         "provdc.cloud.cli",
         "provdc.segmentation.cli",
         "provdc.topology.cli",
+        "provdc.dossier.cli",
+        "provdc.backup.cli",
     ):
         try:
             mod = importlib.import_module(module)
