@@ -61,6 +61,61 @@ def test_contexts_are_parsed_per_match_line():
                                      {"permitrootlogin": "yes"})]
 
 
+def _sshd_host(control, effective: dict[str, str], order: str, contexts: str = "") -> Probe:
+    dropin = "\n".join(f"{k} {v}" for k, v in control.check.options.items())
+    return Probe(Replies({
+        sshd_option.EFFECTIVE: "\n".join(f"{k.lower()} {v}" for k, v in effective.items()),
+        sshd_option.CONTEXTS: contexts, sshd_option.READ_ORDER: order,
+        f"cat {sshd_option.DROPIN} 2>/dev/null": dropin}))
+
+
+def test_a_drop_in_read_before_ours_is_named_and_may_be_disabled():
+    """sshd keeps the first value: a cloud image's or an admin's drop-in sorted before ours
+    decides. The finding names its file and line; the fix may comment out that line alone."""
+    control = CAT.by_id["VN-SSH-03"]
+    effective = {**control.check.options, "Ciphers": "aes128-cbc,aes256-ctr"}
+    order = ("/etc/ssh/sshd_config:13:Include /etc/ssh/sshd_config.d/*.conf\n"
+             "/etc/ssh/sshd_config.d/00-cloud.conf:2:Ciphers aes128-cbc,aes256-ctr\n"
+             f"{sshd_option.DROPIN}:1:Ciphers {control.check.options['Ciphers']}\n"
+             "/etc/ssh/sshd_config:40:Subsystem sftp internal-sftp\n")
+    result = evaluate(control, _sshd_host(control, effective, order), CTX)
+    bad = [e for e in result.evidence if not e.ok]
+    assert result.status == "fail" and len(bad) == 1
+    assert bad[0].actual.endswith("(set at /etc/ssh/sshd_config.d/00-cloud.conf:2)")
+    override = bad[0].override
+    assert override.path == "/etc/ssh/sshd_config.d/00-cloud.conf" and "sshd -t" in override.then
+    text = "# Ciphers from the image\nCiphers aes128-cbc,aes256-ctr\nMACs hmac-sha1\n"
+    assert re.findall(override.pattern, text, re.M) == ["Ciphers aes128-cbc,aes256-ctr"]
+
+
+def test_a_setting_in_a_file_with_a_match_block_is_named_but_never_disabled():
+    control = CAT.by_id["VN-SSH-02"]
+    key = next(iter(control.check.options))
+    effective = {**control.check.options, key: control.check.bad[key]}
+    order = (f"/etc/ssh/sshd_config:3:{key} {control.check.bad[key]}\n"
+             "/etc/ssh/sshd_config:9:Match User backup\n"
+             f"/etc/ssh/sshd_config:10:  {key} {control.check.options[key]}\n")
+    bad = [e for e in evaluate(control, _sshd_host(control, effective, order), CTX).evidence
+           if not e.ok]
+    assert [e.actual for e in bad] == [f"{control.check.bad[key]} (set at /etc/ssh/sshd_config:3)"]
+    assert bad[0].override is None  # disabling it would change what the Match block means
+
+
+def test_the_auditors_own_connection_is_a_context_too():
+    """A Match block negating some address (`Match Address !10.0.0.0/8`) names no address
+    to try; the auditor's own session is evaluated as it is."""
+    control = CAT.by_id["VN-SSH-02"]
+    key = next(iter(control.check.options))
+    good = "\n".join(f"{k.lower()} {v}" for k, v in control.check.options.items())
+    session = ("@@ctx session user=root,host=10.20.0.5,addr=10.20.0.5\n"
+               + good.replace(f"{key.lower()} {control.check.options[key]}",
+                              f"{key.lower()} {control.check.bad[key]}"))
+    result = evaluate(control, _sshd_host(control, control.check.options, "", session), CTX)
+    bad = [e for e in result.evidence if not e.ok]
+    assert result.status == "fail" and len(bad) == 1
+    assert "the auditor's own connection: user=root,host=10.20.0.5" in bad[0].item
+
+
 def test_a_later_sudoers_file_decides_and_is_named():
     ours = "/etc/sudoers.d/60-provdc-baseline"
     content = CAT.by_id["VN-AUTH-11"].check.content

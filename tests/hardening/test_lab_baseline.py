@@ -129,7 +129,7 @@ def test_check_mode_on_a_fresh_host_changes_nothing(twins):
 # the role does not manage, each a line the fix may disable alone: the first converge must
 # win over all of them (and say so in those files), not report success over them.
 PLANTED = ["VN-KRN-01", "VN-LOG-09", "VN-SVC-05", "VN-KRN-04", "VN-AUTH-07", "VN-AUTH-11",
-           "VN-FS-04"]
+           "VN-FS-04", "VN-SSH-03"]
 
 
 def test_converge_with_one_host_unreachable_then_rerun(twins):
@@ -257,6 +257,9 @@ def test_breaking_one_control_flags_exactly_that_control(twins, control):
     results = results_while_broken(twins, b)
     flagged = sorted(c for c, r in results.items() if r.status != "pass")
     assert flagged == [control.id], {c: results[c].summary() for c in flagged}
+    if b.names:  # the finding points at the file the breaker wrote
+        bad = " ".join(f"{e.item} {e.actual}" for e in results[control.id].evidence if not e.ok)
+        assert b.names in bad, bad
 
 
 @pytest.mark.parametrize("control", sorted(foreign_breakers(CONTROLS)))

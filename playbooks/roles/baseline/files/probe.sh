@@ -49,7 +49,12 @@ printf '\n@@provdc-probe bc00b70465e56941 begin\n'; ( dpkg-query -W -f='${Packag
 printf '\n@@provdc-probe ad7271b29c181a58 begin\n'; ( stat -c '%n|%a|%U|%G' /etc/ssh/sshd_config 2>/dev/null || echo '/etc/ssh/sshd_config|missing' ); printf '\n@@provdc-probe ad7271b29c181a58 rc=%s\n' $?
 printf '\n@@provdc-probe 8cbe31a6c71d5546 begin\n'; ( sshd -T -C user=root,host=localhost,addr=127.0.0.1 2>&1 ); printf '\n@@provdc-probe 8cbe31a6c71d5546 rc=%s\n' $?
 printf '\n@@provdc-probe d8a635c5b622f98b begin\n'; ( cat /etc/ssh/sshd_config.d/05-provdc-baseline.conf 2>/dev/null ); printf '\n@@provdc-probe d8a635c5b622f98b rc=%s\n' $?
-printf '\n@@provdc-probe dc3a6996c8ceaeb6 begin\n'; ( for f in /etc/ssh/sshd_config /etc/ssh/sshd_config.d/*.conf; do
+printf '\n@@provdc-probe c1c8bcbd8337a48b begin\n'; ( if [ -n "${SSH_CLIENT:-}" ]; then
+  spec="user=$(id -un),host=${SSH_CLIENT%% *},addr=${SSH_CLIENT%% *}"
+  echo "@@ctx session $spec"
+  sshd -T -C "$spec" 2>&1
+fi
+for f in /etc/ssh/sshd_config /etc/ssh/sshd_config.d/*.conf; do
   [ -f "$f" ] && grep -HniE '^[[:space:]]*match[[:space:]]' "$f"
 done 2>/dev/null | while IFS= read -r hit; do
   where=${hit%%:[Mm][Aa][Tt][Cc][Hh]*}; where=${where%%:[[:space:]]*}
@@ -66,7 +71,24 @@ done 2>/dev/null | while IFS= read -r hit; do
     if (la != "") s = s ",laddr=" la; if (lp != "") s = s ",lport=" lp; print s }')
   echo "@@ctx $where $spec"
   sshd -T -C "$spec" 2>&1
-done ); printf '\n@@provdc-probe dc3a6996c8ceaeb6 rc=%s\n' $?
+done ); printf '\n@@provdc-probe c1c8bcbd8337a48b rc=%s\n' $?
+printf '\n@@provdc-probe ca9eab9b691060bc begin\n'; ( walk() {
+  local f="$1" n=0 l g p
+  while IFS= read -r l || [ -n "$l" ]; do
+    n=$((n + 1))
+    set -f; set -- $l; set +f
+    case "$1" in
+      [Ii][Nn][Cc][Ll][Uu][Dd][Ee]) shift
+        for g in "$@"; do
+          case "$g" in /*) ;; *) g="/etc/ssh/$g" ;; esac
+          for p in $g; do [ -f "$p" ] && walk "$p"; done
+        done ;;
+      ''|'#'*) ;;
+      *) printf '%s:%s:%s\n' "$f" "$n" "$l" ;;
+    esac
+  done < "$f"
+}
+walk /etc/ssh/sshd_config 2>/dev/null ); printf '\n@@provdc-probe ca9eab9b691060bc rc=%s\n' $?
 printf '\n@@provdc-probe 7f05a9a7a62159d4 begin\n'; ( cat /etc/issue.net 2>/dev/null ); printf '\n@@provdc-probe 7f05a9a7a62159d4 rc=%s\n' $?
 printf '\n@@provdc-probe d26cb9d200ea5591 begin\n'; ( stat -c '%n|%a|%U|%G' /etc/issue.net 2>/dev/null || echo '/etc/issue.net|missing' ); printf '\n@@provdc-probe d26cb9d200ea5591 rc=%s\n' $?
 printf '\n@@provdc-probe 2186ff1ccd3ff195 begin\n'; ( find /etc/ssh -xdev -name 'ssh_host_*_key' -perm /0077 -print 2>/dev/null | head -n 20 ); printf '\n@@provdc-probe 2186ff1ccd3ff195 rc=%s\n' $?
