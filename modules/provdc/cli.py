@@ -116,14 +116,27 @@ def plan(
         "to move its prefixes unless the migration section lists the move"),
     allow_renumber: bool = typer.Option(False, "--allow-renumber",
                                         help="accept the moves --against finds (still listed)"),
+    diagram: Path = typer.Option(None, "--diagram", help="also draw the network diagram "
+                                 "(zones, services, allowed flows, TSLCD tiers) to FILE.svg"),
     format: Format = FORMAT,
 ) -> None:
-    """Print the address plan (zones, sites) and the bandwidth oversubscription."""
+    """Print the address plan (zones, sites) and the bandwidth oversubscription; with
+    --diagram, draw the data centre's network diagram as SVG."""
     try:
+        if diagram is not None:
+            from provdc.diagram.svg import check_target
+
+            check_target(diagram)  # before the work, so a typo costs nothing
         loaded = load(topology)
         moves = renumber.guard(loaded, against, allow_renumber)
+        if diagram is not None:
+            from provdc import diagram as drawing
+
+            drawing.write_svg(diagram, drawing.render(drawing.build(loaded)))
     except ProvdcError as exc:
         fail(exc)
+    if diagram is not None:
+        err.print(f"diagram: {plain(diagram)}", highlight=False, soft_wrap=True)
     data = report.plan_document(loaded)
     if against:
         data["moves"] = moves
