@@ -229,6 +229,78 @@ Protocol = Literal["tcp", "udp", "icmp"]
 ENDPOINT = re.compile(r"^(zone|service|tier|site|external):[A-Za-z0-9_-]+$")
 
 
+AbsolutePath = Annotated[str, Field(
+    pattern=r"^/([A-Za-z0-9._@+-]+/?)*$", max_length=255,
+    description="an absolute path of plain characters (no spaces, quotes or globs)")]
+DatabaseName = Annotated[str, Field(pattern=r"^[a-z_][a-z0-9_]{0,62}$",
+                                    description="a PostgreSQL database name")]
+
+
+class DatabaseDump(Strict):
+    """A database dumped into the backup: a consistent snapshot while the service writes."""
+
+    engine: Literal["postgresql"] = "postgresql"
+    databases: list[DatabaseName] = Field(min_length=1)
+
+
+class BackupPolicy(Strict):
+    """What of a service's hosts is backed up, how often, how long and where."""
+
+    paths: list[AbsolutePath] = Field(default_factory=list, description="files and directories")
+    database: DatabaseDump | None = None
+    schedule: Literal["hourly", "daily", "weekly"] = "daily"
+    retention_days: int | None = Field(
+        default=None, ge=1, le=3650,
+        description="keep snapshots this long; never below the security level's minimum "
+        "(default: that minimum)")
+    destinations: list[Literal["backup-zone", "offsite"]] | None = Field(
+        default=None, description="backup-zone: the repository on the BACKUP zone's host; "
+        "offsite: the write-once cloud copy (default: both from the level that requires it)")
+
+    @field_validator("paths")
+    @classmethod
+    def _no_parent_steps(cls, v: list[str]) -> list[str]:
+        for path in v:
+            if ".." in path.split("/"):
+                raise ValueError(f"'{path}' steps up with '..'; write the path it means")
+        return v
+
+    @model_validator(mode="after")
+    def _something(self) -> BackupPolicy:
+        if not self.paths and self.database is None:
+            raise ValueError("a backup policy needs paths, a database, or both")
+        return self
+
+
+SystemClass = Literal["internal", "public-service", "infrastructure", "industrial-control",
+                      "other"]
+InformationClass = Literal["public", "private", "personal", "state-secret"]
+
+
+class Classification(Strict):
+    """The operator's answers to the level criteria of Decree 85/2016 (Arts. 5-11): the
+    security-level dossier quotes them to justify the proposed level."""
+
+    owner: str = Field(default="", description="the owning agency (chủ quản, Art. 5)")
+    users: str = Field(default="", description="who uses it, in words (citizens and "
+                       "businesses, every agency of the province...)")
+    system_class: SystemClass | None = Field(
+        default=None, description="Art. 6: internal operations, serving citizens and "
+        "businesses (public-service), information infrastructure, industrial control, other")
+    information: list[InformationClass] = Field(
+        default_factory=list, description="the classes of information it processes (Art. 6)")
+    scope: Literal["agency", "province", "sector", "national"] | None = Field(
+        default=None, description="whose work it serves: one agency, the agencies of the "
+        "whole province, one sector, the whole country")
+    online_service: Literal["none", "partial", "full"] = Field(
+        default="none", description="the online public services it provides (Decree 42/2022: "
+        "partial, formerly level 3; full, formerly level 4)")
+    continuous: bool = Field(default=False,
+                             description="must run 24/7 with no unplanned downtime")
+    national_critical: bool = Field(
+        default=False, description="listed as a national-critical information system")
+
+
 class Service(Strict):
     name: str
     slug: SlugStr
@@ -238,6 +310,13 @@ class Service(Strict):
     ports: list[Port] = Field(default_factory=list)
     role: str = Field(default="", description="operational role: bastion, soc, ntp, backup...")
     description: str = ""
+    system: SlugStr | None = Field(
+        default=None, description="the information system it belongs to: the services sharing "
+        "one are the system a security-level dossier describes (default: the service alone)")
+    classification: Classification | None = Field(
+        default=None, description="answers to the level criteria (Decree 85/2016) for the "
+        "security-level dossier")
+    backup: BackupPolicy | None = Field(default=None, description="what is backed up")
 
 
 class Flow(Strict):
@@ -300,6 +379,15 @@ class Soc(Strict):
         description="keep events this long; never below the highest security level's minimum")
 
 
+class BackupSettings(Strict):
+    """Where the services' backups go."""
+
+    repository_service: SlugStr = Field(
+        default="backup", description="slug of the BACKUP zone service holding the repositories")
+    port: int = Field(default=22, ge=1, le=65535,
+                      description="the repository's SFTP port (hosts to the backup service)")
+
+
 class Operations(Strict):
     ntp_servers: list[HostName] = Field(default_factory=list,
                                         description="provincial NTP sources (names or IPv4)")
@@ -307,6 +395,7 @@ class Operations(Strict):
                              description="agents to the SOC collector (RELP over TLS)")
     admin_users: list[SlugStr] = Field(default_factory=lambda: ["provdc"])
     soc: Soc = Field(default_factory=Soc)
+    backup: BackupSettings = Field(default_factory=BackupSettings)
     ntp_upstream: list[HostName] = Field(
         default_factory=list,
         description="national time sources of the provincial NTP service (empty: the "

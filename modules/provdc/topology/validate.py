@@ -18,7 +18,7 @@ from pydantic import ValidationError
 from provdc.errors import ProvdcError, ValidationFailed
 from provdc.text import slugify
 from provdc.topology import addressing as ap
-from provdc.topology import carryover, official, retention
+from provdc.topology import backup, carryover, official, retention
 from provdc.topology.bandwidth import check_bandwidth
 from provdc.topology.schema import Topology
 from provdc.yamlsource import YamlDocument, field_path
@@ -66,6 +66,7 @@ def load(path: str | Path, text: str | None = None) -> Loaded:
     check_bandwidth(topo, chk)
     check_flows(topo, chk)
     check_operations(topo, chk)
+    backup.check_section(topo, chk)
     chk.raise_if_any()
     return Loaded(topo, plan, str(path))
 
