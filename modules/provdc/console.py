@@ -105,11 +105,16 @@ def print_all(renderables) -> None:
 
 
 @contextmanager
-def progress(what: str, total: int) -> Iterator[Callable[[int], None]]:
-    """A progress bar on stderr while long work runs; yields `done(n)`. It is drawn only on
-    a terminal (logs and pipes stay clean) and removed when the work ends."""
+def progress(what: str, total: int) -> Iterator[Callable[..., None]]:
+    """A progress bar on stderr while long work runs; yields `done(n)` (or `done(n, total)`
+    when the total is learnt on the way). It is drawn only on a terminal (logs and pipes stay
+    clean) and removed when the work ends."""
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                   TimeElapsedColumn(), console=err, transient=True,
                   disable=not err.is_terminal) as bar:
-        task = bar.add_task(what, total=total)
-        yield lambda done: bar.update(task, completed=done)
+        task = bar.add_task(what, total=total or None)
+
+        def done(n: int, of: int | None = None) -> None:
+            bar.update(task, completed=n, **({"total": of} if of else {}))
+
+        yield done

@@ -70,3 +70,54 @@ def test_an_unreachable_host_is_not_checked_and_not_scored(tmp_path):
     assert check.returncode == 0 and "report.json: OK" in check.stdout, check.stdout
     for name in ("oscal-assessment-results.json", "oscal-catalog.json", "junit.xml"):
         assert f"{name}: OK" in check.stdout, name
+
+
+def _unreachable_inventory(path: Path, names: list[str]) -> Path:
+    port = closed_loopback_port()
+    path.write_text(yaml.safe_dump({"all": {"hosts": {name: {
+        "ansible_host": "127.0.0.1", "ansible_port": port, "ansible_user": "root",
+        "provdc_security_level": 3,
+        "ansible_ssh_common_args": "-o ConnectTimeout=5 -o StrictHostKeyChecking=no "
+                                   "-o UserKnownHostsFile=/dev/null -o BatchMode=yes"}
+        for name in names}}}))
+    return path
+
+
+def test_the_audit_as_json_is_one_document_a_program_can_read(tmp_path):
+    inventory = _unreachable_inventory(tmp_path / "hosts.yml", ["gone-1", "gone-2"])
+    run = subprocess.run([str(BIN / "provdc"), "audit", "-i", str(inventory), "--out",
+                          str(tmp_path / "audit"), "--scope", "baseline", "--workers", "2",
+                          "--format", "json"],
+                         capture_output=True, text=True, timeout=600,
+                         env=dict(os.environ, PATH=f"{BIN}:{os.environ['PATH']}"))
+    assert run.returncode == 3, run.stdout + run.stderr
+    doc = json.loads(run.stdout)  # nothing else on stdout
+    assert doc["unreachable"] == ["gone-1", "gone-2"]
+    assert doc["scores"]["overall"]["not_checked"] == 2 * len(catalogue().controls)
+    assert Path(doc["files"]["json"]).is_file() and "raw" not in doc["files"]
+    assert run.stderr == ""  # no progress drawn without a terminal
+
+
+def test_the_suite_tells_its_progress_host_by_host_under_xdist(tmp_path):
+    """What `provdc audit` follows to draw hosts done / total: every collected test, then
+    every finished one, written by the xdist controller as results arrive."""
+    from provdc.audit.plugin import hosts_done
+    from provdc.audit.run import SUITE
+
+    inventory = _unreachable_inventory(tmp_path / "hosts.yml", ["gone-1", "gone-2", "gone-3"])
+    ticks = tmp_path / "progress"
+    subprocess.run([sys.executable, "-m", "pytest", str(SUITE / "test_baseline.py"), "-q",
+                    "-c", str(SUITE / "pytest.ini"), "--rootdir", str(SUITE), "-p",
+                    "no:cacheprovider", "-p", "provdc.audit.plugin", "-n", "2",
+                    f"--provdc-progress={ticks}", "--hosts=ansible://all",
+                    f"--ansible-inventory={inventory}"],
+                   capture_output=True, text=True, timeout=600, cwd=tmp_path,
+                   env=dict(os.environ, PATH=f"{BIN}:{os.environ['PATH']}"))
+    lines = ticks.read_text().splitlines()
+    tests = [line for line in lines if line.startswith("test ")]
+    assert len(tests) == 3 * len(catalogue().controls), lines[:3]
+    assert sorted(line[5:] for line in lines if line.startswith("done ")) == sorted(
+        line[5:] for line in tests)
+    assert hosts_done(lines) == (3, 3)
+    assert hosts_done(tests + [line for line in lines if "gone-2" in line and
+                               line.startswith("done ")]) == (1, 3)

@@ -6,7 +6,17 @@ from pathlib import Path
 
 import typer
 
-from provdc.console import FORMAT, Format, PlainTable, emit, fail, out, plain, print_all
+from provdc.console import (
+    FORMAT,
+    Format,
+    PlainTable,
+    emit,
+    fail,
+    out,
+    plain,
+    print_all,
+    progress,
+)
 from provdc.errors import ProvdcError
 from provdc.paths import output_dir
 
@@ -36,6 +46,7 @@ def audit_cmd(
                                 "provenance names them (default: the OS user)"),
     baseline: Path = typer.Option(None, "--baseline", help="an earlier report.json: the report "
                                   "gets a section of what got worse, better, waived, expired"),
+    format: Format = FORMAT,
 ) -> None:
     """Check every host against the control catalogue and the audit's checks; write
     report.json, report.html, junit.xml, the OSCAL assessment results and manifest.sha256
@@ -54,16 +65,27 @@ def audit_cmd(
         output_dir(out_dir, "--out")
         accepted = load_waivers(waivers)  # validated before any host is touched
         old = (baseline, load_report(baseline, "--baseline")) if baseline else None
-        doc = audit(inventory, out_dir, accepted, workers,
-                    [s.strip() for s in scope.split(",") if s.strip()] or None, auditor, old)
+        with progress("hosts audited", 0) as done:
+            doc = audit(inventory, out_dir, accepted, workers,
+                        [s.strip() for s in scope.split(",") if s.strip()] or None, auditor,
+                        old, tell=done)
     except ProvdcError as exc:
         fail(exc)
-    _print_summary(doc)
+    from provdc.audit.report import exit_code
+
+    emit(format, lambda: _summary(doc), lambda: _print_summary(doc))
+    raise typer.Exit(exit_code(doc))
+
+
+def _summary(doc: dict) -> dict:
+    """The JSON result: scores, hosts not checked, the baseline's counts, files written (the
+    whole report is report.json)."""
+    return {"scores": doc["scores"], "unreachable": doc["unreachable"],
+            "baseline": doc["baseline"]["counts"] if doc.get("baseline") else None,
+            "files": {k: v for k, v in doc["_files"].items() if k != "raw"}}
 
 
 def _print_summary(doc: dict) -> None:
-    from provdc.audit.report import exit_code
-
     s = doc["scores"]["overall"]
     out.print(
         f"audit: {len(doc['hosts'])} hosts, score {s['score']}% (with waivers "
@@ -82,7 +104,6 @@ def _print_summary(doc: dict) -> None:
     for key, path in doc["_files"].items():
         if key != "raw":
             out.print(f"{key}: {plain(path)}")
-    raise typer.Exit(exit_code(doc))
 
 
 @audit_app.command("diff")
@@ -130,18 +151,27 @@ controls_app = typer.Typer(help="The baseline control catalogue.", no_args_is_he
 
 
 @controls_app.command("list")
-def list_cmd() -> None:
+def list_cmd(format: Format = FORMAT) -> None:
     """List the controls and the audit's other checks: id, level, kind, title."""
     from provdc.audit.checks import checks
     from provdc.controls import catalogue
 
-    table = PlainTable("id", "level", "kind", "container", "title")
-    for c in catalogue().controls:
-        table.add_row(c.id, str(c.min_level), c.kind,
-                      "enforced" if c.enforce_in_container else "config-only", c.title.en)
-    for k in checks().checks:  # the level is the test's own business (roles, services)
-        table.add_row(k.id, "-", "check", "enforced", k.title.en)
-    out.print(table)
+    rows = [{"id": c.id, "level": c.min_level, "kind": c.kind, "family": c.family,
+             "container": "enforced" if c.enforce_in_container else "config-only",
+             "title": {"vi": c.title.vi, "en": c.title.en}} for c in catalogue().controls]
+    # the level of the audit's other checks is the test's own business (roles, services)
+    rows += [{"id": k.id, "level": None, "kind": "check", "family": k.family,
+              "container": "enforced", "title": {"vi": k.title.vi, "en": k.title.en}}
+             for k in checks().checks]
+
+    def show() -> None:
+        table = PlainTable("id", "level", "kind", "container", "title")
+        for r in rows:
+            table.add_row(r["id"], str(r["level"] or "-"), r["kind"], r["container"],
+                          r["title"]["en"])
+        out.print(table)
+
+    emit(format, rows, show)
 
 
 @controls_app.command("render-ansible")

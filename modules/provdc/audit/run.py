@@ -7,10 +7,14 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from provdc.audit import compliance, diff, oscal, provenance, report
+from provdc.audit.plugin import hosts_done
 from provdc.audit.waivers import Waiver
 from provdc.errors import ProvdcError
 
@@ -76,7 +80,8 @@ def scope_files(scope: list[str] | None) -> list[Path]:
 
 
 def run_suite(inventory: Path, out: Path, limit: str | None = None,
-              workers: int = 4, scope: list[str] | None = None) -> AuditFiles:
+              workers: int = 4, scope: list[str] | None = None,
+              tell: Progress | None = None) -> AuditFiles:
     suite_files = scope_files(scope)
     out.mkdir(parents=True, exist_ok=True)
     files = AuditFiles(out / "report.json", out / "junit.xml", out / "report.html",
@@ -97,13 +102,29 @@ def run_suite(inventory: Path, out: Path, limit: str | None = None,
     # Run from the caller's directory, so relative paths (-i, provdc_topology) mean what they
     # say; PYTHONSAFEPATH keeps that directory off sys.path (in xdist's workers too): a
     # provdc/ or pytest.py in it must not stand in for the real ones.
-    subprocess.run(cmd, env=_tool_env() | {"PYTHONSAFEPATH": "1"}, stdout=subprocess.DEVNULL,
-                   stderr=subprocess.PIPE, text=True)
+    with tempfile.TemporaryDirectory(prefix="provdc-audit-") as scratch:
+        ticks = Path(scratch) / "progress"
+        suite = subprocess.Popen(cmd + [f"--provdc-progress={ticks}"],
+                                 env=_tool_env() | {"PYTHONSAFEPATH": "1"},
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        _follow(suite, ticks, tell)
     if not files.raw.exists():
         raise ProvdcError("the compliance suite produced no results", str(inventory),
                           fix="run `pytest --pyargs provdc.audit.compliance "
                           "--hosts=ansible://all --ansible-inventory=INVENTORY` to see why")
     return files
+
+
+# told (hosts whose checks are all done, hosts) as the suite runs
+Progress = Callable[[int, int], None]
+
+
+def _follow(suite: subprocess.Popen, ticks: Path, tell: Progress | None) -> None:
+    """Wait for the suite, telling how many hosts it has finished every half second."""
+    while suite.poll() is None:
+        time.sleep(0.5)
+        if tell and ticks.exists():
+            tell(*hosts_done(ticks.read_text(encoding="utf-8").splitlines()))
 
 
 def _has_xdist() -> bool:
@@ -116,13 +137,14 @@ def _has_xdist() -> bool:
 
 def audit(inventory: Path, out: Path, waivers: list[Waiver], workers: int = 4,
           scope: list[str] | None = None, auditor: str | None = None,
-          baseline: tuple[Path, dict] | None = None) -> dict:
+          baseline: tuple[Path, dict] | None = None, tell: Progress | None = None) -> dict:
     """Run the suite, write the reports and their manifest; `baseline` is an earlier
-    report (its path and document), compared with this one in the report."""
+    report (its path and document), compared with this one in the report; `tell` hears
+    hosts done / total while the suite runs."""
     scope_files(scope)  # a bad --scope is an error before any host is read
     hosts = inventory_hosts(inventory)
     started = provenance.now()
-    files = run_suite(inventory, out, workers=workers, scope=scope)
+    files = run_suite(inventory, out, workers=workers, scope=scope, tell=tell)
     raw = json.loads(files.raw.read_text(encoding="utf-8"))
     run = provenance.run_facts(inventory, auditor or provenance.default_auditor(), started)
     doc = report.build(raw, hosts, str(inventory), waivers,
