@@ -27,7 +27,7 @@ def canned_outputs() -> dict[str, tuple[int, str]]:
     c = provenance.FACT_COMMANDS
     return {c["os_release"]: (0, OS_RELEASE), c["kernel"]: (0, "Linux 6.1.0-28-amd64 x86_64\n"),
             c["hostname"]: (0, "lgsp-1\n"), c["machine_id"]: (0, "0123456789abcdef\n"),
-            c["ssh_host_keys"]: (0, KEYS)}
+            c["ssh_host_keys"]: (0, KEYS), c["virt"]: (0, "systemd-nspawn\nkvm\n")}
 
 
 def test_host_facts_are_read_from_the_probe_outputs():
@@ -38,10 +38,22 @@ def test_host_facts_are_read_from_the_probe_outputs():
         "ssh_host_keys": [
             {"type": "ED25519", "fingerprint": ED},
             {"type": "RSA", "fingerprint": "SHA256:AAAAbbbbCCCCddddEEEEffffGGGGhhhhIIIIjjjjKKK"}],
+        "virt": "container", "virt_technology": "systemd-nspawn", "real_kernel": False,
     }
     # a command that failed tells nothing rather than its error text
     broken = canned_outputs() | {provenance.FACT_COMMANDS["machine_id"]: (1, "No such file")}
     assert provenance.host_facts(broken)["machine_id"] == ""
+
+
+@pytest.mark.parametrize(("detected", "virt", "real"), [
+    ("systemd-nspawn\nkvm\n", "container", False),  # a lab container on a cloud VM
+    ("none\nqemu\n", "vm", True),  # a lab VM host under TCG
+    ("none\nnone\n", "bare-metal", True),
+    ("", "unknown", False),  # systemd-detect-virt missing: never claimed real
+])
+def test_the_facts_say_whether_the_kernel_is_the_hosts_own(detected, virt, real):
+    facts = provenance.virt(detected)
+    assert (facts["virt"], facts["real_kernel"]) == (virt, real)
 
 
 class LocalHost:

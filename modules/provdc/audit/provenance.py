@@ -31,6 +31,9 @@ FACT_COMMANDS = {
     "machine_id": "cat /etc/machine-id 2>/dev/null",
     "ssh_host_keys": "for f in /etc/ssh/ssh_host_*_key.pub; do ssh-keygen -lf \"$f\"; done "
                      "2>/dev/null",
+    # two lines, "none" when not: the container manager, then the hypervisor
+    "virt": "systemd-detect-virt --container 2>/dev/null; systemd-detect-virt --vm "
+            "2>/dev/null; true",
 }
 # `ssh-keygen -l`: "256 SHA256:abc... root@host (ED25519)"
 KEY_LINE = re.compile(r"^\d+\s+(\S+)\s+.*\((\w+)\)\s*$")
@@ -117,7 +120,23 @@ def host_facts(outputs: dict[str, tuple[int, str]]) -> dict:
         "hostname": out("hostname"),
         "machine_id": out("machine_id"),
         "ssh_host_keys": keys,
+        **virt(out("virt")),
     }
+
+
+def virt(detected: str) -> dict:
+    """What kernel a host runs on, from `systemd-detect-virt --container` and `--vm`:
+    virt container (it shares its machine's kernel: runtime kernel state is not its own),
+    vm or bare-metal (a real kernel of its own); real_kernel says which."""
+    lines = [line.strip() for line in detected.splitlines() if line.strip()]
+    if len(lines) != 2:
+        return {"virt": "unknown", "virt_technology": "", "real_kernel": False}
+    container, hypervisor = lines
+    if container != "none":
+        return {"virt": "container", "virt_technology": container, "real_kernel": False}
+    if hypervisor != "none":
+        return {"virt": "vm", "virt_technology": hypervisor, "real_kernel": True}
+    return {"virt": "bare-metal", "virt_technology": "", "real_kernel": True}
 
 
 def write_manifest(out_dir: Path, names: list[str]) -> Path:

@@ -47,6 +47,7 @@ def build(raw: list[dict], hosts: list[str], inventory: str, waivers: list[Waive
         if r["host"] in not_checked and r["status"] in ("fail", "error"):
             r["status"] = "not_checked"
     controls = metadata()
+    facts = _facts(raw)
     return {
         "provdc_audit": 2,
         "generated": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -56,7 +57,9 @@ def build(raw: list[dict], hosts: list[str], inventory: str, waivers: list[Waive
         "hosts": sorted(hosts),
         "controls": controls,
         "families": {k: list(v) for k, v in families().items()},
-        "provenance": (provenance or {}) | {"hosts": _facts(raw)},
+        "provenance": (provenance or {}) | {"hosts": facts},
+        # hosts whose runtime kernel state (audit, kernel sysctls, clock) is their own
+        "real_kernel_hosts": sorted(h for h, f in facts.items() if f.get("real_kernel")),
         "results": sorted(results, key=lambda r: (r["host"], r["control"])),
         "scores": scores(results, controls),
         "unreachable": sorted(not_checked),
@@ -203,6 +206,10 @@ def render_html(doc: dict) -> str:
         "(máy trong container: sysctl toàn cục, auditd) / configuration-only: in a container "
         "the persisted configuration is checked, the runtime state cannot be.</p>"
     )
+    real = doc.get("real_kernel_hosts", [])
+    parts.append("<p>Máy có nhân riêng (máy ảo, máy vật lý), mọi kiểm soát kiểm tra khi chạy / "
+                 f"Hosts with a kernel of their own (VM, bare metal), every control checked "
+                 f"at runtime: {_e(', '.join(real)) if real else 'none'}</p>")
     parts += _score_tables(doc)
     parts += _provenance(doc.get("provenance") or {})
     if doc.get("baseline"):
@@ -272,15 +279,22 @@ def _provenance(prov: dict) -> list[str]:
     out += [f"<tr><th>{k}</th><td>{_e(v)}</td></tr>" for k, v in rows]
     out.append("</table><p class='small'>manifest.sha256 (cùng thư mục / alongside): "
                "<code>sha256sum -c manifest.sha256</code></p><table><tr><th>Host</th>"
-               "<th>Hostname</th><th>OS</th><th>Kernel</th><th>Machine ID</th>"
+               "<th>Hostname</th><th>OS</th><th>Kernel</th><th>Virt</th><th>Machine ID</th>"
                "<th>SSH host keys</th></tr>")
     for host, f in prov.get("hosts", {}).items():
         keys = "<br>".join(f"{_e(k['type'])} {_e(k['fingerprint'])}" for k in f["ssh_host_keys"])
         out.append(f"<tr><td>{_e(host)}</td><td>{_e(f['hostname'])}</td>"
                    f"<td>{_e(f['os_release'])}</td><td>{_e(f['kernel'])}</td>"
-                   f"<td><code>{_e(f['machine_id'])}</code></td><td><code>{keys}</code></td></tr>")
+                   f"<td>{_e(_virt_text(f))}</td><td><code>{_e(f['machine_id'])}</code></td><td><code>{keys}</code></td></tr>")
     out.append("</table>")
     return out
+
+
+def _virt_text(facts: dict) -> str:
+    kind = facts.get("virt", "unknown")
+    tech = facts.get("virt_technology")
+    own = "own kernel" if facts.get("real_kernel") else "shared kernel"
+    return f"{kind} ({tech}, {own})" if tech else f"{kind} ({own})"
 
 
 CHANGE_LABEL = {

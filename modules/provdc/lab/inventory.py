@@ -100,6 +100,8 @@ def host_vars(lab: LabPlan, h: Host, key: Path, control_dir: Path) -> dict:
         "provdc_core_netns": core_netns(lab.name),
         "provdc_topology": str(Path(lab.topology_path).resolve()),
         "provdc_open_tcp": list(h.open_tcp),
+        # vm: a QEMU guest with its own kernel; container: shares this machine's kernel
+        "provdc_virt": h.virt,
         # the lab's overlay on the production contract: who administers, what it measures
         "provdc_admin_sources": [f"{operator_address(lab, h)}/32"],
         "provdc_extra_flows": measurement_flows(),

@@ -109,6 +109,7 @@ class Host:
     wan_core_address: str | None = None  # gateways: core side of the /31
     gateway_host: str | None = None  # agency hosts: their site gateway
     extra: bool = False  # created on demand (add_host); not in the main inventory
+    virt: str = "container"  # container (systemd-nspawn) | vm (QEMU, a real kernel)
     open_tcp: tuple[int, ...] = ()  # ports the flow matrix opens towards this host
 
     @property
@@ -327,6 +328,29 @@ def _check_unique(lab: LabPlan, loaded: Loaded) -> None:
                 "'<site>-<n>' and 'gw-<site>' differ",
             )
         seen[h.name] = h
+
+
+def make_vms(lab: LabPlan, names: list[str]) -> LabPlan:
+    """Make the named hosts of a plan virtual machines (`lab up --vm`): DC and agency hosts
+    only (a site gateway is a router with two interfaces; it stays a container)."""
+    known = {h.name: h for h in lab.hosts}
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise ProvdcError(
+            f"--vm names host(s) the lab does not have: {', '.join(unknown)}",
+            field="--vm",
+            fix="name hosts of this lab's plan (`provdc lab up` prints them), e.g. lgsp-1",
+        )
+    gateways = [n for n in names if known[n].role == "gateway"]
+    if gateways:
+        raise ProvdcError(
+            f"site gateways cannot be VM hosts: {', '.join(gateways)}",
+            field="--vm",
+            fix="name DC hosts (<service>-<n>) or agency hosts (<site>-<n>)",
+        )
+    for n in names:
+        known[n].virt = "vm"
+    return lab
 
 
 def free_address(lab: LabPlan, segment: str) -> str:

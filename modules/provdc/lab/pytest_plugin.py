@@ -70,7 +70,7 @@ from pathlib import Path
 import pytest
 
 from provdc.errors import ProvdcError
-from provdc.lab.model import Host, core_netns, netns_name, plan_lab
+from provdc.lab.model import Host, core_netns, make_vms, netns_name, plan_lab
 from provdc.topology.validate import Loaded, load
 
 SAMPLE = Path("inventory") / "soctrang" / "topology.yml"  # under the project's root
@@ -304,14 +304,16 @@ class LabHandle:
 
 
 def bring_up(name: str, topology: Path | None = None, profile: str = "small",
-             sites: list[str] | None = None, root: Path | None = None) -> LabHandle:
+             sites: list[str] | None = None, root: Path | None = None,
+             services: list[str] | None = None, vms: list[str] | None = None) -> LabHandle:
     """Bring a lab of `topology` (default: the project's sample) up; its inventory goes to
-    `inventory/lab-<name>/` under `root` (default: the project's root)."""
+    `inventory/lab-<name>/` under `root` (default: the project's root). `sites`/`services`
+    narrow the profile's hosts; `vms` names hosts that run as QEMU VMs (`lab up --vm`)."""
     from provdc.lab import runtime
 
     root = root or project_root()
     loaded = load(topology or default_topology(root))
-    plan = plan_lab(loaded, name, profile, sites)
+    plan = make_vms(plan_lab(loaded, name, profile, sites, services), vms or [])
     runtime.up(plan, root / "inventory" / f"lab-{name}", log=lambda m: None)
     return LabHandle(name, loaded, root)
 
