@@ -1,0 +1,1 @@
+"""The security-level proposal dossier (hồ sơ đề xuất cấp độ) of an information system."""
