@@ -5,7 +5,9 @@
 #   3. converge every lab host with the one playbook ops teams run (site.yml);
 #   4. prove the zone segmentation with real traffic (every allowed flow opens, every
 #      forbidden pair stays closed);
-#   5. audit every host against the control catalogue, as an auditor would.
+#   5. audit every host against the control catalogue, as an auditor would;
+#   6. draft the LGSP's security-level dossier (Decree 85/2016) from the topology and that
+#      audit, beside the reports (the network diagram is written with the address plan).
 # The lab stays up for you to explore (`provdc lab status`, `provdc lab ssh HOST`,
 # `ansible all -m ping`); `provdc lab down` removes it.
 set -euo pipefail
@@ -13,15 +15,16 @@ TOPOLOGY=${TOPOLOGY:-inventory/soctrang/topology.yml}
 INVENTORY=inventory/lab/hosts.yml
 SETTINGS=${SETTINGS:-$(dirname "$TOPOLOGY")/lab-settings.yml}
 REPORTS=${REPORTS:-reports/demo}
+DOSSIER_SYSTEM=${DOSSIER_SYSTEM:-lgsp}
 
 step() { printf '\n\033[1m--- %s\033[0m\n' "$*"; }
 
 step "provdc validate $TOPOLOGY"
 provdc validate "$TOPOLOGY"
 mkdir -p "$REPORTS"
-provdc plan "$TOPOLOGY" >"$REPORTS/plan.txt"
+provdc plan "$TOPOLOGY" --diagram "$REPORTS/network.svg" >"$REPORTS/plan.txt"
 provdc plan "$TOPOLOGY" --format json >"$REPORTS/plan.json"
-echo "address plan: $REPORTS/plan.txt (and plan.json)"
+echo "address plan: $REPORTS/plan.txt (and plan.json); network diagram: $REPORTS/network.svg"
 
 step "provdc lab up --topology $TOPOLOGY"
 provdc lab up --topology "$TOPOLOGY"
@@ -39,8 +42,14 @@ audit=0
 provdc audit -i "$INVENTORY" --out "$REPORTS" || audit=$?
 ((audit == 0)) || status=$audit
 
+step "provdc dossier $DOSSIER_SYSTEM --topology $TOPOLOGY --audit $REPORTS/report.json"
+provdc dossier "$DOSSIER_SYSTEM" --topology "$TOPOLOGY" --audit "$REPORTS/report.json" \
+  --out "$REPORTS" || status=$?
+
 step "done"
 echo "Audit report: $PWD/$REPORTS/report.html (also report.json, junit.xml)"
 echo "Segmentation proof: $PWD/$REPORTS/segmentation.txt"
+echo "Network diagram: $PWD/$REPORTS/network.svg"
+echo "Security-level dossier: $PWD/$REPORTS/dossier-$DOSSIER_SYSTEM-vi.docx (and .html)"
 echo "The lab is still up: provdc lab status | provdc lab ssh HOST | provdc lab down"
 exit "$status"
