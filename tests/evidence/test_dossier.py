@@ -172,9 +172,17 @@ def test_audit_status_and_evidence_come_from_the_report(tmp_path):
     assert by_phrase["NTP time server"]["Audit status"] == "no result on the system's hosts"
     assert by_phrase["Log retention"]["Audit status"].startswith("WAIVED")
     assert by_phrase["Log review"]["Audit status"] == "—"  # the operator's alone
-    hosts = table(docx.Document(str(tmp_path / "out/dossier-lgsp-en.docx")), "Host")
+    document = docx.Document(str(tmp_path / "out/dossier-lgsp-en.docx"))
+    hosts = table(document, "Host")
     assert [h["Host"] for h in hosts] == ["lgsp-1", "lgsp-2"]
     assert hosts[0]["OS"].startswith("Debian")
+    # the monitoring path: the LGSP's zone reaches the collector through a line of the matrix
+    flows = yaml.safe_load(SOCTRANG.read_text(encoding="utf-8"))["flows"]
+    line = next(i for i, f in enumerate(flows)
+                if f["from"] == "zone:APP" and f["to"] == "service:soc-collector")
+    monitoring = next(t for t in document.tables if t.rows[0].cells[1].text == "Collector")
+    assert [c.text for c in monitoring.rows[1].cells] == [
+        "APP", "soc-collector (MGMT)", "RELP/TLS tcp/6514", f"flows[{line}]"]
 
 
 @pytest.mark.parametrize("system", ["nope", "../etc", "LGSP", ""])

@@ -20,6 +20,7 @@ from provdc.diagram.model import ports_text
 from provdc.dossier.document import Dossier, Figure, Para, Part, Table
 from provdc.dossier.regime import Regime, Requirement, regime
 from provdc.errors import ProvdcError
+from provdc.topology import retention
 from provdc.topology.schema import SLUG, Service
 from provdc.topology.validate import Loaded
 
@@ -212,16 +213,17 @@ class Writer:
             ("Vùng", "Zone"), ("Bộ thu thập", "Collector"), ("Giao thức", "Protocol"),
             ("Dòng cho phép", "Allowed by"))], rows)]
         up = soc.upstream
-        retention = soc.retention_days
+        days = retention.retention_days(self.topo.max_security_level, soc.retention_days,
+                                        self.loaded.path)
         out.append(Para(self.pick((
             f"Chuyển tiếp: {collector.slug} → "
             + (f"{up.name} {up.host}:{up.port} ({up.protocol}, từ mức {up.min_severity})"
                if up else "không cấu hình kết nối lên trên")
-            + f"; lưu giữ: {retention or 'mức tối thiểu của cấp độ cao nhất'} ngày.",
+            + f"; lưu giữ sự kiện: {days} ngày.",
             f"Onward: {collector.slug} → "
             + (f"{up.name} {up.host}:{up.port} ({up.protocol}, {up.min_severity} and above)"
                if up else "no upstream configured")
-            + f"; retention: {retention or 'the highest level minimum'} days."))))
+            + f"; events kept {days} days."))))
         return out
 
     # --- part 3 -----------------------------------------------------------------------
@@ -335,8 +337,8 @@ class Writer:
             f"automatically (in part or in full), {counts['operator']} for the operator alone."))))
         if self.report is None:
             part.add(Para(self.pick((
-                "Không có báo cáo kiểm tra (--audit): cột trạng thái để trống.",
-                "No audit report (--audit): the status column is empty.")), "note"))
+                "Không có báo cáo kiểm tra (--audit): chưa có trạng thái của các biện pháp.",
+                "No audit report (--audit): the measures have no status yet.")), "note"))
         else:
             part.add(Para(self.pick((
                 f"Trạng thái theo báo cáo kiểm tra lúc {self.report.get('generated', '?')} "

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import jinja2
 from docx import Document
-from docx.shared import Pt
+from docx.enum.section import WD_ORIENT
+from docx.shared import Mm, Pt
 
 from provdc.dossier.document import Dossier, Figure, Para, Table
 from provdc.errors import ProvdcError
@@ -39,6 +40,10 @@ def docx(d: Dossier) -> bytes:
     doc.core_properties.language = "vi-VN" if d.lang == "vi" else "en-GB"
     doc.styles["Normal"].font.name = "Times New Roman"  # the administrative documents' face
     doc.styles["Normal"].font.size = Pt(11)
+    page = doc.sections[0]  # A4 landscape: the requirement table has seven columns
+    page.orientation = WD_ORIENT.LANDSCAPE
+    page.page_width, page.page_height = Mm(297), Mm(210)
+    page.left_margin = page.right_margin = Mm(20)
     doc.add_heading(clean(d.title), 0)
     doc.add_paragraph().add_run(clean(d.subtitle)).bold = True
     for note in d.notes:
