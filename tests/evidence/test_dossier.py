@@ -275,3 +275,47 @@ def test_a_bad_classification_is_one_paragraph(tmp_path):
                   str(tmp_path / "out"))
     assert proc.returncode == 2 and "classification.information" in proc.stderr
     assert "Fix:" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_level_4_asks_for_the_expert_opinion_and_says_what_is_not_encoded(tmp_path):
+    text = SOCTRANG.read_text(encoding="utf-8").replace(
+        "slug: lgsp, zone: APP, instances: 2, security_level: 3",
+        "slug: lgsp, zone: APP, instances: 2, security_level: 4")
+    assert "security_level: 4" in text
+    topology = tmp_path / "topology.yml"
+    topology.write_text(text, encoding="utf-8")
+    document = docx.Document(str(dossier(tmp_path, topology=topology)))
+    paragraphs = [p.text for p in document.paragraphs]
+    expert = paragraphs[paragraphs.index("5. Expert opinion") + 1]
+    assert expert.startswith("Required from level 4")
+    assert any("encodes the thresholds of level(s) 3 only" in p for p in paragraphs)
+    assert any(p.startswith("Criteria of level 4 (Decree 85/2016 Art. 10)") for p in paragraphs)
+
+
+def test_the_merged_province_writes_its_dossier(tmp_path):
+    merged = ROOT / "inventory/cantho-merged/topology.yml"
+    rows = requirements_table(dossier(tmp_path, topology=merged))
+    assert len(rows) >= 27
+    body = "\n".join(p.text for p in docx.Document(
+        str(tmp_path / "out/dossier-lgsp-en.docx")).paragraphs)
+    assert "Cần Thơ" in body
+
+
+def test_out_that_is_a_file_is_refused(tmp_path):
+    target = tmp_path / "report.docx"
+    target.write_text("")
+    proc = provdc("dossier", "lgsp", "--topology", str(SOCTRANG), "--out", str(target))
+    assert proc.returncode == 2 and "--out" in proc.stderr and "not a directory" in proc.stderr
+
+
+def test_a_regime_mapping_to_an_unknown_check_does_not_load(tmp_path):
+    from provdc.dossier.regime import REGIMES, load_regime
+    from provdc.errors import ProvdcError
+
+    text = (REGIMES / "nd85_tt12_tcvn11930.yml").read_text(encoding="utf-8")
+    broken = tmp_path / "regime.yml"
+    broken.write_text(text.replace("implemented_by: [VN-AUTH-06]",
+                                   "implemented_by: [VN-AUTH-66]"), encoding="utf-8")
+    with pytest.raises(ProvdcError, match="VN-AUTH-66 is neither a catalogue control"):
+        load_regime(broken)
+    assert load_regime(REGIMES / "nd85_tt12_tcvn11930.yml").requirements
