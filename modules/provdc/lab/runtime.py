@@ -426,7 +426,12 @@ def _vm_image(plan: LabPlan, log: Log) -> vm_mod.VmImage | None:
     if not any(h.virt == "vm" for h in plan.hosts):
         return None
     vm_mod.preflight()
-    return vm_mod.ensure_image(log)
+    img = vm_mod.ensure_image(log)
+    if img.built_now:  # the VM images of an older package list, unless a lab uses them
+        states = [s for s in map(load_state, list_labs()) if s]
+        image_mod.prune({img.key} | {Path(s.vm_image).name for s in states if s.vm_image}
+                        | {s.image_key for s in states}, log)
+    return img
 
 
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -675,7 +680,9 @@ def up(plan: LabPlan, inventory_dir: Path | None = None, log: Log = print,
         vm_img = _vm_image(plan, log)
         img = image_mod.ensure_image(log)
         if img.built_now:
-            used = {s.image_key for s in map(load_state, list_labs()) if s}
+            states = [s for s in map(load_state, list_labs()) if s]
+            used = {s.image_key for s in states} | {Path(s.vm_image).name for s in states
+                                                    if s.vm_image} | {vm_mod.cache_key()}
             image_mod.prune(used, log)
         state = State(name, "starting", plan, img.key, str(img.rootfs), str(inventory_dir),
                       [] if systemd_is_pid1() else [str(p) for p in cgroup_hierarchies()],

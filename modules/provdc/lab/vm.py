@@ -62,24 +62,22 @@ VM_MASKED_UNITS = tuple(u for u in image_mod.MASKED_UNITS if u != "console-getty
     "serial-getty@ttyS0.service", "getty@tty1.service")
 
 
-def _unit_path(path: str) -> str:
-    """The systemd unit name of a device path (`systemd-escape --path`)."""
-    return "-".join(part.replace("-", "\\x2d") for part in path.strip("/").split("/"))
-
-
-IDENTITY_DEVICE = f"/dev/disk/by-id/virtio-{IDENTITY_SERIAL}"
+# The identity disk is found by its serial in sysfs, as soon as the kernel has probed it:
+# waiting for udev's by-id link instead failed on a loaded machine (udevd started after
+# the 90 s device timeout).
 IDENTITY_UNIT_TEXT = f"""\
 [Unit]
 Description=provdc lab: this VM's identity (host keys, address, operator key)
 DefaultDependencies=no
-Requires={_unit_path(IDENTITY_DEVICE)}.device
-After={_unit_path(IDENTITY_DEVICE)}.device local-fs.target
+After=local-fs.target
 Before=systemd-networkd.service ssh.service sysinit.target
 
 [Service]
 Type=oneshot
 RemainAfterExit=yes
-ExecStart=/bin/sh -ec 'd=$$(mktemp -d); mount -o ro {IDENTITY_DEVICE} $$d; \
+ExecStart=/bin/sh -ec 'for i in $$(seq 600); do for b in /sys/block/vd*; do \
+[ "$$(cat $$b/serial 2>/dev/null)" = {IDENTITY_SERIAL} ] && dev=/dev/$${{b##*/}}; done; \
+[ -z "$$dev" ] || break; sleep 0.5; done; d=$$(mktemp -d); mount -o ro $$dev $$d; \
 cp -a $$d/files/. /; umount $$d; rmdir $$d'
 
 [Install]
@@ -328,7 +326,9 @@ def qemu_command(img: VmImage, accel_kind: str, hostdir: Path, lab: str, hostnam
         "-m", str(MEMORY_MB), "-smp", "1", "-nodefaults", "-display", "none",
         "-serial", f"file:{hostdir / 'console.log'}", "-monitor", "none",
         "-kernel", str(img.kernel), "-initrd", str(img.initrd), "-append", append,
-        "-drive", f"file={hostdir / 'disk.qcow2'},if=virtio,format=qcow2,cache=unsafe",
+        # both disks as explicit devices, in this order: the root disk is /dev/vda
+        "-drive", f"file={hostdir / 'disk.qcow2'},if=none,id=root,format=qcow2,cache=unsafe",
+        "-device", "virtio-blk-pci,drive=root",
         "-drive", f"file={hostdir / 'identity.img'},if=none,id=ident,format=raw,readonly=on",
         "-device", f"virtio-blk-pci,drive=ident,serial={IDENTITY_SERIAL}",
         "-netdev", f"tap,id=n0,ifname={TAP},script=no,downscript=no",
