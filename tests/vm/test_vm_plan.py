@@ -32,6 +32,12 @@ def test_named_hosts_become_vms_and_the_inventory_says_so(plan):
     assert hv["lgsp-1"]["provdc_virt"] == "vm" and hv[agency]["provdc_virt"] == "vm"
     assert {v["provdc_virt"] for n, v in hv.items() if n not in ("lgsp-1", agency)} == {
         "container"}
+    # a VM answers a new SSH connection slowly: a longer connect timeout for it alone
+    assert "ConnectTimeout=60" in hv["lgsp-1"]["ansible_ssh_common_args"]
+    assert "ConnectTimeout=10" in hv["qlvb-1"]["ansible_ssh_common_args"]
+    cfg = inventory.render_ssh_config(plan, Path("/k"), Path("/cm"))
+    block = cfg.split("Host lgsp-1 ", 1)[1].split("\n\n", 1)[0]
+    assert "ConnectTimeout 60" in block
 
 
 @pytest.mark.parametrize(("names", "words"), [

@@ -30,6 +30,9 @@ GROUP_ORDER = ("dc_hosts", "gateways", "agency_hosts")
 # 5201 up; the lab's inventory admits these ports between agency and DC hosts (its extra
 # flows), so measurement works on a segmented lab. No production inventory carries them.
 MEASUREMENT_PORTS = (5201, 5299)
+# A VM under software emulation can take far longer than a container to answer a new SSH
+# connection when the machine is loaded (key exchange runs 10-30x slower there).
+VM_CONNECT_TIMEOUT = 60
 
 
 def measurement_flows() -> list[dict]:
@@ -84,11 +87,14 @@ def ssh_common_args(lab: str, key: Path, control_dir: Path) -> str:
 
 
 def host_vars(lab: LabPlan, h: Host, key: Path, control_dir: Path) -> dict:
+    common = ssh_common_args(lab.name, key, control_dir)
+    if h.virt == "vm":
+        common = common.replace("ConnectTimeout=10", f"ConnectTimeout={VM_CONNECT_TIMEOUT}")
     v: dict = {
         "ansible_host": h.address,
         "ansible_user": "root",
         "ansible_ssh_private_key_file": str(key),
-        "ansible_ssh_common_args": ssh_common_args(lab.name, key, control_dir),
+        "ansible_ssh_common_args": common,
         "ansible_python_interpreter": "/usr/bin/python3",
         "provdc_lab_name": lab.name,
         "provdc_role": h.role,
@@ -114,6 +120,8 @@ def host_vars(lab: LabPlan, h: Host, key: Path, control_dir: Path) -> dict:
     if h.site:
         v["provdc_site"] = h.site
         v["provdc_tier"] = h.tier
+    if h.virt == "vm":
+        v["ansible_timeout"] = VM_CONNECT_TIMEOUT
     if h.role == "dc":
         v["provdc_if"] = HOST_IF
         v["provdc_core_peer_if"] = h.peer_if
@@ -175,7 +183,10 @@ def render_ssh_config(lab: LabPlan, key: Path, control_dir: Path,
     hosts = lab.hosts if hosts is None else hosts
     lines = [f"# ssh_config of lab '{lab.name}' (generated): ssh -F THIS_FILE HOST", ""]
     for h in hosts:
-        lines += [f"Host {h.name} {h.address}", f"  HostName {h.address}", ""]
+        lines += [f"Host {h.name} {h.address}", f"  HostName {h.address}"]
+        if h.virt == "vm":  # first match wins: before `Host *`'s ConnectTimeout
+            lines.append(f"  ConnectTimeout {VM_CONNECT_TIMEOUT}")
+        lines.append("")
     lines += ["Host *", "  User root", f"  IdentityFile {key}", "  IdentitiesOnly yes"]
     for opt, value in ssh_options(lab.name, key, control_dir):
         if paramiko and opt == "ProxyCommand":
