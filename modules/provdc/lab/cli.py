@@ -64,7 +64,7 @@ def up(
                            "their own kernel instead of containers (about 35 s to boot and "
                            "0.6 GB each; the inventory marks them provdc_virt: vm)"),
     timeout: float = typer.Option(180, help="seconds to wait for every host's sshd "
-                                  "(VM hosts: 300 s more)"),
+                                  "(VM hosts: 600 s more)"),
     format: Format = FORMAT,
 ) -> None:
     """Bring the lab up (idempotent) and write its inventory; prints its hosts."""

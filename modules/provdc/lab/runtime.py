@@ -59,7 +59,7 @@ INOTIFY_BASE = 256  # left for the machine's own use
 INOTIFY_PER_HOST = 8  # systemd, journald, logind, dbus... measured ~5-6 per booted host
 INVENTORY_FILES = ("hosts.yml", "ssh_config", "pyinfra_ssh_config", "pyinfra_inventory.py")
 # more seconds to wait for SSH when VMs boot (TCG: 35 s on an idle machine, minutes loaded)
-VM_BOOT_ALLOWANCE = 300
+VM_BOOT_ALLOWANCE = 600
 REQUIRED_TOOLS = ("systemd-nspawn", "ip", "nsenter", "nc", "ssh", "ssh-keygen", "mount", "umount")
 
 
