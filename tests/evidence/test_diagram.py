@@ -13,6 +13,9 @@ from pathlib import Path
 
 import pytest
 import yaml
+from typer.testing import CliRunner
+
+from provdc.cli import app
 
 ROOT = Path(__file__).resolve().parents[2]
 SOCTRANG = ROOT / "inventory/soctrang/topology.yml"  # hand-written
@@ -26,6 +29,14 @@ needs_chromium = pytest.mark.skipif(CHROMIUM is None, reason="headless Chromium 
 def provdc(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "provdc", *args], capture_output=True,
                           text=True, cwd=ROOT, timeout=120)
+
+
+def provdc_here(*args: str) -> subprocess.CompletedProcess:
+    """The command in this process, for the refusals (no picture to open): same command tree,
+    error handling and exit codes as the entry point, without its start-up."""
+    result = CliRunner().invoke(app, list(args))
+    assert isinstance(result.exception, SystemExit | None), result.exception
+    return subprocess.CompletedProcess(args, result.exit_code, result.stdout, result.stderr)
 
 
 def chromium(*args: str) -> subprocess.CompletedProcess:
@@ -118,7 +129,7 @@ def test_bad_diagram_target_is_one_paragraph(tmp_path, target, words):
     (tmp_path / "a-dir.svg").mkdir()
     (tmp_path / "a-file").write_text("not a directory\n")
     before = sorted(p.name for p in tmp_path.rglob("*"))
-    proc = provdc("plan", str(SOCTRANG), "--diagram", str(tmp_path / target))
+    proc = provdc_here("plan", str(SOCTRANG), "--diagram", str(tmp_path / target))
     assert proc.returncode == 2
     assert proc.stdout == ""  # refused before the plan is printed
     message = proc.stderr.strip()
@@ -132,6 +143,6 @@ def test_invalid_topology_writes_no_diagram(tmp_path):
     topology.write_text(SOCTRANG.read_text(encoding="utf-8").replace(
         "zone: DB, instances: 2", "zone: NOWHERE, instances: 2"), encoding="utf-8")
     out = tmp_path / "network.svg"
-    proc = provdc("plan", str(topology), "--diagram", str(out))
+    proc = provdc_here("plan", str(topology), "--diagram", str(out))
     assert proc.returncode == 2 and "NOWHERE" in proc.stderr
     assert not out.exists()

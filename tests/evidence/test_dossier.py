@@ -8,18 +8,21 @@ import json
 import os
 import re
 import subprocess
-import sys
 from html.parser import HTMLParser
 from pathlib import Path
 
 import docx
 import pytest
 import yaml
+from typer.testing import CliRunner
+
+from provdc.cli import app
 
 ROOT = Path(__file__).resolve().parents[2]
 SOCTRANG = ROOT / "inventory/soctrang/topology.yml"
 REGULATIONS = Path(os.environ.get("PROVDC_SHARED_REFERENCE", ROOT.parent / "shared" /
                                   "reference")) / "regulations.md"
+runner = CliRunner()
 CATALOGUE = ROOT / "modules/provdc/controls/catalogue.yml"
 CHECKS = ROOT / "modules/provdc/audit/checks.yml"
 # Decree 85/2016 Art. 15: the five parts of the proposal dossier
@@ -30,8 +33,11 @@ PARTS_VI = ["1. Mô tả hệ thống thông tin", "2. Thiết kế hệ thống
 
 
 def provdc(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "provdc", *args], capture_output=True,
-                          text=True, cwd=ROOT, timeout=120)
+    """The command in this process (start-up is most of a dossier's cost): the same command
+    tree, error handling and exit codes as the installed entry point."""
+    result = runner.invoke(app, list(args))
+    assert isinstance(result.exception, SystemExit | None), result.exception
+    return subprocess.CompletedProcess(args, result.exit_code, result.stdout, result.stderr)
 
 
 def dossier(tmp_path: Path, *args: str, topology: Path = SOCTRANG, system: str = "lgsp",
