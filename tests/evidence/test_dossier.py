@@ -159,6 +159,13 @@ REPORT = {  # as an auditor's tool would leave it: only the fields the format de
          "evidence": [], "reason": ""},
         {"host": "lgsp-1", "control": "VN-SOC-08", "status": "waived", "mode": "enforced",
          "evidence": [], "reason": "retention moved to the new SIEM"},
+        # another application's host: never evidence for the LGSP, even where it has none
+        {"host": "qlvb-1", "control": "VN-SVC-02", "status": "pass", "mode": "enforced",
+         "evidence": [], "reason": ""},
+        # the core's zone firewall: no LGSP host runs this check, the data centre's core does
+        {"host": "core", "control": "VN-SEG-03", "status": "fail", "mode": "enforced",
+         "evidence": [{"state": "effective", "item": "forward policy", "expected": "drop",
+                       "actual": "accept", "ok": False}], "reason": ""},
     ],
 }
 
@@ -169,7 +176,7 @@ def test_audit_status_and_evidence_come_from_the_report(tmp_path):
     rows = {r["Id"]: r for r in requirements_table(dossier(tmp_path, "--audit", str(report)))}
     by_phrase = {phrase: next(r for r in rows.values() if phrase in r["Requirement"])
                  for phrase in ("Disable inactive accounts", "Password length", "NTP time server",
-                                "Log retention", "Log review")}
+                                "Log retention", "Log review", "Network zones")}
     inactive = by_phrase["Disable inactive accounts"]
     assert inactive["Audit status"].startswith("FAIL") and "fail 1" in inactive["Audit status"]
     assert "lgsp-2" in inactive["Evidence"] and "-1" in inactive["Evidence"]
@@ -178,6 +185,10 @@ def test_audit_status_and_evidence_come_from_the_report(tmp_path):
     assert by_phrase["NTP time server"]["Audit status"] == "no result on the system's hosts"
     assert by_phrase["Log retention"]["Audit status"].startswith("WAIVED")
     assert by_phrase["Log review"]["Audit status"] == "—"  # the operator's alone
+    zones = by_phrase["Network zones"]  # VN-SEG-03 judged on the shared core, and named so
+    assert zones["Audit status"].startswith("FAIL")
+    assert "core VN-SEG-03: forward policy expected drop, actual accept" in zones["Evidence"]
+    assert "shared infrastructure: core (VN-SEG-03)" in zones["Evidence"]
     document = docx.Document(str(tmp_path / "out/dossier-lgsp-en.docx"))
     hosts = table(document, "Host")
     assert [h["Host"] for h in hosts] == ["lgsp-1", "lgsp-2"]
