@@ -88,10 +88,10 @@ def test_every_pinned_resource_exists_and_names_are_unique(soctrang_preview):
     assert set(PINNED) <= names, sorted(set(PINNED) - names)
 
 
-def test_protected_are_vpc_subnets_keys_and_log_bucket(soctrang_preview):
+def test_protected_are_vpc_subnets_keys_log_and_backup_stores(soctrang_preview):
     protected = {r.type for r in soctrang_preview.resources if r.protect}
     assert protected == {"aws:ec2/vpc:Vpc", "aws:ec2/subnet:Subnet", "aws:kms/key:Key",
-                         "aws:s3/bucket:Bucket"}
+                         "aws:s3/bucket:Bucket", "aws:backup/vault:Vault"}
     buckets = [r.name for r in soctrang_preview.resources
                if r.type == "aws:s3/bucket:Bucket" and r.protect]
-    assert buckets == ["log-archive"]
+    assert sorted(buckets) == ["backup", "log-archive"]

@@ -168,7 +168,7 @@ def test_the_pack_reads_nothing_outside_its_directory(tmp_path, start_pack):
     shutil.copytree(PACK, copy, ignore=shutil.ignore_patterns("__pycache__", "venv", "wheels"))
     with start_pack(copy, cwd=tmp_path) as stub:
         info = stub.GetAnalyzerInfo(empty_pb2.Empty())
-    assert info.name == pack.PACK_NAME and len(info.policies) == 19
+    assert info.name == pack.PACK_NAME and len(info.policies) == 21
 
 
 # --- provdc preview uses the same config --------------------------------------------------
@@ -191,18 +191,19 @@ def test_preview_applies_the_config_file_pulumi_would_get(tmp_path, write_stack)
     assert json.loads(own.stdout)["policy_config"] == json.loads(config.read_text())
 
 
-@pytest.mark.parametrize("doc, rule", [
-    ({"PDC-REG-01": {"allowedRegions": ["us-east-1"]}}, "PDC-REG-01"),
-    ({"PDC-LOG-01": {"securityLevel": 4}}, "PDC-LOG-01"),
+@pytest.mark.parametrize("doc, rules", [
+    ({"PDC-REG-01": {"allowedRegions": ["us-east-1"]}}, ["PDC-REG-01"]),
+    # the level also sets the backups' minimum (180 days at level 4; the stack locks 120)
+    ({"PDC-LOG-01": {"securityLevel": 4}}, ["PDC-LOG-01", "PDC-BAK-01"]),
 ])
-def test_preview_with_a_stricter_config_fails_that_rule(tmp_path, write_stack, doc, rule):
+def test_preview_with_a_stricter_config_fails_that_rule(tmp_path, write_stack, doc, rules):
     write_stack(tmp_path, "soctrang", {})
     config = tmp_path / "policy.json"
     config.write_text(json.dumps(doc), encoding="utf-8")
     result = preview(tmp_path, "--policy-pack-config", str(config))
     assert result.exit_code == 1, result.output
     out = json.loads(result.stdout)
-    assert [p["id"] for p in out["policies"] if p["status"] == "FAIL"] == [rule]
+    assert [p["id"] for p in out["policies"] if p["status"] == "FAIL"] == rules
     # the settings the file leaves out keep the pack's defaults
     assert out["policy_config"] == {**pack.config_of(pack.strictest(tmp_path)), **doc}
 

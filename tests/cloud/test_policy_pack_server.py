@@ -47,7 +47,7 @@ def test_pack_serves_every_rule_as_mandatory(analyzer):
     assert info.name == "provdc-policy"
     names = {p.name for p in info.policies}
     assert {r.id for r in policy.RULES} <= names  # every rule under its own id
-    assert len(names) == len(info.policies) == 19
+    assert len(names) == len(info.policies) == 21
     assert all(p.enforcementLevel == MANDATORY for p in info.policies)
 
 

@@ -29,6 +29,7 @@ FLIPS = {
     "provdc:guardrails.logRetentionDays": (30, "PDC-LOG-01"),
     "provdc:guardrails.trailMultiRegion": (False, "PDC-LOG-02"),
     "provdc:guardrails.flowLogs": (False, "PDC-LOG-03"),
+    "provdc:guardrails.backupVaultLock": (False, "PDC-BAK-01"),
 }
 
 
@@ -39,7 +40,7 @@ def run_preview(tmp_path, name: str, *extra: str):
 def test_soctrang_preview_lists_the_dc_and_passes(root):
     result = runner.invoke(app, ["preview", "--stack", "soctrang", "--root", str(root)])
     assert result.exit_code == 0, result.output
-    assert "all 14 policies pass" in result.output
+    assert "all 15 policies pass" in result.output
     for text in ("Vpc", "dc-dmz-a", "fleet-dvc-portal-1", "10.94.1.4", "log-archive"):
         assert text in result.output
 

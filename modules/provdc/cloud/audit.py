@@ -17,7 +17,7 @@ from botocore.exceptions import ClientError
 from provdc.cloud import policy
 from provdc.cloud.layout import ANYWHERE
 from provdc.cloud.state import aws_errors, client
-from provdc.topology import retention
+from provdc.topology import backup, retention
 
 
 @dataclass(frozen=True)
@@ -187,6 +187,61 @@ def _bucket_tags(c: Clients, name: str) -> dict[str, str]:
         return {}
 
 
+# --- backups --------------------------------------------------------------------------------
+
+def _backup_vaults(c: Clients, level: int):
+    need = backup.level(level).retention_days
+    vaults = c.backup.list_backup_vaults().get("BackupVaultList", [])
+    for listed in vaults:
+        vault = c.backup.describe_backup_vault(BackupVaultName=listed["BackupVaultName"])
+        problems = []
+        if not vault.get("EncryptionKeyArn"):
+            problems.append("not encrypted with a KMS key")
+        if not vault.get("Locked"):
+            problems.append("no vault lock")
+        else:
+            days = int(vault.get("MinRetentionDays") or 0)
+            if days < need:
+                problems.append(f"lock keeps {days} d (level {level}: {need})")
+            if vault.get("LockDate") is None:
+                problems.append("lock in governance mode (no lock date), not COMPLIANCE")
+        yield (listed["BackupVaultName"], not problems, "; ".join(problems) or
+               f"KMS-encrypted, locked in COMPLIANCE mode for {vault.get('MinRetentionDays')} d "
+               f"(level {level}: {need})")
+    if not vaults:
+        yield "(account)", False, "no backup vault: volumes are not backed up"
+
+
+def _backup_plans(c: Clients, level: int):
+    need = backup.level(level).retention_days
+    for listed in c.backup.list_backup_plans().get("BackupPlansList", []):
+        plan = c.backup.get_backup_plan(BackupPlanId=listed["BackupPlanId"])["BackupPlan"]
+        short = [f"{r.get('RuleName')}: {r['Lifecycle']['DeleteAfterDays']} d"
+                 for r in plan.get("Rules", [])
+                 if 0 < int((r.get("Lifecycle") or {}).get("DeleteAfterDays") or 0) < need]
+        yield (plan.get("BackupPlanName", listed["BackupPlanId"]), not short,
+               f"rules delete recovery points too early ({', '.join(short)}; level {level}: "
+               f"{need} d)" if short else f"every rule keeps recovery points {need} d or more")
+
+
+def _backup_bucket(c: Clients, level: int):
+    need = backup.level(level).retention_days
+    for name in _buckets(c):
+        if _bucket_tags(c, name).get("Role") != "backup":
+            continue
+        try:
+            lock = c.s3.get_object_lock_configuration(Bucket=name)["ObjectLockConfiguration"]
+            ret = lock.get("Rule", {}).get("DefaultRetention", {})
+        except ClientError:
+            ret = None
+        if ret is None:
+            yield name, False, "off-site backup bucket without object lock"
+            continue
+        days = int(ret.get("Days") or 0) + 365 * int(ret.get("Years") or 0)
+        ok = ret.get("Mode") == "COMPLIANCE" and days >= need
+        yield name, ok, f"object lock {ret.get('Mode')} {days} d (level {level}: COMPLIANCE {need})"
+
+
 # --- audit trail ----------------------------------------------------------------------------
 
 def _trail(c: Clients, level: int):
@@ -215,6 +270,12 @@ CHECKS: tuple[Check, ...] = (
     Check("CA-S3-03", "PDC-TLS-01", "Buckets refuse plain HTTP", _bucket_tls),
     Check("CA-LOG-01", "PDC-LOG-02", "A complete multi-region trail is logging", _trail),
     Check("CA-LOG-02", "PDC-LOG-01", "Log retention meets the level", _retention),
+    Check("CA-BAK-01", "PDC-BAK-01", "Backup vaults are encrypted and locked (COMPLIANCE)",
+          _backup_vaults),
+    Check("CA-BAK-02", "PDC-BAK-01", "Backup plans keep recovery points for the level",
+          _backup_plans),
+    Check("CA-BAK-03", "PDC-BAK-01", "The off-site backup bucket is write-once (COMPLIANCE)",
+          _backup_bucket),
 )
 
 

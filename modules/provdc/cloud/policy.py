@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from provdc.cloud.layout import ADMIN_PORTS, ANYWHERE
-from provdc.topology import retention
+from provdc.topology import backup, retention
 
 Props = Mapping[str, Any]
 ResourceCheck = Callable[[str, Props, "Context"], list[str]]
@@ -36,6 +36,9 @@ PAB = "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock"
 BUCKET_POLICY = "aws:s3/bucketPolicy:BucketPolicy"
 LOCK_TYPES = ("aws:s3/bucketObjectLockConfiguration:BucketObjectLockConfiguration",
               "aws:s3/bucketObjectLockConfigurationV2:BucketObjectLockConfigurationV2")
+VAULT = "aws:backup/vault:Vault"
+VAULT_LOCK = "aws:backup/vaultLockConfiguration:VaultLockConfiguration"
+BACKUP_PLAN = "aws:backup/plan:Plan"
 INSTANCE = "aws:ec2/instance:Instance"
 LAUNCH_TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
 LISTENER_TYPES = ("aws:lb/listener:Listener", "aws:alb/listener:Listener")
@@ -52,6 +55,10 @@ class Context:
     @property
     def min_retention_days(self) -> int:
         return retention.minimum_days(self.security_level)
+
+    @property
+    def min_backup_days(self) -> int:
+        return backup.level(self.security_level).retention_days
 
     @classmethod
     def from_settings(cls, s) -> Context:
@@ -289,6 +296,58 @@ def stack_log_archive_locked(resources, ctx: Context) -> list[str]:
     return []
 
 
+def check_backup(typ: str, props: Props, ctx: Context) -> list[str]:
+    """Backups: the vault encrypted with a KMS key and locked in COMPLIANCE mode for the
+    level's retention, plans that keep recovery points as long, the off-site bucket locked."""
+    need, level = ctx.min_backup_days, ctx.security_level
+    if typ == VAULT and not props.get("kmsKeyArn"):
+        return ["backup vault is not encrypted with a customer-managed KMS key (kmsKeyArn)"]
+    if typ == VAULT_LOCK:
+        out = []
+        days = int(props.get("minRetentionDays") or 0)
+        if days < need:
+            out.append(f"vault lock keeps recovery points {days} days; level {level} needs at "
+                       f"least {need}")
+        if props.get("changeableForDays") in (None, ""):
+            out.append("vault lock is in governance mode (no changeableForDays): an "
+                       "administrator can remove it; COMPLIANCE mode is required")
+        return out
+    if typ == BACKUP_PLAN:
+        out = []
+        for rule in props.get("rules") or []:
+            days = int((rule.get("lifecycle") or {}).get("deleteAfter") or 0)  # 0: forever
+            if 0 < days < need:
+                out.append(f"backup rule '{rule.get('ruleName', '?')}' deletes recovery points "
+                           f"after {days} days; level {level} needs at least {need}")
+        return out
+    if (typ == BUCKET and (props.get("tags") or {}).get("Role") == "backup"
+            and not _true(props.get("objectLockEnabled"))):
+        return ["the off-site backup bucket has no object lock: its copies are not write-once"]
+    return []
+
+
+def stack_backups_locked(resources, ctx: Context) -> list[str]:
+    out = []
+    vaults, locks = _count(resources, VAULT), _count(resources, VAULT_LOCK)
+    if not vaults:
+        out.append("the stack has no backup vault")
+    elif locks < vaults:
+        out.append(f"{vaults} backup vault(s) but {locks} vault lock(s)")
+    if not _count(resources, BACKUP_PLAN):
+        out.append("the stack has no backup plan")
+    backup_buckets = sum(1 for t, _, p in resources
+                         if t == BUCKET and (p.get("tags") or {}).get("Role") == "backup")
+    compliant = [p for t, _, p in resources if t in LOCK_TYPES
+                 and ((p.get("rule") or {}).get("defaultRetention") or {}).get("mode")
+                 == "COMPLIANCE"
+                 and int(((p.get("rule") or {}).get("defaultRetention") or {}).get("days") or 0)
+                 >= ctx.min_backup_days]
+    if backup_buckets and not compliant:
+        out.append(f"no object lock in COMPLIANCE mode for {ctx.min_backup_days} days or more: "
+                   "the off-site backup copy is not write-once")
+    return out
+
+
 def check_trail(typ: str, props: Props, ctx: Context) -> list[str]:
     if typ != "aws:cloudtrail/trail:Trail":
         return []
@@ -378,6 +437,12 @@ RULES: tuple[Rule, ...] = (
          _vn(*retention.REFERENCES),
          "remove provdc:guardrails.logRetentionDays or raise it to the level's minimum",
          check=check_log_retention, stack_check=stack_log_archive_locked),
+    Rule("PDC-BAK-01", "Backups are encrypted and kept write-once for the level's retention",
+         "— (AWS FSBP Backup.1; AWS Backup Vault Lock in compliance mode)",
+         _vn(*backup.REFERENCES),
+         "remove provdc:guardrails.backupVaultLock: false, and backupRetentionDays or raise it "
+         "to the level's minimum",
+         check=check_backup, stack_check=stack_backups_locked),
     Rule("PDC-LOG-02", "A multi-region trail with log-file validation and KMS",
          "CIS §3.1, §3.2, §3.5",
          _vn(f"{TCVN} L3: log configuration changes and admin actions centrally [P]",

@@ -13,6 +13,7 @@ import pulumi
 import pulumi_aws as aws
 
 from provdc.cloud import layout
+from provdc.cloud.components import backup as backup_vault
 from provdc.cloud.components.compute import PortalLoadBalancer, ServiceFleet
 from provdc.cloud.components.monitoring import AuditTrail
 from provdc.cloud.components.network import DcNetwork, TslcdAttachment
@@ -82,8 +83,13 @@ def build(s: StackSettings) -> dict[str, Any]:
     keys = Keys("keys", s, account, opts)
     logs = SecureBucket("log-archive", s, bucket_name(s, "log-archive"), keys.logs.arn, account,
                         "log-archive", lock_days=days, protect=True, opts=opts)
+    # the hosts' off-site copy: write-once for the level's backup retention (3-2-1)
+    backup_days = backup_vault.retention_days(s)
+    locked = g.backup_vault_lock
     backup = SecureBucket("backup", s, bucket_name(s, "backup"), keys.data.arn, account,
-                          "backup", opts=opts)
+                          "backup", lock_days=backup_days if locked else None,
+                          lock_mode="COMPLIANCE", protect=True, opts=opts)
+    vault = backup_vault.BackupVault("backup-vault", s, keys.data.arn, opts)
     net = DcNetwork("dc", s, admin_acl, opts)
     if g.flow_logs:
         net.attach_flow_logs(logs.bucket.arn)
@@ -108,6 +114,8 @@ def build(s: StackSettings) -> dict[str, Any]:
         "subnets": {spec.key: spec.cidr for spec in net.specs},
         "log_archive_bucket": logs.bucket.bucket,
         "backup_bucket": backup.bucket.bucket,
+        "backup_vault": vault.vault.name,
+        "backup_retention_days": backup_days,
         "soc_topic": audit.topic.arn,
         "portal_lb_dns": lb.lb.dns_name if lb else None,
         "hosts": [

@@ -86,6 +86,8 @@ class Guardrails(_Model):
     trail_multi_region: bool = Field(True, alias="trailMultiRegion")
     flow_logs: bool = Field(True, alias="flowLogs")
     restrict_default_security_group: bool = Field(True, alias="restrictDefaultSecurityGroup")
+    backup_vault_lock: bool = Field(True, alias="backupVaultLock")
+    backup_retention_days: int | None = Field(None, alias="backupRetentionDays", ge=1)
 
     @field_validator("admin_sources")
     @classmethod

@@ -25,8 +25,9 @@ class BackupLevel:
 
 
 TABLE: dict[int, BackupLevel] = {
-    1: BackupLevel(1, 7, False, 365, "TCVN 14423:2026 matrix, backup row: a policy and "
-                   "protected copies; restore tests 'periodic' (provdc: yearly)", "partial"),
+    1: BackupLevel(1, 30, False, 365, "TCVN 14423:2026 matrix, backup row: a policy and "
+                   "protected copies; restore tests 'periodic' (provdc: yearly and a month's "
+                   "copies, as the SOC's operational floor)", "partial"),
     2: BackupLevel(2, 30, False, 365, "TCVN 14423:2026 matrix: separate backup "
                    "infrastructure; kept as long as level 2 logs (1 month)", "partial"),
     3: BackupLevel(3, 90, True, 365, "TCVN 14423:2026 matrix: 3-2-1, automated, encrypted; "
@@ -36,6 +37,13 @@ TABLE: dict[int, BackupLevel] = {
     5: BackupLevel(5, 365, True, 92, "TCVN 14423:2026 matrix: restore test quarterly, "
                    "geo-redundant; kept 12 months", "unverified"),
 }
+
+REFERENCES = (
+    "TCVN 14423:2026 matrix, backup row: L2 separate backup infrastructure, L3 3-2-1 "
+    "automated and encrypted, L4 HA and hot restore, L5 geo-redundant [P]",
+    "TCVN 14423:2026 matrix, restore test: periodic, L4 6-monthly, L5 quarterly [P]",
+    "Circular 12/2022/TT-BTTTT appendices (backup from level 3) [P]",
+)
 
 # The oldest a last successful snapshot may be for its schedule: the interval plus the
 # timer's randomised delay and a run's own duration.

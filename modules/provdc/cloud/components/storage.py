@@ -57,7 +57,8 @@ class SecureBucket(pulumi.ComponentResource):
 
     def __init__(self, name: str, s: StackSettings, bucket_name: str, key_arn: pulumi.Input[str],
                  account_id: pulumi.Input[str], role: str, lock_days: int | None = None,
-                 protect: bool = False, opts: pulumi.ResourceOptions | None = None):
+                 lock_mode: str | None = None, protect: bool = False,
+                 opts: pulumi.ResourceOptions | None = None):
         super().__init__("provdc:cloud:SecureBucket", name, None, opts)
         g = s.config.guardrails
         child = pulumi.ResourceOptions(parent=self)
@@ -88,7 +89,7 @@ class SecureBucket(pulumi.ComponentResource):
             self.lock = aws.s3.BucketObjectLockConfiguration(
                 f"{name}-lock", bucket=self.bucket.id, opts=child,
                 rule={"default_retention": {
-                    "mode": retention.lock_mode(s.topology.max_security_level),
+                    "mode": lock_mode or retention.lock_mode(s.topology.max_security_level),
                     "days": lock_days}})
         self.register_outputs({"bucket": self.bucket.id})
 
