@@ -48,7 +48,9 @@ MASKED_UNITS = (
 # Enabled by their packages but unable to run in a container on this kernel (auditd:
 # "audit support not in kernel"; acct needs CAP_SYS_PACCT). Hardening playbooks may
 # still configure them; the lab just does not start them at boot.
-DISABLED_UNITS = ("auditd.service", "acct.service")
+# PostgreSQL is in the image for the database hosts the backup drill uses; it starts only
+# where a test or a playbook enables it.
+DISABLED_UNITS = ("auditd.service", "acct.service", "postgresql.service")
 
 # The customize hooks make the image lab-ready. Any change here changes the cache key.
 CUSTOMIZE_HOOKS = (
