@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from merger_inputs import NEW, one_paragraph_error
 
@@ -90,3 +91,20 @@ def test_every_shipped_merger_file_validates_and_plans(invoke):
         assert result.exit_code == 0, result.output
         sites[path.stem] = len(json.loads(result.stdout)["sites"])
     assert sites == {"can-tho": 111, "hau-giang": 105, "soc-trang": 141, "topology": 120}
+
+
+def test_a_carried_prefix_is_admitted_like_the_site_it_now_belongs_to():
+    """Phường 7's agency keeps 10.94.67.0/24 behind Phường Sóc Trăng's gateway: the firewalls
+    must admit it wherever the flow matrix admits the commune tier, and a prefix nobody
+    carries stays out."""
+    from provdc.segmentation.matrix import Node, build
+    from provdc.topology.validate import load
+
+    merged = load(Path(__file__).parent / "reconverge" / "can-tho.yml")
+    qlvb = Node("qlvb-1", "dc", "10.94.2.2", zone="APP", service="qlvb", segment="10.94.2.0/24")
+    seg = build(merged, [qlvb])
+    for src in ("10.94.66.20", "10.94.67.20", "10.93.67.20"):  # first and further carries
+        assert seg.hosts["qlvb-1"].admits(src, "10.94.2.2", "tcp", 443), src
+        assert seg.zone.admits(src, "10.94.2.2", "tcp", 443), src
+    assert not seg.hosts["qlvb-1"].admits("10.94.68.20", "10.94.2.2", "tcp", 443)
+    assert not seg.zone.admits("10.94.68.20", "10.94.2.2", "tcp", 443)

@@ -79,7 +79,7 @@ class Rule:
     dst: Addr | None  # None: any destination (host rules: the host itself)
     proto: str  # tcp | udp | icmp
     ports: tuple[int, ...]
-    why: str  # where the rule comes from: "flows[12] ..." or "operations: ..."
+    why: str  # where the rule comes from: "flow zone:APP -> ..." or "operations: ..."
 
     def admits(self, src: str, dst: str, proto: str, port: int | None) -> bool:
         return (
@@ -235,9 +235,10 @@ class Resolver:
                                                  n.role == "agency")]
 
     def _site_sources(self, sp) -> list:
-        """A site's LAN and its gateway's own TSLCD address: traffic the gateway itself
-        sends (its log forwarding, its time sync) leaves from the uplink, not the LAN."""
-        return [sp.cidr, str(self.plan.wan_link(sp.slug)[1])]
+        """A site's LAN, the prefixes carried over to it (a merged agency keeps its addresses
+        behind the site's gateway) and its gateway's own TSLCD address: traffic the gateway
+        itself sends (its log forwarding, its time sync) leaves from the uplink, not the LAN."""
+        return [*(sp.carried or (sp.cidr,)), str(self.plan.wan_link(sp.slug)[1])]
 
     def _service(self, slug: str):
         return next(s for s in self.topo.services if s.slug == slug)
@@ -247,16 +248,19 @@ def _role(node: Node) -> str:
     return node.role if node.role in ("gateway", "agency") else "dc"
 
 
-def flow_why(index: int, flow: Flow) -> str:
+def flow_why(flow: Flow) -> str:
+    """A rule's reason names its flow by what it says, not by its place in the list: a flow
+    added or removed above it (a merger drops the district tier's) must not rewrite the
+    rules of every host whose flows come later."""
     ports = ",".join(str(p) for p in flow.ports)
-    return f"flows[{index}] {flow.source} -> {flow.to} {flow.proto}{'/' + ports if ports else ''}"
+    return f"flow {flow.source} -> {flow.to} {flow.proto}{'/' + ports if ports else ''}"
 
 
 def matrix_edges(loaded: Loaded, extra: Iterable[ExtraFlow] = ()) -> list[Edge]:
     """The matrix plus the implicit (same-zone) operations flows, plus the inventory's own
     extra flows (the lab's measurement)."""
-    edges = [Edge(f.source, f.to, f.proto, tuple(f.ports), flow_why(i, f))
-             for i, f in enumerate(loaded.topology.flows)]
+    edges = [Edge(f.source, f.to, f.proto, tuple(f.ports), flow_why(f))
+             for f in loaded.topology.flows]
     edges += [Edge(r.source, r.to, r.proto, (r.port,), f"operations: {r.what}", implicit=True)
               for r in operations_required(loaded) if r.same_zone]
     edges += [Edge(f.source, f.to, f.proto, f.all_ports(), f"inventory: {f.why}")
