@@ -7,7 +7,7 @@ import subprocess
 import sys
 
 import pytest
-from merger_inputs import FORMER, NEW, one_paragraph_error
+from merger_inputs import FORMER, NEW, ROOT, one_paragraph_error
 
 from provdc.topology import migration
 from provdc.topology.validate import load
@@ -148,3 +148,23 @@ def test_host_names_are_the_labs(base):
     from provdc.lab.model import _hostname
 
     assert migration.host_name(base) == _hostname(base)
+
+
+def test_the_data_centre_services_the_merged_communes_reach():
+    """Hậu Giang's wards join the commune tier of the test's merged city, whose data centre
+    stays where Sóc Trăng's was: every service the tier reaches admits more sources (no port
+    moves), so does the zone firewall; the time source serves the wider supernet; the
+    bastion, which the tier does not reach, and the kept department change nothing."""
+    data = ROOT / "tests" / "migrate" / "reconverge"
+    doc = migration.plan([load(data / "soc-trang.yml"), load(data / "hau-giang.yml")],
+                         load(data / "can-tho.yml"))
+    hosts = {h["host"]: h for h in doc["hosts"]}
+    assert {n: hosts[n]["changes"] for n in ("qlvb-1", "soc-collector-1", "ntp-1",
+                                              "bastion-1")} == {
+        "qlvb-1": ["firewall"], "soc-collector-1": ["firewall"],
+        "ntp-1": ["firewall", "ntp_clients"], "bastion-1": []}
+    assert doc["zone_firewall"] == {"changed": True} and doc["summary"]["zone_firewall_changed"]
+    assert hosts["gw-so-noi-vu"]["changes"] == hosts["so-noi-vu-1"]["changes"] == []
+    assert hosts["gw-phuong-soc-trang"] == {
+        "host": "gw-phuong-soc-trang", "role": "gateway", "site": "phuong-soc-trang",
+        "formerly": "gw-phuong-5", "changes": ["renamed", "routes", "bandwidth"]}

@@ -142,6 +142,9 @@ def _plan_tables(doc: dict) -> list:
                 "tslcd_links_changed", "security_level_changed", "firewall_changed",
                 "bandwidth_changed", "hosts", "hosts_changed"):
         summary.add_row(key.replace("_", " "), str(s[key]))
+    changed = s["zone_firewall_changed"]
+    summary.add_row("zone firewall", "new" if changed is None else "changes" if changed
+                    else "unchanged")
     for action, n in s["prefixes"].items():
         summary.add_row(f"prefixes {action}", str(n))
     sites = PlainTable(title="Former sites")

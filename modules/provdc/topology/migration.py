@@ -208,15 +208,19 @@ def _document(index, formers, fates, new: Loaded) -> dict:
     dcs = [_dc_entry(f, fates[f"{f.topology.province.slug}/datacenter"][0], new)
            for f in formers]
     hosts = _hosts(index, fates, formers, new)
+    seat = _seat(formers, new)
+    zone_firewall = {"changed": None if seat is None else
+                     _matrix(seat) != _matrix(new)}  # None: a new data centre
     return {
         "province": {"name": new.topology.province.name, "slug": new.topology.province.slug,
                      "gso_code": new.topology.province.gso_code, "file": new.path},
         "former_provinces": [{"slug": f.topology.province.slug, "name": f.topology.province.name,
                               "gso_code": f.topology.province.gso_code, "file": f.path}
                              for f in formers],
-        "summary": _summary(sites, hosts),
+        "summary": {**_summary(sites, hosts), "zone_firewall_changed": zone_firewall["changed"]},
         "sites": sites,
         "datacenters": dcs,
+        "zone_firewall": zone_firewall,
         "hosts": hosts,
     }
 
@@ -289,6 +293,40 @@ def firewall_of(topo: Topology, tier: str, slug: str) -> dict:
             "udp_in": topo.inbound_ports("udp", tier=tier, site=slug), "out": out}
 
 
+def sources(loaded: Loaded, endpoint: str) -> list[str]:
+    """The prefixes a flow's endpoint stands for in the address plan, as the firewalls resolve
+    it: a site is its LAN, every prefix carried over to it (routed to it as well) and its
+    gateway's TSLCD address; a service is its zone (its hosts are the inventory's)."""
+    plan = loaded.plan
+    kind, _, name = endpoint.partition(":")
+    if kind in ("tier", "site"):
+        sites = [sp for sp in plan.sites if (sp.site.tier if kind == "tier" else sp.slug) == name]
+        return [str(net) for sp in sites for net in (sp.carried or (sp.cidr,))] + [
+            str(plan.wan_link(sp.slug)[1]) for sp in sites]
+    if kind == "zone":
+        return [str(plan.zone(name).cidr)]
+    if kind == "service":
+        svc = next(s for s in loaded.topology.services if s.slug == name)
+        return [str(plan.zone(svc.zone).cidr)]
+    return [endpoint]  # external: the same world before and after
+
+
+def admitted(loaded: Loaded, destinations: set[str]) -> list[str]:
+    """What the flow matrix lets into a host that is these endpoints, with its sources
+    resolved: a merger that adds communes to a tier changes the rules of every service the
+    tier reaches, although no port moves."""
+    return sorted({f"{f.proto}/{','.join(map(str, f.ports))} from {net}"
+                   for f in loaded.topology.flows if f.to in destinations
+                   for net in sources(loaded, f.source)})
+
+
+def _matrix(loaded: Loaded) -> list[str]:
+    """The data centre's zone firewall, resolved: every flow's sources to its destinations."""
+    return sorted({f"{f.proto}/{','.join(map(str, f.ports))} {src} -> {dst}"
+                   for f in loaded.topology.flows for src in sources(loaded, f.source)
+                   for dst in sources(loaded, f.to)})
+
+
 def _firewall(old: Topology, site, new: Topology, target) -> dict:
     before = firewall_of(old, site.tier, site.slug)
     if target is None:
@@ -349,10 +387,14 @@ def _hosts(index, fates, formers, new: Loaded) -> list[dict]:
     out = []
     for sp in new.plan.sites:
         out += _site_hosts(sp, primary.get(sp.slug), new)
-    seat = next((f for f in formers
-                 if f.topology.datacenter.block == new.topology.datacenter.block), None)
-    out += _dc_hosts(seat, new)
+    out += _dc_hosts(_seat(formers, new), new)
     return out
+
+
+def _seat(formers: list[Loaded], new: Loaded) -> Loaded | None:
+    """The former province whose data centre the new one is (same block), if any."""
+    return next((f for f in formers
+                 if f.topology.datacenter.block == new.topology.datacenter.block), None)
 
 
 def _site_hosts(sp: ap.SitePlan, former: Former | None, new: Loaded) -> list[dict]:
@@ -417,10 +459,11 @@ def _dc_changes(seat, before, svc, n, new: Loaded) -> list[str]:
         found.append("address")
     if before.security_level != svc.security_level:
         found.append("security_level")
-    ports = (seat.topology.inbound_ports("tcp", service=svc.slug, zone=before.zone),
-             seat.topology.inbound_ports("udp", service=svc.slug, zone=before.zone))
-    now = (new.topology.inbound_ports("tcp", service=svc.slug, zone=svc.zone),
-           new.topology.inbound_ports("udp", service=svc.slug, zone=svc.zone))
-    if ports != now:
+    if admitted(seat, {f"service:{svc.slug}", f"zone:{before.zone}"}) != admitted(
+            new, {f"service:{svc.slug}", f"zone:{svc.zone}"}):
         found.append("firewall")
+    # the provincial time source answers the province's LAN supernet, which a merger widens
+    if svc.role == "ntp" and (seat.topology.province.lan_supernet
+                              != new.topology.province.lan_supernet):
+        found.append("ntp_clients")
     return found
