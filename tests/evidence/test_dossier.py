@@ -133,6 +133,13 @@ def test_five_parts_in_vietnamese_and_the_same_table_in_both_languages(tmp_path)
     assert "chưa kiểm chứng" in body or "một phần" in body  # the certainty is stated
     assert "dossier-lgsp-network.svg" in body  # the figure beside the document
     assert (tmp_path / "out" / "dossier-lgsp-network.svg").read_text().startswith("<?xml")
+    # the sample's answers to the level criteria, in the document's language
+    answers = {r[3].rsplit(".", 1)[1]: r[2] for t in vi.tables for r in
+               ([c.text for c in row.cells] for row in t.rows) if r[3:4] and
+               r[3].startswith("services[") and r[0] == "lgsp"}
+    assert answers["system_class"] == "hạ tầng thông tin"
+    assert answers["information"] == "thông tin riêng, thông tin cá nhân"
+    assert "Các câu trả lời phù hợp với cấp độ 3." in body
     zones = table(vi, "Vùng")
     assert {z["Vùng"] for z in zones} == {"EDGE", "DMZ", "APP", "DB", "MGMT", "BACKUP", "USER"}
 

@@ -57,6 +57,15 @@ FIELDS = [  # classification field -> question (vi, en)
                            "National-critical information system")),
 ]
 
+VALUES_VI = {  # the classification's values as the Vietnamese dossier words them
+    "internal": "phục vụ hoạt động nội bộ", "public-service": "phục vụ người dân, doanh nghiệp",
+    "infrastructure": "hạ tầng thông tin", "industrial-control": "điều khiển công nghiệp",
+    "other": "khác", "public": "thông tin công cộng", "private": "thông tin riêng",
+    "personal": "thông tin cá nhân", "state-secret": "bí mật nhà nước",
+    "agency": "một cơ quan", "province": "các cơ quan trong tỉnh", "sector": "một ngành",
+    "national": "toàn quốc", "none": "không", "partial": "một phần", "full": "toàn trình",
+}
+
 
 class Writer:
     """Builds one dossier in one language."""
@@ -279,9 +288,10 @@ class Writer:
             return self.w("not_stated")
         if isinstance(value, bool):
             return self.pick(("có", "yes")) if value else self.pick(("không", "no"))
+        words = (lambda v: VALUES_VI.get(v, v)) if self.lang == "vi" else str
         if isinstance(value, list):
-            return ", ".join(value)
-        return str(value)
+            return ", ".join(map(words, value))
+        return words(value)
 
     def indicated_level(self) -> int | None:
         """The lowest level the answers require (Decree 85 Arts. 7-11 as the regime words
