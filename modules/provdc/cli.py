@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
 import sys
 from pathlib import Path
 
 import typer
-from typer.core import TyperGroup
+from typer.core import TyperCommand, TyperGroup
 
 from provdc.console import (
     FORMAT,
@@ -21,14 +23,61 @@ from provdc.console import (
     write_json,
 )
 from provdc.errors import EXIT_INVALID, ProvdcError
-from provdc.topology import renumber, report
-from provdc.topology.validate import load
+
+# Sub-command groups live next to their engines and are imported only when one of them runs
+# (or its own help is asked for): `provdc --help` and `provdc validate` start without loading
+# the lab, cloud, audit or traffic code. Command name -> (module whose `register(app)` adds
+# it, the one line the main help shows). A module absent from this installation is left out.
+GROUPS = {
+    "preview": ("provdc.cloud.cli", "Run the Pulumi program offline (mocks, no cloud, no "
+                "CLI) and check the policies."),
+    "lab": ("provdc.lab.cli", "The local lab: the province's data centre and agency sites as "
+            "real Linux hosts on this machine. Needs root."),
+    "audit": ("provdc.audit.cli", "Check hosts against the control catalogue and the audit's "
+              "checks; compare audits."),
+    "controls": ("provdc.audit.cli", "The baseline control catalogue."),
+    "bandwidth": ("provdc.qos.cli", "Bandwidth policy (HTB + DSCP) on the site gateways' "
+                  "TSLCD uplinks."),
+    "segmentation": ("provdc.segmentation.cli", "Zone segmentation (nftables) from the "
+                     "topology's allowed-flow matrix."),
+    "state": ("provdc.cloud.cli", "The Pulumi state backend on S3-compatible storage."),
+    "cloud": ("provdc.cloud.cli", "Detective checks and inventory for the cloud data centre."),
+    "topology": ("provdc.topology.cli", "Topologies generated from the official unit lists."),
+    "migrate": ("provdc.topology.cli", "Moving agencies from former provinces to a merged "
+                "one."),
+    "dossier": ("provdc.dossier.cli", "The security-level proposal dossier (Decree 85/2016) "
+                "of one information system."),
+    "backup": ("provdc.backup.cli", "Backups of the data centre's hosts: restore drills."),
+}
 
 
 class ProvdcGroup(TyperGroup):
     """The command tree, whose command-line mistakes (an unknown option, a value outside
     its choices, a missing argument) read like every other provdc error: one paragraph with
-    the fix, exit 2, instead of click's usage box."""
+    the fix, exit 2, instead of click's usage box. Its GROUPS are loaded when resolved (to
+    run, to complete, to show their own help); listings show their one line meanwhile."""
+
+    def list_commands(self, ctx) -> list[str]:
+        own = super().list_commands(ctx)
+        return own + [name for name, (module, _) in GROUPS.items()
+                      if name not in own and _installed(module)]
+
+    def get_command(self, ctx, name: str):
+        found = super().get_command(ctx, name)
+        if found is None and name in GROUPS and _installed(GROUPS[name][0]):
+            return TyperCommand(name, help=GROUPS[name][1])  # a listing's line only
+        return found
+
+    def resolve_command(self, ctx, args):
+        if args and args[0] in GROUPS and args[0] not in self.commands:
+            self._load(GROUPS[args[0]][0])
+        return super().resolve_command(ctx, args)
+
+    def _load(self, module: str) -> None:
+        holder = typer.Typer()
+        importlib.import_module(module).register(holder)
+        for name, command in typer.main.get_group(holder).commands.items():
+            self.add_command(command, name)
 
     def main(self, *args, standalone_mode: bool = True, **kwargs):
         if not standalone_mode:
@@ -48,6 +97,24 @@ class ProvdcGroup(TyperGroup):
                 sys.exit(int(exc.exit_code or EXIT_INVALID))
             fail_usage(command, exc.format_message(), int(exc.exit_code or EXIT_INVALID))
         sys.exit(code if isinstance(code, int) else 0)
+
+
+def command_tree() -> ProvdcGroup:
+    """The whole command tree with every installed group loaded (for completion scripts,
+    documentation and the tests of the CLI's conventions)."""
+    tree = typer.main.get_command(app)
+    for module in dict.fromkeys(m for m, _ in GROUPS.values()):
+        if _installed(module):
+            tree._load(module)
+    return tree
+
+
+def _installed(module: str) -> bool:
+    """Whether this installation has that part of provdc (a wheel may ship without some)."""
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ModuleNotFoundError:
+        return False
 
 
 def fail_usage(command: str, message: str, code: int) -> None:
@@ -95,6 +162,8 @@ def validate(
     format: Format = FORMAT,
 ) -> None:
     """Check a topology file: schema, hierarchy, address plan, bandwidth, flows."""
+    from provdc.topology.validate import load
+
     try:
         loaded = load(topology)
     except ProvdcError as exc:
@@ -122,6 +191,9 @@ def plan(
 ) -> None:
     """Print the address plan (zones, sites) and the bandwidth oversubscription; with
     --diagram, draw the data centre's network diagram as SVG."""
+    from provdc.topology import renumber, report
+    from provdc.topology.validate import load
+
     try:
         if diagram is not None:
             from provdc.diagram.svg import check_target
@@ -155,32 +227,6 @@ def schema() -> None:
     doc["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     doc["title"] = "provdc province topology"
     write_json(doc)
-
-
-def _register_subcommands() -> None:
-    """Sub-command groups live next to their engines; each registers itself here."""
-    import importlib
-
-    for module in (
-        "provdc.lab.cli",
-        "provdc.audit.cli",
-        "provdc.qos.cli",
-        "provdc.cloud.cli",
-        "provdc.segmentation.cli",
-        "provdc.topology.cli",
-        "provdc.dossier.cli",
-        "provdc.backup.cli",
-    ):
-        try:
-            mod = importlib.import_module(module)
-        except ModuleNotFoundError as exc:
-            if exc.name and module.startswith(exc.name):
-                continue  # that part of provdc is not installed yet
-            raise
-        mod.register(app)
-
-
-_register_subcommands()
 
 
 def main() -> None:

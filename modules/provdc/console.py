@@ -18,13 +18,6 @@ from typing import Any, NoReturn
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-)
 from rich.table import Table
 from rich.text import Text
 
@@ -109,6 +102,14 @@ def progress(what: str, total: int) -> Iterator[Callable[..., None]]:
     """A progress bar on stderr while long work runs; yields `done(n)` (or `done(n, total)`
     when the total is learnt on the way). It is drawn only on a terminal (logs and pipes stay
     clean) and removed when the work ends."""
+    from rich.progress import (  # only long commands draw one: not imported at start-up
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                   TimeElapsedColumn(), console=err, transient=True,
                   disable=not err.is_terminal) as bar:

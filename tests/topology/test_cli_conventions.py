@@ -38,6 +38,10 @@ WITH_FORMAT = {
     "segmentation verify": ["segmentation", "verify", "-i", "x.yml"],
     "topology units": ["topology", "units", "92"],
     "migrate plan": ["migrate", "plan", str(SAMPLE), str(SAMPLE)],
+    "audit": ["audit", "-i", "x.yml"],
+    "audit diff": ["audit", "diff", "old.json", "new.json"],
+    "controls list": ["controls", "list"],
+    "dossier": ["dossier", "lgsp", "--topology", str(SAMPLE)],
 }
 
 
@@ -52,9 +56,10 @@ def test_a_bad_format_is_one_paragraph_and_exit_2(name):
     assert result.stdout == ""
 
 
-# Commands without --format, and why. (audit and controls keep their own conventions:
-# report files, and the catalogue's.)
+# Commands without --format, and why.
 WITHOUT_FORMAT = {
+    "controls render-ansible": "writes the role's generated files and names them",
+    "controls oscal": "writes the OSCAL catalog file and names it",
     "schema": "prints a JSON Schema, for editors",
     "cloud inventory": "prints an Ansible inventory, JSON by definition",
     "cloud policy-config": "prints a Pulumi policy pack config, JSON by definition",
@@ -64,7 +69,7 @@ WITHOUT_FORMAT = {
     "topology from-units": "prints a topology file, YAML by definition",
 }
 OWN_GROUPS = {"validate", "plan", "schema", "preview", "lab", "bandwidth", "state", "cloud",
-              "segmentation", "topology", "migrate"}
+              "segmentation", "topology", "migrate", "audit", "controls", "dossier"}
 
 
 def _visible_commands(group, path=()):
@@ -78,14 +83,21 @@ def _visible_commands(group, path=()):
 
 
 def test_every_command_that_prints_a_result_takes_format():
-    import typer.main
+    from provdc.cli import command_tree
 
-    for name, command in _visible_commands(typer.main.get_command(app)):
+    tree = command_tree()  # every group loaded, not only the ones used so far
+    assert set(tree.commands) >= OWN_GROUPS, OWN_GROUPS - set(tree.commands)
+    checked = []
+    for name, command in _visible_commands(tree):
         if name.split()[0] not in OWN_GROUPS:
             continue
         has = any("--format" in getattr(p, "opts", ()) for p in command.params)
         assert has == (name not in WITHOUT_FORMAT), name
         assert not has or name in WITH_FORMAT, f"{name}: add it to WITH_FORMAT"
+        checked.append(name)
+    audit = tree.commands["audit"]  # a group whose callback runs the audit itself
+    assert any("--format" in getattr(p, "opts", ()) for p in audit.params)
+    assert set(WITH_FORMAT) - {"audit"} <= set(checked), set(WITH_FORMAT) - set(checked)
 
 
 def test_validate_json():
@@ -125,6 +137,8 @@ def test_shell_completion_is_offered():
     ("provdc la", {"lab"}),
     ("provdc cloud p", {"policy-config"}),
     ("provdc plan x --format ", {"table", "json"}),
+    ("provdc lab u", {"up"}),  # a group loaded on use completes like any other
+    ("provdc audit diff a b --format ", {"table", "json"}),
 ])
 def test_completion_answers(words, expected):
     env = dict(os.environ, _PROVDC_COMPLETE="complete_bash", COMP_WORDS=words,
@@ -132,6 +146,22 @@ def test_completion_answers(words, expected):
     run = subprocess.run([str(BIN / "provdc")], capture_output=True, text=True, timeout=60,
                          env=env)
     assert run.returncode == 0 and set(run.stdout.split()) == expected, run
+
+
+def test_the_main_help_lists_every_group_without_loading_them():
+    """`provdc --help` shows every group's line but imports none of their code: start-up
+    stays the interpreter, typer and rich (benchmarks/cli_bench.py measures it)."""
+    run = subprocess.run([sys.executable, "-X", "importtime", "-m", "provdc", "--help"],
+                         capture_output=True, text=True, timeout=60,
+                         env=dict(os.environ, COLUMNS="200"))
+    assert run.returncode == 0, run.stderr[-2000:]
+    from provdc.cli import GROUPS
+
+    assert all(f" {name} " in run.stdout for name in GROUPS if name not in {"backup"}), run.stdout
+    loaded = {line.split("|")[-1].strip() for line in run.stderr.splitlines() if "|" in line}
+    # a group's package is looked up (is it installed?), none of its modules is imported
+    groups = tuple(f"{module.rsplit('.', 1)[0]}." for module, _ in GROUPS.values())
+    assert not {m for m in loaded if m.startswith(groups)}, sorted(loaded)
 
 
 def _console(terminal: bool) -> tuple[Console, io.StringIO]:
