@@ -43,8 +43,8 @@ def test_every_compliance_test_has_exactly_one_id_and_every_id_a_test():
 def test_check_ids_are_their_own_families_and_never_a_control_id():
     ids = {c.id for c in checks().checks}
     assert not ids & set(catalogue().by_id)
-    assert {c.family for c in checks().checks} == {"SEG", "SOC", "BW"}
-    assert {"SEG", "SOC", "BW", "SSH"} <= set(families())
+    assert {c.family for c in checks().checks} == {"SEG", "SOC", "BW", "BAK"}
+    assert {"SEG", "SOC", "BW", "BAK", "SSH"} <= set(families())
 
 
 def test_every_check_is_bilingual_and_referenced_with_confidence():

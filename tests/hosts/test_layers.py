@@ -7,7 +7,7 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[2] / "modules" / "provdc"
 BASE = {"errors", "console", "paths", "text", "yamlsource"}
-FEATURES = {"controls", "segmentation", "qos", "soc", "cloud", "lab"}
+FEATURES = {"controls", "segmentation", "qos", "soc", "cloud", "lab", "backup"}
 BELOW = BASE | {"topology", "hosts"}
 # package -> what it may import (besides itself); the sideways arrows carry their reason at
 # the import and in docs/architecture.md

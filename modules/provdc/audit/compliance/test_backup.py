@@ -1,0 +1,83 @@
+"""Backups on every host whose service has a backup policy: the checks an inspector can run.
+
+    pytest --pyargs provdc.audit.compliance.test_backup --hosts=ansible://all \
+        --ansible-inventory=INVENTORY
+
+The timer is enabled and active; the last successful backup is younger than the policy's
+schedule allows; the repository is encrypted (restic: the repository's config is ciphertext,
+readable with the host's password file, which only root reads); the last restore drill
+passed and is younger than the security level's drill interval. Hosts without a policy are
+skipped. Ids, titles and references with their confidence (VN-BAK-01..04):
+`provdc/audit/checks.yml`.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from provdc.audit.suite import host_topology
+from provdc.topology import backup
+
+CONF = "/etc/provdc/backup"
+STATE = "/var/lib/provdc-backup"
+
+
+@pytest.fixture
+def policy(host):
+    get = getattr(host.backend, "get_variables", None)
+    service = (get() if get else {}).get("provdc_service")
+    topo = host_topology(host)
+    found = next((s for s in topo.services if s.slug == service and s.backup), None)
+    if found is None:
+        pytest.skip(f"service {service or '(none)'} has no backup policy in the topology")
+    return found
+
+
+def test_backup_timer_active(host, policy):
+    timer = host.service("provdc-backup.timer")
+    assert timer.is_enabled, "provdc-backup.timer is not enabled"
+    assert timer.is_running, "provdc-backup.timer is not active"
+    unit = host.file("/etc/systemd/system/provdc-backup.timer").content_string
+    calendar = backup.ON_CALENDAR[policy.backup.schedule]
+    assert f"OnCalendar={calendar}" in unit, f"the timer does not run {policy.backup.schedule}"
+
+
+def test_backup_last_success_is_recent(host, policy):
+    record = host.file(f"{STATE}/last-success")
+    assert record.exists, "no backup of this host has ever succeeded"
+    stamp, snapshot = record.content_string.split()[:2]
+    age_h = (time.time() - int(stamp)) / 3600
+    allowed = backup.MAX_AGE_HOURS[policy.backup.schedule]
+    assert age_h <= allowed, (f"last successful backup ({snapshot}) is {age_h:.1f} h old; a "
+                              f"{policy.backup.schedule} schedule allows {allowed} h")
+
+
+def test_backup_repository_encrypted(host, policy):
+    password = host.file(f"{CONF}/password")
+    assert password.exists and password.user == "root", "no root-owned password file"
+    assert password.mode & 0o077 == 0, f"password file mode {oct(password.mode)}"
+    # restic's config is stored encrypted: reading it needs the password; it must say the
+    # repository's version and chunker polynomial, which plaintext storage would not hide
+    shown = host.run("/usr/local/sbin/provdc-backup config")
+    assert shown.rc == 0, shown.stderr
+    config = json.loads(shown.stdout)
+    assert config.get("version") and config.get("chunker_polynomial"), shown.stdout
+    raw = host.run("/usr/local/sbin/provdc-backup raw-config")
+    assert raw.rc == 0, raw.stderr
+    assert b"chunker_polynomial" not in raw.stdout_bytes, "the repository config is plaintext"
+
+
+def test_backup_drill_is_recent(host, policy):
+    record = host.file(f"{STATE}/last-drill.json")
+    days = backup.level(policy.security_level).drill_days
+    assert record.exists, f"no restore drill recorded; level {policy.security_level} asks one " \
+                          f"every {days} days (provdc backup drill)"
+    drill = json.loads(record.content_string)
+    finished = time.mktime(time.strptime(drill["finished"], "%Y-%m-%dT%H:%M:%SZ")) - time.timezone
+    age_days = (time.time() - finished) / 86400
+    assert drill["passed"], f"the last drill ({drill['finished']}) failed"
+    assert age_days <= days, (f"the last drill was {age_days:.0f} days ago; level "
+                              f"{policy.security_level} asks one every {days} days")
