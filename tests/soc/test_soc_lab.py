@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import re
+import shlex
 import time
 from pathlib import Path
 
@@ -272,3 +273,24 @@ def test_compliance_checks_pass_and_catch_drift(soc):
     finally:
         soc.ssh.run(soc.agency.name, f"sed -i 's/queue.saveOnShutdown=\"off\"/"
                     f"queue.saveOnShutdown=\"on\"/' {forward}")
+
+
+@pytest.mark.parametrize("check, path, line, named", [
+    # a vendor agent's rsyslog snippet sorted before ours that drops auth events
+    ("disk_queue", "/etc/rsyslog.d/10-vendor.conf", "auth,authpriv.* stop",
+     "/etc/rsyslog.d/10-vendor.conf:1"),
+    # a package's chrony snippet adding a public pool
+    ("provincial_source", "/etc/chrony/conf.d/50-vendor.conf", "pool 2.debian.pool.ntp.org",
+     "/etc/chrony/conf.d/50-vendor.conf:1"),
+])
+def test_drift_in_files_we_do_not_write_is_caught(soc, check, path, line, named):
+    """Effective state, whoever wrote it: a file the SOC role never touches changes what
+    rsyslog or chronyd does; the check fails and names that file and line."""
+    soc.ssh.run(soc.agency.name, f"printf '%s\\n' {shlex.quote(line)} > {path}")
+    try:
+        drift = run_compliance(soc, "-k", check)
+    finally:
+        soc.ssh.run(soc.agency.name, f"rm -f {path}")
+    assert drift.returncode == 1 and "1 failed" in drift.stdout, drift.stdout[-2000:]
+    assert named in drift.stdout, drift.stdout[-2000:]
+    assert run_compliance(soc, "-k", check).returncode == 0  # and passes once it is gone

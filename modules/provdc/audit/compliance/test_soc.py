@@ -63,6 +63,60 @@ def collector(host):
     return host
 
 
+# rsyslog's own dump of the configuration it will run: rsyslog.conf with every include
+# expanded in place, each included file framed by "##### BEGIN CONFIG: FILE" lines.
+RSYSLOG_FULL = ("f=$(mktemp) && rsyslogd -N1 -o \"$f\" >/dev/null 2>&1; cat \"$f\"; "
+                "rm -f \"$f\"")
+# Every time source chronyd will use, as FILE:LINE:TEXT: chrony.conf, then the files its
+# confdir (*.conf), sourcedir (*.sources) and include directives name.
+CHRONY_SOURCES = r"""c=/etc/chrony/chrony.conf
+for f in "$c" $(awk '$1 == "confdir" { for (i = 2; i <= NF; i++) print $i "/*.conf" }
+  $1 == "sourcedir" { for (i = 2; i <= NF; i++) print $i "/*.sources" }
+  $1 == "include" { print $2 }' "$c"); do
+  [ -f "$f" ] && grep -HnE '^[[:space:]]*(server|pool|peer)[[:space:]]' "$f"
+done; true"""
+
+
+def discards_before(full: str, forward: str) -> list[str]:
+    """Rules that stop auth or authpriv events before the forward file's first rule (rsyslog
+    runs its rules in the order it parsed them: a discard earlier wins), as "FILE:LINE: RULE".
+    The dump frames each file it parses; the files of one include glob are framed nested
+    (each pushed on the parser's stack), so a line belongs to the innermost open file."""
+    stack: list[list] = []  # [file, lines of it seen so far]
+    found = []
+    for text in full.splitlines():
+        begin = re.match(r"##### BEGIN CONFIG: (\S+)", text)
+        if begin:
+            stack.append([begin.group(1), 0])
+            continue
+        if text.startswith("##### END   CONFIG:"):
+            if stack:
+                stack.pop()
+            continue
+        if not stack:
+            continue
+        stack[-1][1] += 1
+        if stack[-1][0] == forward and text.strip() and not text.lstrip().startswith("#"):
+            break  # the forward's own rules: what came before decided
+        rule = re.match(r"\s*([\w*.,;!=]+)\s+(stop|~)\s*$", text)
+        if rule and _selects_auth(rule.group(1)):
+            found.append(f"{stack[-1][0]}:{stack[-1][1]}: {text.strip()}")
+    return found
+
+
+def _selects_auth(selector: str) -> bool:
+    """Whether a selector (`*.*;auth,authpriv.none`) takes auth or authpriv events: its
+    parts apply in order, a later `.none` taking a facility back out."""
+    taken = {"auth": False, "authpriv": False}
+    for part in selector.split(";"):
+        facilities, _, priority = part.partition(".")
+        names = set(facilities.split(","))
+        for facility in taken:
+            if facility in names or "*" in names:
+                taken[facility] = priority != "none"
+    return any(taken.values())
+
+
 def directive(text: str, name: str) -> str | None:
     found = re.search(rf'\b{name}="([^"]*)"', text, re.IGNORECASE)
     return found.group(1) if found else None
@@ -85,19 +139,29 @@ def test_soc_rsyslog_running_and_configuration_valid(host):
 
 
 def test_soc_time_from_the_provincial_source_only(host, topology):
-    sources = host.file("/etc/chrony/sources.d/provdc.sources").content_string
-    servers = re.findall(r"^server\s+(\S+)", sources, re.MULTILINE)
+    """Every source chronyd will read, whoever wrote it (chrony.conf, its confdir, sourcedir
+    and include files): the provincial servers, and nothing else."""
     if variables(host).get("provdc_service") == "ntp":
         allow = host.file("/etc/chrony/conf.d/provdc-server.conf").content_string
         assert f"allow {topology.province.lan_supernet}" in allow
         return
+    lines = host.run(CHRONY_SOURCES).stdout.splitlines()
+    sources = [(where, text.split()) for where, text in map(_split_grep, lines)]
+    servers = {words[1] for _, words in sources if words[0] == "server"}
     assert servers, "no NTP server configured"
-    if topology.operations.ntp_servers:
-        assert set(servers) == set(topology.operations.ntp_servers)
-    chrony = host.file("/etc/chrony/chrony.conf").content_string
-    assert not re.search(r"^\s*(pool|server)\s", chrony, re.MULTILINE), \
-        "chrony.conf still has its own time sources"
+    wanted = set(topology.operations.ntp_servers) or servers
+    foreign = [f"{where}: {' '.join(words)}" for where, words in sources
+               if words[0] != "server" or words[1] not in wanted]
+    assert not foreign, f"time sources other than the province's: {'; '.join(foreign)}"
+    assert servers == wanted, f"provincial servers missing: {sorted(wanted - servers)}"
     assert host.service("chrony").is_enabled
+
+
+def _split_grep(line: str) -> tuple[str, str]:
+    """`FILE:LINE:TEXT` -> ("FILE:LINE", TEXT)."""
+    path, _, rest = line.partition(":")
+    number, _, text = rest.partition(":")
+    return f"{path}:{number}", text
 
 
 # --- agents -------------------------------------------------------------------------------
@@ -119,6 +183,8 @@ def test_soc_forwarding_over_relp_tls_with_a_disk_queue(agent, topology):
     assert directive(action, "action.resumeRetryCount") == "-1", \
         "gives up while the collector is down"
     assert re.search(r"auth,authpriv\.\*", conf), "auth events are not all forwarded"
+    dropped = discards_before(agent.run(RSYSLOG_FULL).stdout, FORWARD)
+    assert not dropped, f"auth events discarded before the forward: {'; '.join(dropped)}"
 
 
 def test_soc_agent_connected_to_the_collector(agent, topology):
