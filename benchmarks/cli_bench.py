@@ -11,28 +11,18 @@ the neighbours; on an idle one the two agree within a few percent. Target: `--he
 from __future__ import annotations
 
 import os
-import resource
-import statistics
-import subprocess
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _table import markdown_table, write_section  # noqa: E402
+from topology_bench import PROVDC, wall  # noqa: E402  (median CPU time of a process)
 
-ROOT = Path(__file__).resolve().parents[1]
-PROVDC = [sys.executable, "-m", "provdc"]
 REPEAT = 9
 
 
 def cpu(cmd: list[str]) -> float:
-    times = []
-    for _ in range(REPEAT):
-        before = resource.getrusage(resource.RUSAGE_CHILDREN)
-        subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, cwd=ROOT)
-        after = resource.getrusage(resource.RUSAGE_CHILDREN)
-        times.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
-    return statistics.median(times)
+    return wall(cmd, REPEAT)
 
 
 def main() -> None:
