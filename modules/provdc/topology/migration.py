@@ -295,8 +295,9 @@ def firewall_of(topo: Topology, tier: str, slug: str) -> dict:
 
 def sources(loaded: Loaded, endpoint: str) -> list[str]:
     """The prefixes a flow's endpoint stands for in the address plan, as the firewalls resolve
-    it: a site is its LAN, every prefix carried over to it (routed to it as well) and its
-    gateway's TSLCD address; a service is its zone (its hosts are the inventory's)."""
+    it (provdc.segmentation.matrix.Resolver): a site is its LAN, every prefix carried over to
+    it (routed to it as well) and its gateway's TSLCD address; a service is its zone (its
+    hosts are the inventory's)."""
     plan = loaded.plan
     kind, _, name = endpoint.partition(":")
     if kind in ("tier", "site"):
@@ -308,7 +309,10 @@ def sources(loaded: Loaded, endpoint: str) -> list[str]:
     if kind == "service":
         svc = next(s for s in loaded.topology.services if s.slug == name)
         return [str(plan.zone(svc.zone).cidr)]
-    return [endpoint]  # external: the same world before and after
+    # external: the EDGE zone, and everything outside the province's LAN and TSLCD WAN,
+    # which a merger changes too
+    prov = loaded.topology.province
+    return [str(plan.zone("EDGE").cidr), f"outside {prov.lan_supernet} {prov.tslcd_wan}"]
 
 
 def admitted(loaded: Loaded, destinations: set[str]) -> list[str]:
