@@ -91,7 +91,7 @@ class _Collector:
 
 def _record(report) -> dict:
     props = dict(report.user_properties)
-    record = {"nodeid": report.nodeid, "outcome": report.outcome, "when": report.when}
+    record = {"nodeid": test_id(report.nodeid), "outcome": report.outcome, "when": report.when}
     if PROPERTY in props:
         record["provdc"] = json.loads(props[PROPERTY])
     else:
@@ -115,8 +115,15 @@ def hosts_done(lines: list[str]) -> tuple[int, int]:
     return sum(1 for ids in left.values() if ids <= finished), len(left)
 
 
+def test_id(nodeid: str) -> str:
+    """The test's id without the `@group` xdist appends under `--dist loadgroup` (the suite
+    groups each host's tests on one worker): report ids stay those of a plain run."""
+    return re.sub(r"\]@[^\[\]]*$", "]", nodeid)
+
+
 def host_from_nodeid(nodeid: str) -> str | None:
     """`...::test_x[ansible://lgsp-1]` -> lgsp-1 (testinfra puts the host in the id)."""
+    nodeid = test_id(nodeid)
     m = re.search(r"\[(?:[a-z+]+://)([^\]]+)\]$", nodeid) or re.search(
         r"\[(?:[a-z+]+://)([^\]]+?)-VN-[A-Z]+-\d{2}\]$", nodeid
     )

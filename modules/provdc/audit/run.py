@@ -98,7 +98,8 @@ def run_suite(inventory: Path, out: Path, limit: str | None = None,
         f"--hosts=ansible://{limit or 'all'}", f"--ansible-inventory={inventory}",
     ]
     if workers > 1 and _has_xdist():
-        cmd += ["-n", str(workers)]
+        # a host's tests stay on one worker (the suite's conftest groups them by host)
+        cmd += ["-n", str(workers), "--dist", "loadgroup"]
     # Run from the caller's directory, so relative paths (-i, provdc_topology) mean what they
     # say; PYTHONSAFEPATH keeps that directory off sys.path (in xdist's workers too): a
     # provdc/ or pytest.py in it must not stand in for the real ones.

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from provdc.audit.plugin import host_from_nodeid
 from provdc.audit.suite import record_facts
 
 HERE = Path(__file__).resolve().parent
@@ -18,6 +19,12 @@ HERE = Path(__file__).resolve().parent
 
 def pytest_collection_modifyitems(config, items):
     if config.getoption("hosts", None):
+        # one xdist worker per host (`--dist loadgroup`): each host is read in one batched
+        # round trip by one worker, not once by every worker that draws one of its tests
+        for item in items:
+            host = host_from_nodeid(item.nodeid)
+            if host:
+                item.add_marker(pytest.mark.xdist_group(host))
         return
     skip = pytest.mark.skip(
         reason="compliance checks need hosts: pytest --pyargs provdc.audit.compliance "
