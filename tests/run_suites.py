@@ -22,8 +22,8 @@ REPORTS = ROOT / "reports" / "tests"
 # installed package and the installed collection last: they build the wheel (and the
 # collection), install them outside the checkout and run them there, so they fail for
 # packaging alone once the code itself has passed.
-ORDER = ["topology", "migrate", "cloud", "lab", "hardening", "qos", "segmentation", "soc",
-         "pyinfra", "hosts", "inputs", "install", "collection"]
+ORDER = ["topology", "migrate", "cloud", "evidence", "lab", "hardening", "qos", "segmentation",
+         "soc", "backup", "pyinfra", "hosts", "inputs", "vm", "install", "collection"]
 
 
 def suites(argv: list[str]) -> list[str]:
