@@ -18,13 +18,13 @@ unset PROVDC_PW
 export RESTIC_REPOSITORY="$REPO" RESTIC_PASSWORD_FILE="$SCRATCH/password" \
     RESTIC_CACHE_DIR="$SCRATCH/cache"
 
-snap=$(restic snapshots --latest 1 --host "$HOST" --json | python3 -c '
+snap=$(restic --no-lock snapshots --latest 1 --host "$HOST" --json | python3 -c '
 import json, sys
 s = json.load(sys.stdin)[-1]
 print(s["short_id"], s["time"])')
 id=${snap%% *} when=${snap#* }
 started=$(date +%s.%N)
-restic --quiet restore "$id" --target "$SCRATCH/restore"
+restic --no-lock --quiet restore "$id" --target "$SCRATCH/restore"
 sums=$(cd "$SCRATCH/restore" && find . -type f -printf '%T@ %p\0' | while IFS= read -r -d '' line; do
     f=${line#* }; printf '%s %s %s\n' "${line%% *}" "$(sha256sum < "$f" | cut -c1-64)" "${f#.}"
 done)
