@@ -12,8 +12,8 @@ from pathlib import Path
 import yaml
 from conftest import BIN, GALAXY, ROOT, VERSION, build
 
-ROLES = ("baseline", "segmentation", "soc_agent", "soc_collector", "bandwidth")
-PLAYBOOKS = ("site", "baseline", "segmentation", "soc", "bandwidth")
+ROLES = ("baseline", "segmentation", "soc_agent", "soc_collector", "bandwidth", "backup")
+PLAYBOOKS = ("site", "baseline", "segmentation", "soc", "bandwidth", "backup")
 PLUGINS = ("inventory/hosts.py", "action/segmentation_specs.py", "action/bandwidth_specs.py",
            "action/controls_gate.py", "action/soc_prepare.py", "filter/select_controls.py",
            "modules/segmentation_specs.py", "modules/controls_gate.py")
