@@ -95,7 +95,11 @@ VM_HOOKS = (
     ': > "$1/etc/hostname"',
     'rm -f "$1/etc/resolv.conf" && : > "$1/etc/resolv.conf"',
     'rm -rf "$1"/var/cache/apt/*.bin',
-    "printf '/dev/vda / ext4 rw,errors=remount-ro 0 1\\n' > \"$1/etc/fstab\"",
+    # /tmp a tmpfs from the first boot (Debian 13's default), without the hardening options
+    # VN-FS-04 adds. Mounting a tmpfs over a /tmp in use would hide the files beneath it,
+    # and the baseline's own fix module runs from /tmp/user/0 (libpam-tmpdir).
+    "printf '/dev/vda / ext4 rw,errors=remount-ro 0 1\\ntmpfs /tmp tmpfs defaults,mode=1777 0 0"
+    "\\n' > \"$1/etc/fstab\"",
 )
 RECIPE_VERSION = "1"
 
