@@ -1,7 +1,8 @@
 """Fleet benchmark: baseline hardening of N lab hosts by Ansible, by pyinfra, and by a raw
 batched-SSH floor, first converge and no-op re-run, all in one run (root; the lab).
 
-    flock /tmp/provdc-bench.lock python benchmarks/fleet_bench.py --sizes 10,50 [--write]
+    flock /tmp/provdc-bench.lock python benchmarks/fleet_bench.py --sizes 1,10,50 [--write]
+        [--logs DIR]  (with ANSIBLE_LOG_PATH set: a time-stamped log of every task)
 
 For each size, each engine gets pristine hosts: a lab named `fleet-bench` is brought up
 with enough sites for N hosts, the engine converges the first N hosts, runs again (nothing
@@ -41,7 +42,7 @@ LAB = "fleet-bench"
 
 from _table import markdown_table, write_section  # noqa: E402
 
-from provdc.controls import catalogue  # noqa: E402
+from provdc.controls import catalogue, kinds  # noqa: E402
 from provdc.controls.checks import commands_for  # noqa: E402
 from provdc.lab.pytest_plugin import bring_up, tear_down  # noqa: E402
 from provdc.pyinfra_engine import selection  # noqa: E402
@@ -55,6 +56,16 @@ def env() -> dict:
                 ANSIBLE_CONFIG=str(REPO / "ansible.cfg"), ANSIBLE_NOCOLOR="1")
 
 
+LOGS: Path | None = None  # --logs DIR: each engine run's output, for a per-task profile
+
+
+def keep_log(engine: str, n: int, text: str) -> None:
+    if LOGS is not None:
+        LOGS.mkdir(parents=True, exist_ok=True)
+        runs = len(list(LOGS.glob(f"{engine}-{n}-*.log")))
+        (LOGS / f"{engine}-{n}-{runs + 1}.log").write_text(text)
+
+
 def timed(argv: list[str], **kw) -> tuple[float, subprocess.CompletedProcess]:
     start = time.monotonic()
     proc = subprocess.run(argv, capture_output=True, text=True, cwd=REPO, env=env(), **kw)
@@ -64,10 +75,18 @@ def timed(argv: list[str], **kw) -> tuple[float, subprocess.CompletedProcess]:
 # --- the floor -------------------------------------------------------------------------------
 
 
+# The whole files the role renders from its templates (kind: template, destination, mode).
+AGGREGATES = {
+    "sysctl": ("sysctl.conf.j2", kinds.sysctl.FILE, "0644"),
+    "sshd_option": ("sshd_baseline.conf.j2", kinds.sshd_option.DROPIN, "0600"),
+    "kernel_module_disabled": ("modprobe.conf.j2", kinds.kernel_module_disabled.FILE, "0644"),
+}
+
+
 def floor_script(host_vars: dict, groups: list[str]) -> str:
     sel = selection.select(host_vars, groups, "Debian", True)
     files: dict[str, tuple[str, str]] = {}
-    for kind, (template, dest, mode) in selection.AGGREGATES.items():
+    for kind, (template, dest, mode) in AGGREGATES.items():
         if kind in sel.ids:
             files[dest] = (selection.render(template, sel, host_vars), mode)
     for item in sel.fix.get("file_content", []):
@@ -109,6 +128,7 @@ def run_ansible(lab, names: list[str]) -> tuple[float, int]:
     seconds, proc = timed([str(BIN / "ansible-playbook"), "-i", str(lab.inventory),
                            "playbooks/baseline.yml", "--limit", ",".join(names),
                            "--forks", str(len(names))])
+    keep_log("ansible", len(names), proc.stdout)
     if proc.returncode != 0:
         raise RuntimeError(f"ansible-playbook failed: {proc.stdout[-2000:]}")
     changed = sum(int(line.split("changed=")[1].split()[0])
@@ -127,6 +147,7 @@ def run_pyinfra(lab, names: list[str]) -> tuple[float, int]:
     proc = subprocess.run(argv, capture_output=True, text=True, cwd=REPO,
                           env={**env(), "PROVDC_INVENTORY": str(lab.inventory)})
     seconds = time.monotonic() - start
+    keep_log("pyinfra", len(names), proc.stderr)
     if proc.returncode != 0:
         raise RuntimeError(f"pyinfra failed: {proc.stderr[-2000:]}")
     return seconds, json.loads(proc.stdout)["results"]["totals"]["success"]
@@ -183,11 +204,15 @@ def table(results: dict[int, dict], conditions: str) -> str:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", default="10,50", help="comma-separated host counts")
+    parser.add_argument("--sizes", default="1,10,50", help="comma-separated host counts")
     parser.add_argument("--engines", default="raw,ansible,pyinfra",
                         help="comma-separated subset of raw (the floor), ansible, pyinfra")
+    parser.add_argument("--logs", type=Path, help="keep each run's output in this directory "
+                        "(with ANSIBLE_LOG_PATH set, Ansible's log has a time stamp per task)")
     parser.add_argument("--write", action="store_true", help="refresh benchmarks/README.md")
     args = parser.parse_args()
+    global LOGS
+    LOGS = args.logs
     if os.geteuid() != 0:
         raise SystemExit("the lab needs root")
     load_at_start, started = os.getloadavg()[0], time.monotonic()
@@ -204,7 +229,7 @@ def main() -> int:
 
 FLEET_INTRO = """
 Script: `benchmarks/fleet_bench.py` (root): `flock /tmp/provdc-bench.lock python
-benchmarks/fleet_bench.py --sizes 10,50 --write` refreshes this table (`--engines` picks a
+benchmarks/fleet_bench.py --sizes 1,10,50 --write` refreshes this table (`--engines` picks a
 subset and only prints). Baseline hardening of N pristine lab hosts (DC hosts first, then
 site gateways and agency hosts), a fresh lab for each engine and size: first converge, then
 a no-op re-run. Every engine and size is measured in one run, and each ratio is against the
@@ -217,12 +242,13 @@ How each engine was tuned (its fastest settings that keep its semantics):
 - **Ansible**: `--forks N` (a worker per host); `pipelining = True` (ansible.cfg: a module
   runs in one SSH exec, no temporary file copy); ControlMaster auto with ControlPersist=60s
   (lab inventory: one SSH handshake per host for the whole run); `gather_subset: [min]`;
-  the default linear strategy. The table below predates the role's check-first gate
-  (every fix task ran on the re-run too); with the gate, the 10-host re-run took 80.3 s
-  against 511.8 s without it, same run (section *Baseline hardening and audit*).
+  the default linear strategy. The role runs one module per control kind and host
+  (`provdc.idc.baseline_fix`: about 30 module runs for a host's first converge, 125 when
+  each item was a task loop iteration) behind its check-first gate.
 - **pyinfra**: `--parallel N`; `-y`, which skips the separate change-detection pass (it
   would run every fact twice); one paramiko connection per host kept for the whole run
-  (ControlPersist does not apply to paramiko); the flow matrix rendered once per run.
+  (ControlPersist does not apply to paramiko); the flow matrix rendered once per run; the
+  kinds shared with the role run the same host-side code, one command per kind.
 - **floor**: N OpenSSH sessions in parallel through the lab's ssh_config (ControlPersist).
 
 """

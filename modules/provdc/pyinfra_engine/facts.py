@@ -68,25 +68,6 @@ class Probe(FactBase):
         return 127, ""
 
 
-class SysctlValues(FactBase):
-    """Live values of sysctl keys, whitespace-normalised ({} for unknown keys)."""
-
-    def command(self, keys: tuple[str, ...]) -> str:
-        return "sysctl -e " + " ".join(shlex.quote(k) for k in keys) + " 2>/dev/null; true"
-
-    def process(self, output: list[str]) -> dict[str, str]:
-        out = {}
-        for line in output:
-            if " = " in line:
-                key, value = line.split(" = ", 1)
-                out[key] = " ".join(value.split())
-        return out
-
-    @staticmethod
-    def default() -> dict[str, str]:
-        return {}
-
-
 @dataclass(frozen=True)
 class Unit:
     load: str  # loaded | not-found | masked ...

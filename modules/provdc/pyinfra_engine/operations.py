@@ -15,13 +15,15 @@ import json
 import re
 import shlex
 from collections.abc import Callable, Iterable
+from functools import cache
+from pathlib import Path
 
 from gevent import subprocess as gsubprocess
 from pyinfra import host, logger, state
 from pyinfra.api import FunctionCommand, OperationError, operation
 from pyinfra.api.operation import OperationMeta
 
-from provdc.pyinfra_engine import facts
+from provdc.pyinfra_engine import facts, hostfix, lineedit
 from provdc.pyinfra_engine.lineedit import ensure_line
 
 NEW_SUFFIX = ".provdc-new"  # matches no Include glob (*.conf, *.nft) while it is a candidate
@@ -124,38 +126,41 @@ def file_mode(path: str, mode: str, owner: str = "root", group: str = "root",
     yield from _attributes(path, now, mode, owner, group)
 
 
-@operation()
-def sysctl_live(settings: dict[str, str]):
-    """Set the live kernel values that differ (the persisted file is a managed_file)."""
-    now = host.get_fact(facts.SysctlValues, keys=tuple(settings))
-    drift = [f"{k}={v}" for k, v in settings.items() if now.get(k) != " ".join(v.split())]
-    if drift:
-        yield "sysctl -w " + " ".join(shlex.quote(d) for d in drift)
+@cache
+def hostfix_script() -> str:
+    """`hostfix` with `lineedit` in place of its import block: one standard-library script
+    for the host's python3 (what the role's baseline_fix module runs, without Ansible)."""
+    fix = Path(hostfix.__file__).read_text(encoding="utf-8")
+    start, end = fix.index("# <ensure_line>"), fix.index("# </ensure_line>\n")
+    line_edit = Path(lineedit.__file__).read_text(encoding="utf-8")
+    body = fix[:start] + line_edit + fix[end + len("# </ensure_line>\n"):]
+    future = "from __future__ import annotations\n"
+    return future + body.replace(future, "")
+
+
+def _hostfix_command(mode: str, request: str) -> str:
+    script = base64.b64encode(hostfix_script().encode()).decode()
+    return f'python3 -c "$(printf %s {script} | base64 -d)" {mode} {request}'
 
 
 @operation()
-def remount(target: str, options: list[str], remount_options: str):
-    """Mount `target` (from fstab) if it is not mounted, else remount it with the options
-    it lacks."""
-    rc, live = host.get_fact(facts.Probe, command=f"findmnt -n -o OPTIONS -M {target}")
-    if rc != 0:
-        yield f"mount {shlex.quote(target)}"
-    elif set(options) - set(live.strip().split(",")):
-        yield f"mount -o {shlex.quote(remount_options)} {shlex.quote(target)}"
-
-
-@operation()
-def pam_profiles(directory: str, profiles: list[dict], probe: str, enable: list[str]):
-    """pam-auth-update profiles: install them, then enable them if they changed or the live
-    stacks do not show them (`probe` fails)."""
-    writes = []
-    for p in profiles:
-        writes += list(managed_file._inner(path=f"{directory}/{p['name']}",
-                                           content=p["content"], mode="0644"))
-    yield from writes
-    rc, _ = host.get_fact(facts.Probe, command=probe)
-    if writes or rc != 0:
-        yield shlex.join([*enable, *(p["name"] for p in profiles)])
+def host_fix(kind: str, items: list[dict], **options):
+    """Every item of one kind by the host-side code the role's baseline_fix module runs
+    (provdc.pyinfra_engine.hostfix): read in check mode (a fact: what would change), then
+    applied in one command when something differs."""
+    request = base64.b64encode(json.dumps({"kind": kind, "items": items,
+                                           "options": options}).encode()).decode()
+    rc, out = host.get_fact(facts.Probe, command=_hostfix_command("check", request))
+    result = _json(rc, out)
+    if result is None:
+        raise OperationError(f"{kind}: the host could not read what to change (rc {rc}): "
+                             f"{out[-400:]}")
+    for warning in result["warnings"]:
+        host.log(warning, log_func=logger.warning)
+    if result["ids"]:
+        for change in result["changes"]:
+            host.log(change, log_func=logger.info)
+        yield _hostfix_command("apply", request)
 
 
 @operation()
@@ -164,23 +169,6 @@ def fix_found(probe: list[str], fix: list[str]):
     _, out = host.get_fact(facts.Probe, command=shlex.join(probe))
     if out.strip():
         yield shlex.join(fix)
-
-
-@operation()
-def accounts(rule: str, query: list[str], expected: str, nologin: str):
-    """The accounts rules of the catalogue; a second UID 0 account is only reported."""
-    _, out = host.get_fact(facts.Probe, command=shlex.join(query))
-    names = [n for n in out.split() if n]
-    if rule == "system_nologin":
-        for name in names:
-            yield shlex.join(["usermod", "-s", nologin, name])
-    elif rule == "no_empty_password":
-        for name in names:
-            yield shlex.join(["usermod", "-L", name])
-    elif rule == "uid0_only_root" and out.strip() != expected:
-        extra = ", ".join(n for n in names if n != "root")
-        host.log(f"UID 0 accounts other than root: {extra}; remove them by hand",
-                 log_func=logger.warning)
 
 
 @operation()

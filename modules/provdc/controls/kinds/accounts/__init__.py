@@ -67,7 +67,7 @@ def touched(control: Control) -> list[str]:
 
 
 def apply(engine, kind: str, sel, osv: dict) -> None:
-    for item in engine.host.loop(sel.fix[kind]):
-        engine.ops.accounts(name=f"{item['id']}: {item['rule']}", rule=item["rule"],
-                            query=item["query"], expected=item["expected"],
-                            nologin=osv["baseline_nologin"])
+    # every item in one command, by the host-side code the role's baseline_fix module runs
+    ids = " ".join(sel.ids[kind])
+    engine.ops.host_fix(name=f"{kind}: nologin, locked empty passwords | {ids}", kind=kind,
+                        items=sel.fix[kind], nologin=osv["baseline_nologin"])

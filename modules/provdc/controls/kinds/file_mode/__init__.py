@@ -84,7 +84,6 @@ def touched(control: Control) -> list[str]:
 
 
 def apply(engine, kind: str, sel, osv: dict) -> None:
-    for item in engine.host.loop(sel.fix[kind]):
-        engine.ops.file_mode(name=f"{item['id']}: {item['path']} {item['mode']}",
-                             path=item["path"], mode=item["mode"], owner=item["owner"],
-                             group=item["group"], missing_ok=item["missing_ok"])
+    # every item in one command, by the host-side code the role's baseline_fix module runs
+    ids = " ".join(sel.ids[kind])
+    engine.ops.host_fix(name=f"{kind}: mode and owner | {ids}", kind=kind, items=sel.fix[kind])

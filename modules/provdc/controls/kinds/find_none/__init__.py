@@ -75,6 +75,6 @@ def state(control: Control) -> list[str]:
 
 
 def apply(engine, kind: str, sel, osv: dict) -> None:
-    for item in engine.host.loop(sel.fix[kind]):
-        engine.ops.fix_found(name=f"{item['id']}: fix offending files", probe=item["probe"],
-                             fix=item["fix"])
+    # every item in one command, by the host-side code the role's baseline_fix module runs
+    ids = " ".join(sel.ids[kind])
+    engine.ops.host_fix(name=f"{kind}: fix offending files | {ids}", kind=kind, items=sel.fix[kind])

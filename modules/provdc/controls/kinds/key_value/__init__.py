@@ -139,7 +139,6 @@ def touched(control: Control) -> list[str]:
 
 
 def apply(engine, kind: str, sel, osv: dict) -> None:
-    for item in engine.host.loop(sel.fix[kind]):
-        engine.ops.line_in_file(name=f"{item['id']}: {item['path']}: {item['line']}",
-                                path=item["path"], line=item["line"], regexp=item["regexp"],
-                                create=item["create"])
+    # every item in one command, by the host-side code the role's baseline_fix module runs
+    ids = " ".join(sel.ids[kind])
+    engine.ops.host_fix(name=f"{kind}: KEY VALUE lines | {ids}", kind=kind, items=sel.fix[kind])

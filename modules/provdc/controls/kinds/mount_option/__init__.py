@@ -143,10 +143,6 @@ def state(control: Control) -> list[str]:
 
 
 def apply(engine, kind: str, sel, osv: dict) -> None:
-    ops, items = engine.ops, sel.fix[kind]
-    for item in engine.host.loop(items):
-        ops.line_in_file(name=f"{item['id']}: {FSTAB} {item['target']}", path=FSTAB,
-                         line=item["fstab_line"], regexp=item["fstab_regexp"])
-    for item in engine.host.loop(items):
-        ops.remount(name=f"{item['id']}: remount {item['target']}", target=item["target"],
-                    options=item["options"], remount_options=item["remount"])
+    # every item in one command, by the host-side code the role's baseline_fix module runs
+    ids = " ".join(sel.ids[kind])
+    engine.ops.host_fix(name=f"{kind}: fstab and remount | {ids}", kind=kind, items=sel.fix[kind])

@@ -14,7 +14,6 @@ The fix never edits a PAM stack it did not generate: such drift stops the role l
 from __future__ import annotations
 
 import re
-import shlex
 from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field
@@ -170,8 +169,7 @@ def touched(control: Control) -> list[str]:
 
 
 def apply(engine, kind: str, sel, osv: dict) -> None:
-    for item in engine.host.loop(sel.fix[kind]):
-        engine.ops.pam_profiles(name=f"{item['id']}: PAM profiles", directory=CONFIGS_DIR,
-                                profiles=item["profiles"],
-                                probe=f"sh -c {shlex.quote(item['probe'])}",
-                                enable=osv["baseline_pam_update"])
+    # by the host-side code the role's baseline_fix module runs
+    ids = " ".join(sel.ids[kind])
+    engine.ops.host_fix(name=f"{kind}: PAM profiles | {ids}", kind=kind, items=sel.fix[kind],
+                        pam_configs=CONFIGS_DIR, pam_update=osv["baseline_pam_update"])

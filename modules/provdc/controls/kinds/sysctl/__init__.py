@@ -177,7 +177,6 @@ def apply(engine, kind: str, sel, osv: dict) -> None:
     ops = engine.ops
     ops.managed_file(name=f"sysctl: {FILE} | {' '.join(sel.ids[kind])}", path=FILE,
                      content=engine.render(TEMPLATE), mode="0644")
-    live = [i for i in sel.fix[kind] if i["enforce"] or not sel.in_container]
-    if live:
-        ops.sysctl_live(name=f"sysctl: live values | {' '.join(sel.ids[kind])}",
-                        settings={i["key"]: i["value"] for i in live})
+    # the live values, by the host-side code the role's baseline_fix module runs
+    ops.host_fix(name=f"sysctl: live values | {' '.join(sel.ids[kind])}", kind="sysctl",
+                 items=sel.fix[kind], in_container=sel.in_container)

@@ -1,0 +1,1 @@
+../../../../../../../modules/provdc/pyinfra_engine/lineedit.py
