@@ -1,0 +1,125 @@
+"""Backups end to end on the lab: the backup play sets up every host the topology's policies
+name (restic over SFTP to backup-1), a second run changes nothing, a missing password stops
+the play before any host changes; the drill restores a PostgreSQL database backed up while
+it was being written (row counts as at dump time) and a files-only host (checksums), and
+the audit's VN-BAK checks pass; a failed backup reaches the journal as an error."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shlex
+import subprocess
+import sys
+
+import pytest
+
+pytestmark = pytest.mark.lab
+
+PASSWORD = "lab-only-backup-password-0123456789"
+PLAYBOOK = "playbooks/backup.yml"
+BACKED_UP = {"qlvb-1", "mail-1", "shared-db-1", "soc-collector-1"}
+
+
+def recap(output: str) -> dict[str, dict[str, int]]:
+    out = {}
+    for host, counts in re.findall(r"^(\S+)\s+:\s+(ok=.*)$", output, re.MULTILINE):
+        out[host] = {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", counts)}
+    return out
+
+
+def provdc(*args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PROVDC_BACKUP_PASSWORD": PASSWORD}
+    return subprocess.run([sys.executable, "-m", "provdc", *args], capture_output=True,
+                          text=True, env=env, timeout=900, check=False)
+
+
+@pytest.fixture(scope="module")
+def backups(lab):
+    lab.ssh("shared-db-1", "systemctl start postgresql && runuser -u postgres -- psql -q -c "
+            "'CREATE DATABASE csdl' && runuser -u postgres -- psql -q -d csdl -c "
+            "'CREATE TABLE ho_so (id serial PRIMARY KEY, noi_dung text); "
+            "CREATE TABLE nhat_ky (id serial PRIMARY KEY, t timestamptz DEFAULT now()); "
+            "INSERT INTO ho_so (noi_dung) SELECT md5(g::text) FROM generate_series(1, 5000) g'")
+    lab.ssh("qlvb-1", "mkdir -p /srv/qlvb/van-ban && for i in $(seq 1 50); do "
+            "head -c 20000 /dev/urandom > /srv/qlvb/van-ban/$i.pdf; done")
+    first = lab.ansible_playbook(PLAYBOOK, "-e", f"backup_password={PASSWORD}")
+    assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-2000:]
+    return first
+
+
+def test_every_policy_host_gets_a_timer_and_a_repository(lab, backups):
+    for host in BACKED_UP:
+        assert lab.ssh(host, "systemctl is-active provdc-backup.timer").stdout.strip() == "active"
+    repos = lab.ssh("backup-1", "ls /srv/provdc-backup").stdout.split()
+    assert set(repos) == BACKED_UP
+    # the repository is encrypted: its config is not readable without the password
+    raw = lab.ssh("backup-1", "head -c 200 /srv/provdc-backup/qlvb-1/config | od -c | head -3")
+    assert "chunker" not in raw.stdout
+    # hosts without a policy are untouched
+    assert lab.ssh("lgsp-1", "test -e /etc/provdc/backup", check=False).returncode != 0
+
+
+def test_second_run_changes_nothing(lab, backups):
+    again = lab.ansible_playbook(PLAYBOOK, "-e", f"backup_password={PASSWORD}")
+    assert again.returncode == 0, again.stdout[-2000:]
+    changed = {h: r["changed"] for h, r in recap(again.stdout).items() if r["changed"]}
+    assert changed == {}
+
+
+def test_no_password_stops_the_play_before_any_host(lab, backups):
+    env_free = lab.ansible_playbook(PLAYBOOK, "-e", "backup_password=")
+    assert env_free.returncode != 0
+    assert "backup_password" in env_free.stdout and "never kept in the project" in env_free.stdout
+    assert all(r["changed"] == 0 for r in recap(env_free.stdout).values())
+
+
+def test_drill_restores_a_database_written_during_the_backup(lab, backups):
+    writer = ("for i in $(seq 1 400); do runuser -u postgres -- psql -q -d csdl -c "
+              "'INSERT INTO nhat_ky DEFAULT VALUES'; done")
+    lab.ssh("shared-db-1", f"nohup bash -c {shlex.quote(writer)} < /dev/null > /dev/null 2>&1 &")
+    result = provdc("backup", "drill", "-i", str(lab.inventory), "shared-db-1", "-f", "json")
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    doc = json.loads(result.stdout)
+    db = doc["databases"]["csdl"]
+    assert db["tables"] == 2 and db["mismatched"] == {}
+    assert db["rows"] >= 5000  # ho_so's rows plus what the writer had committed at dump time
+    assert doc["files"]["checked"] > 0 and doc["files"]["mismatched"] == []
+    assert doc["recovery_seconds"] > 0 and doc["passed"] is True
+    kept = json.loads(lab.ssh("backup-1", "cat /var/lib/provdc-backup/drills/shared-db-1.json")
+                      .stdout)
+    assert kept["snapshot"] == doc["snapshot"]
+
+
+def test_drill_restores_a_file_set_with_matching_checksums(lab, backups):
+    result = provdc("backup", "drill", "-i", str(lab.inventory), "qlvb-1", "-f", "json")
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    doc = json.loads(result.stdout)
+    assert doc["files"]["matched"] >= 50 and doc["files"]["mismatched"] == []
+    assert doc["files"]["missing"] == [] and doc["databases"] == {}
+
+
+def test_drill_of_a_host_without_policy_is_one_paragraph(lab, backups):
+    result = provdc("backup", "drill", "-i", str(lab.inventory), "lgsp-1")
+    assert result.returncode == 2
+    assert "has no backup policy" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_audit_backup_checks_pass_after_a_drill(lab, backups):
+    proof = lab.compliance("test_backup.py", "qlvb-1")
+    assert proof.returncode == 0, proof.stdout[-3000:]
+    assert "4 passed" in proof.stdout
+
+
+def test_a_failed_backup_is_an_error_in_the_journal(lab, backups):
+    lab.ssh("mail-1", "cp /etc/provdc/backup/password /root/pw.keep && "
+            "echo wrong-password-wrong-password > /etc/provdc/backup/password")
+    try:
+        run = lab.ssh("mail-1", "systemctl start provdc-backup.service", check=False)
+        assert run.returncode != 0
+        logged = lab.ssh("mail-1", "journalctl -t provdc-backup -p err --no-pager -n 5").stdout
+        assert "backup FAILED host=mail-1" in logged
+    finally:
+        lab.ssh("mail-1", "install -m 0400 /root/pw.keep /etc/provdc/backup/password && "
+                "rm /root/pw.keep")
