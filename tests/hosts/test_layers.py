@@ -7,7 +7,7 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[2] / "modules" / "provdc"
 BASE = {"errors", "console", "paths", "text", "yamlsource"}
-FEATURES = {"controls", "segmentation", "qos", "soc", "cloud", "lab", "backup"}
+FEATURES = {"controls", "segmentation", "qos", "soc", "cloud", "lab", "backup", "diagram"}
 BELOW = BASE | {"topology", "hosts"}
 # package -> what it may import (besides itself); the sideways arrows carry their reason at
 # the import and in docs/architecture.md
@@ -19,7 +19,8 @@ ALLOWED = {
     "audit": BELOW | FEATURES,
     "pyinfra_engine": BELOW | FEATURES,
     "collection": BELOW | FEATURES,
-    "cli": BELOW | FEATURES | {"audit", "pyinfra_engine", "collection"},
+    "dossier": BELOW | FEATURES | {"audit"},
+    "cli": BELOW | FEATURES | {"audit", "pyinfra_engine", "collection", "dossier"},
     "__main__": {"cli"},
 }
 NFT_KIND = "controls/kinds/nftables_input/__init__.py"

@@ -33,7 +33,7 @@ SOURCES = ("topology", "lab", "cloud")
 LAB_ONLY = ("ansible_user", "ansible_ssh_private_key_file", "ansible_ssh_common_args",
             "ansible_python_interpreter", "provdc_lab_name", "provdc_netns",
             "provdc_core_netns", "provdc_if", "provdc_lan_if", "provdc_gateway_peer_if",
-            "provdc_admin_sources", "provdc_extra_flows")
+            "provdc_admin_sources", "provdc_extra_flows", "provdc_virt")
 # Ansible templates inventory values it trusts: a value from a file that would read as a
 # template (`{{ lookup('pipe', ...) }}` in a path or a flow's reason) is refused instead.
 TEMPLATE_MARKS = ("{{", "{%", "{#")

@@ -159,6 +159,8 @@ class HostVars(BaseModel):
     lab_name: Netns | None = None
     netns: Netns | None = None
     core_netns: Netns | None = None
+    # a lab host's kind: a container on this machine's kernel, or a QEMU virtual machine
+    virt: Literal["container", "vm"] | None = None
 
     @field_validator("admin_sources", "site_lan", mode="before")
     @classmethod
