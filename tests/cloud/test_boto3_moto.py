@@ -243,7 +243,10 @@ def test_audit_cli_json_is_the_report_document(moto, tmp_path):
     assert doc == json.loads((tmp_path / "report.json").read_text(encoding="utf-8"))
 
 
-def test_audit_cli_unreachable_endpoint_is_exit_2(tmp_path):
+def test_audit_cli_unreachable_endpoint_is_exit_2(tmp_path, monkeypatch):
+    # credentials present (run alone, no other test has set them): the endpoint is the fault
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     result = runner.invoke(app, ["cloud", "audit", "--endpoint", "http://127.0.0.1:9",
                                  "--out", str(tmp_path)])
     assert result.exit_code == 2
