@@ -28,9 +28,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _table import README, markdown_table, write_section  # noqa: E402
 
+from provdc.hosts.inventory import ssh_argv  # noqa: E402
 from provdc.lab.inventory import planned_hostvars as planned_lab_hostvars  # noqa: E402
 from provdc.segmentation import matrix, render  # noqa: E402
-from provdc.segmentation.verify import ssh_argv  # noqa: E402
 from provdc.topology.validate import load  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -72,19 +72,10 @@ class DrillResult:
                 "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
 
 
-def ssh_argv(v: dict) -> list[str]:
-    """ssh to an inventory host with the inventory's own connection settings (as Ansible)."""
-    argv = ["ssh", "-o", "BatchMode=yes", "-o", "ConnectTimeout=15"]
-    if v.get("ansible_ssh_private_key_file"):
-        argv += ["-i", v["ansible_ssh_private_key_file"]]
-    argv += shlex.split(v.get("ansible_ssh_common_args", ""))
-    return argv + [f"{v.get('ansible_user', 'root')}@{v.get('ansible_host', v['provdc_address'])}"]
-
-
 def _ssh(hostvars: dict, host: str, command: str, stdin: str = "",
          timeout: float = 1800) -> subprocess.CompletedProcess:
-    proc = subprocess.run([*ssh_argv(hostvars[host]), command], input=stdin, text=True,
-                          capture_output=True, timeout=timeout, check=False)
+    proc = subprocess.run([*host_inventory.ssh_argv(hostvars[host]), command], input=stdin,
+                          text=True, capture_output=True, timeout=timeout, check=False)
     if proc.returncode == 255:
         raise ProvdcError(f"cannot reach {host} over SSH: {proc.stderr.strip()[-300:]}",
                           field=host, fix="check the inventory's connection settings and that "

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -99,6 +100,17 @@ def read_raw(path: str | Path) -> tuple[dict[str, dict], dict[str, list[str]]]:
     for name in groups.get("all", []):
         hostvars.setdefault(name, {})
     return hostvars, groups
+
+
+def ssh_argv(hostvars: dict) -> list[str]:
+    """ssh to an inventory host with the inventory's own connection settings (as Ansible
+    would): its key, its extra SSH arguments, its user and address."""
+    argv = ["ssh", "-o", "BatchMode=yes", "-o", "ConnectTimeout=15"]
+    if hostvars.get("ansible_ssh_private_key_file"):
+        argv += ["-i", hostvars["ansible_ssh_private_key_file"]]
+    argv += shlex.split(hostvars.get("ansible_ssh_common_args", ""))
+    return argv + [f"{hostvars.get('ansible_user', 'root')}@"
+                   f"{hostvars.get('ansible_host', hostvars['provdc_address'])}"]
 
 
 def _ansible_inventory_cmd() -> str:

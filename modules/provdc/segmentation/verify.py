@@ -34,6 +34,7 @@ from rich.table import Table
 
 from provdc.console import PlainTable
 from provdc.errors import ProvdcError
+from provdc.hosts.inventory import ssh_argv
 from provdc.segmentation import probe as probe_mod
 from provdc.segmentation.guard import on_zone_bridge
 from provdc.segmentation.matrix import EDGE_ZONE, Segmentation
@@ -80,14 +81,6 @@ def _script_argv(mode: str, spec: dict) -> list[str]:
     loader = "import base64,sys;exec(compile(base64.b64decode(sys.argv.pop(1)),'probe','exec'))"
     return ["python3", "-c", loader, code, mode,
             base64.b64encode(json.dumps(spec).encode()).decode()]
-
-
-def ssh_argv(v: dict) -> list[str]:
-    argv = ["ssh", "-o", "BatchMode=yes", "-o", "ConnectTimeout=15"]
-    if v.get("ansible_ssh_private_key_file"):
-        argv += ["-i", v["ansible_ssh_private_key_file"]]
-    argv += shlex.split(v.get("ansible_ssh_common_args", ""))
-    return argv + [f"{v.get('ansible_user', 'root')}@{v.get('ansible_host', v['provdc_address'])}"]
 
 
 class Runner:
