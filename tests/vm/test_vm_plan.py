@@ -88,3 +88,24 @@ def test_qemu_runs_the_image_kernel_on_the_hosts_tap_with_its_mac(tmp_path):
     assert f"ifname={vm.TAP},script=no" in line and "mac=02:11:22:33:44:55" in line
     assert "systemd.hostname=lgsp-1" in line and f"systemd.machine_id={'ab' * 16}" in line
     assert vm.qemu_name("lab1", "lgsp-1") in cmd
+
+
+def test_modprobe_lines_of_a_modules_dependencies_do_not_decide():
+    """`modprobe -n -v` on the VM's kernel (its modules installed, unlike a container's):
+    the dependencies' insmod lines come first; the module's own line decides."""
+    from provdc.controls.kinds.kernel_module_disabled import _first_lines
+
+    seen_on_the_vm = (
+        "@@mod udf\n"
+        "insmod /lib/modules/6.1.0-57-cloud-amd64/kernel/drivers/cdrom/cdrom.ko \n"
+        "install /bin/false\n"
+        "@@mod tipc\n"
+        "insmod /lib/modules/6.1.0-57-cloud-amd64/kernel/net/ipv4/udp_tunnel.ko \n"
+        "insmod /lib/modules/6.1.0-57-cloud-amd64/kernel/net/ipv6/ip6_udp_tunnel.ko \n"
+        "install /bin/false\n"
+        "@@mod cramfs\n"
+        "insmod /lib/modules/6.1.0-57-cloud-amd64/kernel/fs/cramfs/cramfs.ko \n"
+    )
+    assert _first_lines(seen_on_the_vm) == {
+        "udf": "install /bin/false", "tipc": "install /bin/false",
+        "cramfs": "insmod /lib/modules/6.1.0-57-cloud-amd64/kernel/fs/cramfs/cramfs.ko"}

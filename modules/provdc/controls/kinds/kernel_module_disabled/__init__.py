@@ -64,15 +64,27 @@ def _dry_run(modules: list[str]) -> str:
             "done")
 
 
+def _own_insmod_of_other(line: str, module: str) -> bool:
+    """`insmod .../cdrom.ko` for udf: a dependency modprobe loads first. Only where the
+    kernel's modules are installed (a real host, a VM) does modprobe print these."""
+    parts = line.split()
+    if len(parts) < 2 or parts[0] != "insmod":
+        return False
+    stem = parts[1].rsplit("/", 1)[-1].split(".ko", 1)[0]
+    return stem.replace("-", "_") != module.replace("-", "_")
+
+
 def _first_lines(text: str) -> dict[str, str]:
-    """module -> the first line modprobe -n -v printed for it."""
+    """module -> the first line modprobe -n -v printed for the module itself (its
+    dependencies' insmod lines come before it)."""
     out: dict[str, str] = {}
     current = None
     for line in text.splitlines():
         if line.startswith("@@mod "):
             current = line[6:].strip()
             out[current] = ""
-        elif current is not None and not out[current]:
+        elif (current is not None and not out[current]
+              and not _own_insmod_of_other(line.strip(), current)):
             out[current] = line.strip()
     return out
 
