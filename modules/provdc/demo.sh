@@ -5,7 +5,9 @@
 #   3. converge every lab host with the one playbook ops teams run (site.yml);
 #   4. prove the zone segmentation with real traffic (every allowed flow opens, every
 #      forbidden pair stays closed);
-#   5. audit every host against the control catalogue, as an auditor would;
+#   5. back up every host the backup policy names and restore it in a drill (checksums,
+#      database row counts, recovery time); then audit every host against the control
+#      catalogue and the audit's checks, as an auditor would;
 #   6. draft the LGSP's security-level dossier (Decree 85/2016) from the topology and that
 #      audit, beside the reports (the network diagram is written with the address plan).
 # The lab stays up for you to explore (`provdc lab status`, `provdc lab ssh HOST`,
@@ -29,6 +31,16 @@ echo "address plan: $REPORTS/plan.txt (and plan.json); network diagram: $REPORTS
 step "provdc lab up --topology $TOPOLOGY"
 provdc lab up --topology "$TOPOLOGY"
 
+# The lab's backup repositories get a password of their own, kept with the lab's other
+# secrets (its operator key) outside the project and given to site.yml at run time, as an
+# operator gives one from a vault.
+if [[ -z ${PROVDC_BACKUP_PASSWORD:-} ]]; then
+  secret="${PROVDC_LAB_ROOT:-/var/lib/provdc/labs}/${PROVDC_LAB_NAME:-provdc}/backup-password"
+  [[ -s $secret ]] || (umask 077 && head -c 32 /dev/urandom | base64 -w0 >"$secret")
+  PROVDC_BACKUP_PASSWORD=$(cat "$secret")
+  export PROVDC_BACKUP_PASSWORD
+fi
+
 step "ansible-playbook -i $INVENTORY -e @$SETTINGS playbooks/site.yml"
 ansible-playbook -i "$INVENTORY" -e @"$SETTINGS" playbooks/site.yml
 
@@ -36,6 +48,21 @@ status=0
 step "provdc segmentation verify -i $INVENTORY"
 COLUMNS=${COLUMNS:-200} provdc segmentation verify -i "$INVENTORY" \
   | tee "$REPORTS/segmentation.txt" || status=$?
+
+step "provdc backup drill -i $INVENTORY HOST (every host the backup policy names)"
+# The lab's hosts run no applications: a host whose backup dumps databases first gets empty
+# stand-in PostgreSQL databases of those names, so that its backup has dumps to restore.
+while read -r host databases; do
+  if [[ -n $databases ]]; then
+    provdc lab ssh "$host" -- "systemctl enable --now postgresql >/dev/null 2>&1; for db in \
+      $databases; do runuser -u postgres -- createdb \"\$db\" 2>/dev/null; done; true" </dev/null
+  fi
+  provdc backup drill -i "$INVENTORY" "$host" </dev/null || status=$?
+done < <(provdc backup specs -i "$INVENTORY" --format json | python3 -c '
+import json, re, sys
+for host, spec in json.load(sys.stdin)["hosts"].items():
+    names = [d for d in spec["databases"] if re.fullmatch(r"[a-z_][a-z0-9_]{0,62}", d)]
+    print(host, *names)')
 
 step "provdc audit -i $INVENTORY --out $REPORTS"
 audit=0

@@ -37,12 +37,14 @@ def policy(host):
 
 
 def test_backup_timer_active(host, policy):
+    unit = host.file("/etc/systemd/system/provdc-backup.timer")
+    assert unit.exists, "provdc-backup.timer is not installed: backups were never set up here"
     timer = host.service("provdc-backup.timer")
     assert timer.is_enabled, "provdc-backup.timer is not enabled"
     assert timer.is_running, "provdc-backup.timer is not active"
-    unit = host.file("/etc/systemd/system/provdc-backup.timer").content_string
     calendar = backup.ON_CALENDAR[policy.backup.schedule]
-    assert f"OnCalendar={calendar}" in unit, f"the timer does not run {policy.backup.schedule}"
+    assert f"OnCalendar={calendar}" in unit.content_string, \
+        f"the timer does not run {policy.backup.schedule}"
 
 
 def test_backup_last_success_is_recent(host, policy):
