@@ -5,13 +5,19 @@ traffic shaping, log forwarding). Each session brings up its own fresh lab (see
 provdc.lab.pytest_plugin) and tears it down, so no suite's changes leak into another's
 measurements, and a leak at teardown fails the suite that caused it.
 
-    python3 tests/run_suites.py [SUITE ...]     (default: every directory under tests/)
+Two lanes: the SIDE suites (the VM host, mostly QEMU emulating a CPU, and the merger's
+re-convergence) run one after the other beside the main lane, each in its own lab (labs are
+named per session), so the two cores are both at work; their output is printed when the lane
+ends. `--serial` runs everything in one lane.
+
+    python3 tests/run_suites.py [--serial] [SUITE ...]   (default: every directory under tests/)
 """
 
 from __future__ import annotations
 
 import subprocess
 import sys
+import threading
 import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -24,6 +30,11 @@ REPORTS = ROOT / "reports" / "tests"
 # packaging alone once the code itself has passed.
 ORDER = ["topology", "migrate", "cloud", "evidence", "lab", "hardening", "qos", "segmentation",
          "soc", "backup", "pyinfra", "hosts", "inputs", "vm", "install", "collection"]
+
+
+# Long suites whose work is mostly one core's (QEMU's TCG, one lab's Ansible run): beside the
+# main lane they take the machine's second core instead of adding their time to the run.
+SIDE = ["migrate", "vm"]
 
 
 def suites(argv: list[str]) -> list[str]:
@@ -46,24 +57,53 @@ def counts(junit: Path) -> dict[str, int]:
     return total
 
 
+def run_suite(name: str, out=None) -> tuple:
+    """One pytest session; its row for the summary."""
+    junit = REPORTS / f"{name}.xml"
+    junit.unlink(missing_ok=True)
+    print(f"\n=== suite {name} ===", flush=True, file=out or sys.stdout)
+    start = time.monotonic()
+    code = subprocess.call(
+        [sys.executable, "-m", "pytest", f"tests/{name}", f"--junitxml={junit}"], cwd=ROOT,
+        stdout=out, stderr=subprocess.STDOUT if out else None)
+    c = counts(junit)
+    failed = c["failures"] + c["errors"]
+    # exit 5 = nothing collected (a suite whose tests all need options it was not given)
+    if code not in (0, 5) and failed == 0:
+        failed = 1  # pytest itself failed (collection, teardown leak): count it
+    passed = c["tests"] - c["failures"] - c["errors"] - c["skipped"]
+    return (name, passed, failed, c["skipped"], time.monotonic() - start)
+
+
+def run_lane(names: list[str], log: Path, rows: list) -> None:
+    with log.open("w", encoding="utf-8") as out:
+        for name in names:
+            rows.append(run_suite(name, out))
+            out.flush()
+
+
 def main() -> int:
     REPORTS.mkdir(parents=True, exist_ok=True)
-    rows = []
-    for name in suites(sys.argv[1:]):
-        junit = REPORTS / f"{name}.xml"
-        junit.unlink(missing_ok=True)
-        print(f"\n=== suite {name} ===", flush=True)
-        start = time.monotonic()
-        code = subprocess.call(
-            [sys.executable, "-m", "pytest", f"tests/{name}", f"--junitxml={junit}"], cwd=ROOT
-        )
-        c = counts(junit)
-        failed = c["failures"] + c["errors"]
-        # exit 5 = nothing collected (a suite whose tests all need options it was not given)
-        if code not in (0, 5) and failed == 0:
-            failed = 1  # pytest itself failed (collection, teardown leak): count it
-        passed = c["tests"] - c["failures"] - c["errors"] - c["skipped"]
-        rows.append((name, passed, failed, c["skipped"], time.monotonic() - start))
+    args = sys.argv[1:]
+    serial = "--serial" in args
+    chosen = suites([a for a in args if a != "--serial"])
+    side = [] if serial else [n for n in chosen if n in SIDE]
+    rows: list = []
+    side_rows: list = []
+    log = REPORTS / "side-lane.log"
+    lane = threading.Thread(target=run_lane, args=(side, log, side_rows))
+    if side:
+        print(f"side lane: {', '.join(side)} (output in {log}, printed when it ends)",
+              flush=True)
+        lane.start()
+    for name in chosen:
+        if name not in side:
+            rows.append(run_suite(name))
+    if side:
+        lane.join()
+        print(f"\n=== side lane: {', '.join(side)} ===", flush=True)
+        print(log.read_text(encoding="utf-8", errors="replace"), flush=True)
+    rows += side_rows
     print("\n=== summary ===")
     for name, passed, failed, skipped, seconds in rows:
         print(f"{name:>14}: {passed} passed, {failed} failed, {skipped} skipped "
