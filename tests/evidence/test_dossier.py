@@ -20,8 +20,12 @@ from provdc.cli import app
 
 ROOT = Path(__file__).resolve().parents[2]
 SOCTRANG = ROOT / "inventory/soctrang/topology.yml"
-REGULATIONS = Path(os.environ.get("PROVDC_SHARED_REFERENCE", ROOT.parent / "shared" /
-                                  "reference")) / "regulations.md"
+# The team's reference on the regulations (how sure each fact is), kept beside the checkout;
+# data/regulations.md is a copy of it, so that a clone without the reference still holds
+# the dossier to every requirement it lists (and a changed reference fails the copy's test).
+SHARED_REGULATIONS = Path(os.environ.get("PROVDC_SHARED_REFERENCE", ROOT.parent / "shared" /
+                                         "reference")) / "regulations.md"
+REGULATIONS = Path(__file__).parent / "data" / "regulations.md"
 runner = CliRunner()
 CATALOGUE = ROOT / "modules/provdc/controls/catalogue.yml"
 CHECKS = ROOT / "modules/provdc/audit/checks.yml"
@@ -105,7 +109,13 @@ def known_ids() -> set[str]:
     return {c["id"] for c in cat["controls"]} | {c["id"] for c in chk["checks"]}
 
 
-@pytest.mark.skipif(not REGULATIONS.is_file(), reason=f"{REGULATIONS} not present")
+@pytest.mark.skipif(not SHARED_REGULATIONS.is_file(),
+                    reason=f"{SHARED_REGULATIONS} not present (the copy is used)")
+def test_the_copy_of_the_reference_is_current():
+    assert REGULATIONS.read_text(encoding="utf-8") == SHARED_REGULATIONS.read_text(
+        encoding="utf-8"), f"refresh {REGULATIONS} from {SHARED_REGULATIONS}"
+
+
 def test_every_level3_requirement_has_a_row_mapped_or_for_the_operator(tmp_path, known_ids):
     rows = requirements_table(dossier(tmp_path))
     wanted = level3_requirements()
