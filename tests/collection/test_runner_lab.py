@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
+import shlex
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -24,6 +26,10 @@ import yaml
 from conftest import ROOT
 
 from provdc.lab import runtime
+
+# The backup repositories' password, as an AWX credential would inject it into the job's
+# environment (never in the project, the inventory or the extra variables)
+BACKUP_PASSWORD = secrets.token_urlsafe(24)
 
 
 @dataclass
@@ -83,6 +89,7 @@ def private_data_dir(base: Path, lab_name: str, collections: Path, pki: Path) ->
         "plugin": "provdc.idc.hosts", "source": "lab", "lab_name": lab_name,
         "lab_key": False}))
     envvars = {"ANSIBLE_COLLECTIONS_PATH": str(collections), "ANSIBLE_FORKS": "25",
+               "PROVDC_BACKUP_PASSWORD": BACKUP_PASSWORD,
                "ANSIBLE_PIPELINING": "True", "ANSIBLE_HOST_KEY_CHECKING": "False",
                "ANSIBLE_INVENTORY_UNPARSED_FAILED": "True", "ANSIBLE_NOCOLOR": "1"}
     if os.environ.get("PROVDC_LAB_ROOT"):
@@ -128,6 +135,17 @@ def test_ansible_runner_converges_the_lab_and_the_audit_is_complete(lab, venv):
     env = {"ANSIBLE_COLLECTIONS_PATH": str(collections), "ANSIBLE_HOST_KEY_CHECKING": "False"}
     if os.environ.get("PROVDC_LAB_ROOT"):
         env["PROVDC_LAB_ROOT"] = os.environ["PROVDC_LAB_ROOT"]
+    # backups proven the way the audit asks: a drill per backed-up host, from the installed
+    # wheel (the lab runs no applications: a database host gets empty stand-in databases)
+    specs = venv.run("provdc", "backup", "specs", "-i", str(audit_inventory), "-f", "json", **env)
+    assert specs.returncode == 0, specs.stdout[-2000:] + specs.stderr[-2000:]
+    for host, spec in json.loads(specs.stdout)["hosts"].items():
+        for db in spec["databases"]:
+            lab.ssh(host, "systemctl enable --now postgresql && runuser -u postgres -- "
+                    f"createdb {shlex.quote(db)}")
+        drill = venv.run("provdc", "backup", "drill", "-i", str(audit_inventory), host,
+                         timeout=900, PROVDC_BACKUP_PASSWORD=BACKUP_PASSWORD, **env)
+        assert drill.returncode == 0, drill.stdout[-2000:] + drill.stderr[-2000:]
     audit = venv.run("provdc", "audit", "-i", str(audit_inventory), "--out", "audit",
                      timeout=1800, **env)
     doc = json.loads((venv.work / "audit" / "report.json").read_text())
