@@ -9,11 +9,14 @@ a directory, an unreadable file, or a value YAML cannot construct (an impossible
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
+from pydantic import BaseModel, ValidationError
 
-from provdc.errors import ProvdcError
+from provdc.errors import ProvdcError, ValidationFailed
+
+M = TypeVar("M", bound=BaseModel)
 
 Path_ = tuple[str | int, ...]
 
@@ -185,6 +188,18 @@ class YamlDocument:
             if self._node is not None:
                 _index_lines(self._node, (), self._lines)
         return self._lines
+
+    def validate(self, model: type[M], fix: str) -> M:
+        """The document as `model`; every problem pydantic finds is reported together, each
+        with its line and field and this fix."""
+        try:
+            return model.model_validate(self.data)
+        except ValidationError as exc:
+            raise ValidationFailed([
+                ProvdcError(e["msg"], self.path, self.line_of(tuple(e["loc"])),
+                            field_path(tuple(e["loc"])), fix)
+                for e in exc.errors()
+            ]) from None
 
     def line_of(self, path: Path_) -> int | None:
         """The line of the deepest known prefix of `path`."""

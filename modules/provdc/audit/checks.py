@@ -15,13 +15,12 @@ from functools import cache, cached_property
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, ValidationError, model_validator
+from pydantic import Field, model_validator
 
 from provdc.controls import catalogue
 from provdc.controls.base import Strict
 from provdc.controls.model import CONTROL_ID, FAMILIES, Text
-from provdc.errors import ProvdcError, ValidationFailed
-from provdc.yamlsource import YamlDocument, field_path
+from provdc.yamlsource import YamlDocument
 
 CHECKS_PATH = Path(__file__).with_name("checks.yml")
 
@@ -84,16 +83,8 @@ class CheckCatalogue(Strict):
 
 def load_checks(path: str | Path = CHECKS_PATH) -> CheckCatalogue:
     """Parse and validate a check catalogue; every problem names its line and field."""
-    doc = YamlDocument(path)
-    try:
-        return CheckCatalogue.model_validate(doc.data)
-    except ValidationError as exc:
-        raise ValidationFailed([
-            ProvdcError(e["msg"], doc.path, doc.line_of(tuple(e["loc"])),
-                        field_path(tuple(e["loc"])),
-                        "see the fields of CheckCatalogue in provdc/audit/checks.py")
-            for e in exc.errors()
-        ]) from None
+    return YamlDocument(path).validate(
+        CheckCatalogue, "see the fields of CheckCatalogue in provdc/audit/checks.py")
 
 
 @cache

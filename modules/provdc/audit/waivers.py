@@ -18,11 +18,11 @@ import fnmatch
 from datetime import date
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from provdc.audit.checks import known_ids
-from provdc.errors import ProvdcError, ValidationFailed
-from provdc.yamlsource import YamlDocument, field_path
+from provdc.errors import ProvdcError
+from provdc.yamlsource import YamlDocument
 
 
 class Waiver(BaseModel):
@@ -62,14 +62,7 @@ def load_waivers(path: str | Path | None) -> list[Waiver]:
     if not isinstance(doc.data, dict):
         raise ProvdcError("the file must be a mapping with a `waivers:` list", doc.path, 1,
                           fix=EXAMPLE)
-    try:
-        parsed = WaiverFile.model_validate(doc.data)
-    except ValidationError as exc:
-        raise ValidationFailed([
-            ProvdcError(e["msg"], doc.path, doc.line_of(tuple(e["loc"])),
-                        field_path(tuple(e["loc"])), EXAMPLE)
-            for e in exc.errors()
-        ]) from None
+    parsed = doc.validate(WaiverFile, EXAMPLE)
     known = known_ids()
     for i, w in enumerate(parsed.waivers):
         if w.control not in known:

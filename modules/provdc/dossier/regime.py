@@ -13,14 +13,14 @@ from functools import cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, ValidationError, model_validator
+from pydantic import Field, model_validator
 
 from provdc.audit.checks import checks
 from provdc.controls import catalogue
 from provdc.controls.model import Text
-from provdc.errors import ProvdcError, ValidationFailed
+from provdc.errors import ProvdcError
 from provdc.topology.schema import Strict
-from provdc.yamlsource import YamlDocument, field_path
+from provdc.yamlsource import YamlDocument
 
 REGIMES = Path(__file__).with_name("regimes")
 Confidence = Literal["verified", "partial", "unverified"]
@@ -88,15 +88,8 @@ class Regime(Strict):
 
 
 def load_regime(path: str | Path) -> Regime:
-    doc = YamlDocument(path)
-    try:
-        return Regime.model_validate(doc.data)
-    except ValidationError as exc:
-        raise ValidationFailed([
-            ProvdcError(e["msg"], doc.path, doc.line_of(tuple(e["loc"])),
-                        field_path(tuple(e["loc"])), "see the fields of Regime in "
-                        "provdc/dossier/regime.py")
-            for e in exc.errors()]) from None
+    return YamlDocument(path).validate(
+        Regime, "see the fields of Regime in provdc/dossier/regime.py")
 
 
 @cache
