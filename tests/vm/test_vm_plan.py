@@ -57,7 +57,7 @@ def test_the_cli_refuses_a_bad_vm_list_before_anything_is_created():
     result = CliRunner().invoke(app, ["lab", "up", "--topology", str(TOPOLOGY), "--name",
                                       "vmcheck", "--vm", "nowhere-9"])
     assert result.exit_code == 2, result.output
-    assert "nowhere-9" in result.output and "Traceback" not in result.output
+    assert "nowhere-9" in result.output and isinstance(result.exception, SystemExit | None)
 
 
 @pytest.mark.skipif(shutil.which("mkfs.ext4") is None or shutil.which("debugfs") is None,
