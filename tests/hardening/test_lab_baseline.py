@@ -304,3 +304,22 @@ def test_host_is_compliant_again_after_all_breakers(twins):
         pytest.skip("needs the converged hosts")
     bad = [r.summary() for r in twins.results(A).values() if r.status != "pass"]
     assert bad == []
+
+
+def test_tmp_in_use_on_the_root_file_system_is_mounted_over_keeping_its_files(twins):
+    """A stock Debian 12 server has /tmp as a plain directory, in use when the baseline
+    arrives (the role's own module runs from /tmp/user/0, libpam-tmpdir): VN-FS-04's fix
+    mounts the tmpfs over it and the files in use are still there, same content, same mode."""
+    twins.ssh(B, "umount /tmp && ! mountpoint -q /tmp && mkdir -p /tmp/user/0 && "
+                 "printf kept > /tmp/user/0/in-use && chmod 0640 /tmp/user/0/in-use")
+    proc, recap = twins.playbook("--limit", B, "--tags", "VN-FS-04")
+    assert recap[B]["failed"] == 0 and recap[B]["changed"] > 0, proc.stdout[-3000:]
+    mounted = twins.ssh(B, "findmnt -n -o FSTYPE,OPTIONS -M /tmp").stdout.split()
+    assert mounted[0] == "tmpfs", mounted
+    assert {"nodev", "nosuid", "noexec"} <= set(mounted[1].split(",")), mounted
+    kept = twins.ssh(B, "cat /tmp/user/0/in-use; stat -c ' %a' /tmp/user/0/in-use").stdout
+    assert kept == "kept 640\n"
+    assert twins.ssh(B, "findmnt -n /run/provdc-mount-under", check=False).stdout == ""
+    proc, recap = twins.playbook("--limit", B, "--tags", "VN-FS-04")
+    assert recap[B]["changed"] == 0 and recap[B]["failed"] == 0, proc.stdout[-3000:]
+    assert twins.results(B)["VN-FS-04"].status == "pass"

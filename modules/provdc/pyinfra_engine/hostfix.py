@@ -12,6 +12,7 @@ is written, the would-be changes are reported) and returns diffs for --diff.
 
 from __future__ import annotations
 
+import contextlib
 import grp
 import os
 import pwd
@@ -231,16 +232,47 @@ def mount_option(items: list[dict], res: Result, **_) -> None:
     lines([{"id": i["id"], "path": "/etc/fstab", "regexp": i["fstab_regexp"],
             "line": i["fstab_line"]} for i in items], res)
     for item in items:
-        rc, live = run(["findmnt", "-n", "-o", "OPTIONS", "-M", item["target"]], check=False)
+        target = item["target"]
+        rc, live = run(["findmnt", "-n", "-o", "OPTIONS", "-M", target], check=False)
         if rc != 0:
-            argv = ["mount", item["target"]]
+            what = f"mount {shlex.quote(target)}, its current files carried over"
+            if not res.check_mode:
+                _mount_over(target)
         elif set(item["options"]) - set(live.strip().split(",")):
-            argv = ["mount", "-o", item["remount"], item["target"]]
+            argv = ["mount", "-o", item["remount"], target]
+            what = shlex.join(argv)
+            if not res.check_mode:
+                run(argv)
         else:
             continue
-        if not res.check_mode:
-            run(argv)
-        res.changed(item["id"], shlex.join(argv))
+        res.changed(item["id"], what)
+
+
+UNDER = "/run/provdc-mount-under"
+
+
+def _mount_over(target: str) -> None:
+    """Mount `target` from /etc/fstab over a directory that is in use, keeping its files.
+
+    On a stock Debian 12 server /tmp is a plain directory on the root file system, and
+    processes are using it at that moment: Ansible's own module runs from a directory under
+    /tmp/user/0 (libpam-tmpdir). A bare `mount` would hide those files beneath the new file
+    system and break them mid-run; so the directory is bind-mounted aside first, the new file
+    system mounted, the files copied into it with their modes and owners (`cp -a`), and the
+    aside mount removed. The originals stay, hidden, on the root file system: they are not
+    deleted, in case a copy was incomplete."""
+    os.makedirs(UNDER, mode=0o700, exist_ok=True)
+    run(["mount", "--bind", target, UNDER])
+    try:
+        # Private: else, with / shared (systemd's default), the new mount would propagate
+        # onto the aside mount too and hide the very files to be copied.
+        run(["mount", "--make-private", UNDER])
+        run(["mount", target])
+        run(["cp", "-a", "--", f"{UNDER}/.", f"{target}/"])
+    finally:
+        run(["umount", UNDER], check=False)
+        with contextlib.suppress(OSError):
+            os.rmdir(UNDER)
 
 
 def sysctl(items: list[dict], res: Result, in_container: bool = False, **_) -> None:
