@@ -60,6 +60,37 @@ def test_every_province_of_each_list_is_there():
     assert sum(len(p["communes"]) for p in units._data()["2025"].values()) == 3321
 
 
+# Codes and names as the official catalogue (danhmuchanhchinh.nso.gov.vn) lists them, copied by
+# hand: units an earlier compilation numbered differently (three Cao Bằng communes rotated, two
+# Thốt Nốt wards swapped, Cửa Nam under a neighbour's code) and units whose dataset type column
+# contradicts their name (Tân Lộc, Phong Điền, Việt Hòa, Vĩnh Hòa).
+OFFICIAL_2025 = [
+    ("01", "00082", "Phường Cửa Nam", "phuong"),
+    ("04", "01537", "Xã Lý Quốc", "xa"),
+    ("04", "01558", "Xã Hạ Lang", "xa"),
+    ("04", "01561", "Xã Vinh Quý", "xa"),
+    ("92", "31207", "Phường Thốt Nốt", "phuong"),
+    ("92", "31228", "Phường Thuận Hưng", "phuong"),
+    ("92", "31213", "Phường Tân Lộc", "phuong"),
+    ("92", "31299", "Xã Phong Điền", "xa"),
+    ("31", "10543", "Phường Việt Hòa", "phuong"),
+    ("31", "11848", "Xã Vĩnh Hòa", "xa"),
+]
+
+
+@pytest.mark.parametrize("province, code, name, kind", OFFICIAL_2025)
+def test_2025_units_carry_the_official_code_and_type(province, code, name, kind):
+    unit = units.province(province, "2025").by_code[code]
+    assert (unit.name, unit.type) == (name, kind)
+
+
+def test_every_2025_commune_is_the_type_its_name_says():
+    word = {"xa": "Xã ", "phuong": "Phường ", "dac-khu": "Đặc khu "}
+    wrong = [(c.code, c.name, c.type) for p in units._data()["2025"]
+             for c in units.province(p, "2025").communes if not c.name.startswith(word[c.type])]
+    assert wrong == []
+
+
 @pytest.mark.parametrize("code, list_name", [("95", "2025"), ("99", "former")])
 def test_an_unknown_province_code_is_one_paragraph(code, list_name):
     with pytest.raises(ProvdcError) as exc:

@@ -1,22 +1,26 @@
 """Rebuild gso-units.json, the vendored extract of the official administrative unit lists.
 
-    python -m provdc.topology.units.refresh            (downloads the pinned wheels with pip)
+    python -m provdc.topology.units.refresh            (downloads the pinned wheel with pip)
     python -m provdc.topology.units.refresh --wheels DIR
 
-provdc needs only the data of two packages, never their code at run time, so the extract is
-vendored (with LICENSES.txt) rather than depended on:
+provdc needs only the data of one package, vietnamadminunits (MIT), never its code at run time,
+so the extract is vendored (with LICENSES.txt) rather than depended on. Its dataset holds:
 
-- vietnam-provinces: the 34 provinces and their 3,321 commune-level units after the 1 July
-  2025 reform, with the GSO codes;
-- vietnamadminunits: the 63 provinces, their districts and communes as they stood just before
-  the reform (the list its converter maps from), and the converter itself: which former
-  commune became which new one (a commune split between several new ones lists them all, the
-  one its converter picks by default first).
+- the 34 provinces and their 3,321 commune-level units after the 1 July 2025 reform, with the
+  GSO codes of the official catalogue (table admin_units);
+- the 63 provinces, their districts and communes as they stood just before the reform (table
+  admin_units_legacy, the list its converter maps from);
+- the converter itself: which former commune became which new one (a commune split between
+  several new ones lists them all, the one its converter picks by default first).
 
-The converter names new units by an accent-free key, not by code; keys are resolved against
-vietnam-provinces' list of the same new province. A new province whose keys do not all resolve
-to exactly one unit gets no converter entry (the refresh prints it): a wrong mapping would make
-the migration plan carry an agency's prefix to the wrong commune.
+A unit's type is read from the type word its official name starts with ('Phường Tân Lộc' is a
+phuong), not from the dataset's type column: that column contradicts the name for a few units,
+and the official catalogue agrees with the name (the refresh prints each such unit).
+
+The converter names new units by an accent-free key, not by code; keys are resolved against the
+2025 list of the same new province. A new province whose keys do not all resolve to exactly one
+unit gets no converter entry (the refresh prints it): a wrong mapping would make the migration
+plan carry an agency's prefix to the wrong commune.
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ import unicodedata
 import zipfile
 from pathlib import Path
 
-PINS = {"vietnam-provinces": "2025.10.1", "vietnamadminunits": "1.0.4"}
+PINS = {"vietnamadminunits": "1.0.4"}
 OUT = Path(__file__).with_name("gso-units.json")
 TYPE_SLUGS = {"tỉnh": "tinh", "thành phố trung ương": "thanh-pho", "thành phố": "thanh-pho",
               "quận": "quan", "huyện": "huyen", "thị xã": "thi-xa", "xã": "xa", "phường": "phuong",
@@ -70,35 +74,45 @@ def wheels_in(folder: Path) -> dict[str, Path]:
     return found
 
 
-def new_units(wheel: Path) -> dict:
-    with zipfile.ZipFile(wheel) as z:
-        data = json.loads(z.read("vietnam_provinces/data/nested-divisions.json"))
-    out = {}
-    for p in data:
-        type_slug = TYPE_SLUGS[p["division_type"]]
-        name = clean(p["name"]).removeprefix("Thành phố ")
-        communes = sorted([f"{w['code']:05d}", clean(w["name"]), TYPE_SLUGS[w["division_type"]]]
-                          for w in p["wards"])
-        out[f"{p['code']:02d}"] = {"name": name, "type": type_slug, "communes": communes}
-    return out
+def split_type(name_with_type: str) -> tuple[str, str]:
+    """'Thành phố Cần Thơ' -> ('thanh-pho', 'Cần Thơ'); 'Đặc khu Côn Đảo' -> ('dac-khu', ...)."""
+    name = clean(name_with_type)
+    words = [w for w in TYPE_SLUGS if name.lower().startswith(w + " ")]
+    if not words:
+        sys.exit(f"refresh: '{name}' does not start with a type word ({', '.join(TYPE_SLUGS)})")
+    word = max(words, key=len)
+    return TYPE_SLUGS[word], name[len(word) + 1:]
 
 
-def _legacy_rows(db: Path) -> list[tuple]:
+def _rows(db: Path, query: str) -> list[tuple]:
     con = sqlite3.connect(db)
     try:
-        return con.execute(
-            "SELECT provinceCode, province, districtCode, district, districtType, wardCode, ward, "
-            "wardType, provinceKey, districtKey, wardKey FROM admin_units_legacy").fetchall()
+        return con.execute(query).fetchall()
     finally:
         con.close()
+
+
+def new_units(rows: list[tuple]) -> tuple[dict, list[str]]:
+    """The 2025 list, and the units whose type column contradicts their name."""
+    out: dict = {}
+    contradicted = []
+    for pc, prov, wc, ward, wtype in rows:
+        p_type, p_name = split_type(prov)
+        p = out.setdefault(pc, {"name": p_name, "type": p_type, "communes": []})
+        w_type = split_type(ward)[0]
+        if TYPE_SLUGS[wtype.lower()] != w_type:
+            contradicted.append(f"{wc} {clean(ward)} ({wtype})")
+        p["communes"].append([wc, clean(ward), w_type])
+    for p in out.values():
+        p["communes"].sort()
+    return dict(sorted(out.items())), contradicted
 
 
 def former_units(rows: list[tuple]) -> dict:
     out: dict = {}
     for pc, prov, dc, dist, dtype, wc, ward, wtype, *_ in rows:
-        p = out.setdefault(pc, {"name": clean(prov).split(" ", 1)[1].removeprefix("phố "),
-                                "type": "thanh-pho" if prov.startswith("Thành phố") else "tinh",
-                                "districts": {}})
+        p_type, p_name = split_type(prov)
+        p = out.setdefault(pc, {"name": p_name, "type": p_type, "districts": {}})
         d = p["districts"].setdefault(dc, [dc, clean(dist), TYPE_SLUGS[dtype.lower()], []])
         if wc:  # island districts have no communes
             d[3].append([wc, clean(ward), TYPE_SLUGS[wtype.lower()]])
@@ -137,11 +151,17 @@ def converter(conv: dict, rows: list[tuple], new: dict) -> tuple[dict, list[str]
     return out, skipped
 
 
-def build(wheels: dict[str, Path]) -> tuple[dict, list[str]]:
-    new = new_units(wheels["vietnam-provinces"])
+NEW_QUERY = "SELECT provinceCode, province, wardCode, ward, wardType FROM admin_units"
+LEGACY_QUERY = ("SELECT provinceCode, province, districtCode, district, districtType, wardCode, "
+                "ward, wardType, provinceKey, districtKey, wardKey FROM admin_units_legacy")
+
+
+def build(wheels: dict[str, Path]) -> tuple[dict, list[str], list[str]]:
     with tempfile.TemporaryDirectory() as tmp, zipfile.ZipFile(wheels["vietnamadminunits"]) as z:
         z.extract("vietnamadminunits/data/dataset.db", tmp)
-        rows = _legacy_rows(Path(tmp) / "vietnamadminunits/data/dataset.db")
+        db = Path(tmp) / "vietnamadminunits/data/dataset.db"
+        new, contradicted = new_units(_rows(db, NEW_QUERY))
+        rows = _rows(db, LEGACY_QUERY)
         conv = json.loads(z.read("vietnamadminunits/data/converter_2025.json"))
     mapping, skipped = converter(conv, rows, new)
     doc = {
@@ -150,20 +170,22 @@ def build(wheels: dict[str, Path]) -> tuple[dict, list[str]]:
         "2025": new,
         "converter": mapping,
     }
-    return doc, skipped
+    return doc, skipped, contradicted
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--wheels", type=Path, help="a folder holding the two pinned wheels")
+    ap.add_argument("--wheels", type=Path, help="a folder holding the pinned wheel")
     args = ap.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         wheels = wheels_in(args.wheels) if args.wheels else download(Path(tmp))
-        doc, skipped = build(wheels)
+        doc, skipped, contradicted = build(wheels)
     OUT.write_text(json.dumps(doc, ensure_ascii=False, separators=(",", ":")) + "\n",
                    encoding="utf-8")
     print(f"wrote {OUT}: {len(doc['former'])} former provinces, {len(doc['2025'])} provinces "
           f"after the reform, converter for {len(doc['converter'])}")
+    if contradicted:
+        print("type taken from the name, not the type column: " + ", ".join(contradicted))
     if skipped:
         print("no converter (its new-unit names do not resolve one to one): " + ", ".join(skipped))
     return 0
