@@ -55,10 +55,53 @@ def test_every_policy_host_gets_a_timer_and_a_repository(lab, backups):
     repos = lab.ssh("backup-1", "ls /srv/provdc-backup").stdout.split()
     assert set(repos) == BACKED_UP
     # the repository is encrypted: its config is not readable without the password
-    raw = lab.ssh("backup-1", "head -c 200 /srv/provdc-backup/qlvb-1/config | od -c | head -3")
+    raw = lab.ssh("backup-1", "head -c 200 /srv/provdc-backup/qlvb-1/repo/config | od -c | head -3")
     assert "chunker" not in raw.stdout
     # hosts without a policy are untouched
     assert lab.ssh("lgsp-1", "test -e /etc/provdc/backup", check=False).returncode != 0
+
+
+KEY_OPTS = ("-i /etc/provdc/backup/id_ed25519 -o BatchMode=yes -o IdentitiesOnly=yes "
+            "-o UserKnownHostsFile=/etc/provdc/backup/known_hosts")
+
+
+def sftp_from(lab, host: str, account: str, commands: str) -> subprocess.CompletedProcess:
+    """sftp from `host` with its own backup key, as `account`, on the repository host."""
+    return lab.ssh(host, f"printf '%s\\n' {commands} | sftp -b - {KEY_OPTS} {account}@"
+                         f"{lab.host('backup-1').address}", check=False)
+
+
+def listed(out: str) -> set[str]:
+    return {t for line in out.splitlines() if not line.startswith("sftp>") for t in line.split()}
+
+
+def test_a_client_cannot_touch_another_clients_repository(lab, backups):
+    mail_config = "sha256sum /srv/provdc-backup/mail-1/repo/config"
+    before = lab.ssh("backup-1", mail_config).stdout
+    # its own account: a chroot holding its repository and nothing else, read-only around it
+    root = sftp_from(lab, "qlvb-1", "bk-qlvb-1", "'ls -1a /'")
+    assert root.returncode == 0 and listed(root.stdout) == {"/.", "/..", "/repo"}, root
+    repo = sftp_from(lab, "qlvb-1", "bk-qlvb-1", "'ls /repo'")
+    assert "/repo/config" in listed(repo.stdout), repo
+    for attempt in ("'ls /srv/provdc-backup/mail-1/repo'", "'get ../mail-1/repo/config /tmp/x'",
+                    "'rm /../mail-1/repo/config'", "'get /etc/passwd /tmp/x'", "'mkdir /x'"):
+        refused = sftp_from(lab, "qlvb-1", "bk-qlvb-1", attempt)
+        assert refused.returncode != 0, (attempt, refused.stdout)
+    # the other client's account does not take this client's key
+    other = sftp_from(lab, "qlvb-1", "bk-mail-1", "'ls /'")
+    assert other.returncode != 0 and "Permission denied" in other.stderr, other.stderr
+    shell = lab.ssh("qlvb-1", f"ssh {KEY_OPTS} bk-qlvb-1@{lab.host('backup-1').address} id",
+                    check=False)
+    assert shell.returncode != 0 and "uid=" not in shell.stdout
+    assert lab.ssh("backup-1", mail_config).stdout == before
+    # and its password does not open another client's repository (each is derived per host)
+    pw = lab.ssh("qlvb-1", "cat /etc/provdc/backup/password").stdout
+    opened = lab.ssh("backup-1", f"RESTIC_PASSWORD={shlex.quote(pw)} restic --no-lock -r "
+                     "/srv/provdc-backup/mail-1/repo cat config", check=False)
+    assert opened.returncode != 0 and "wrong password" in opened.stderr, opened.stderr
+    mine = lab.ssh("backup-1", f"RESTIC_PASSWORD={shlex.quote(pw)} restic --no-lock -r "
+                   "/srv/provdc-backup/qlvb-1/repo cat config", check=False)
+    assert mine.returncode == 0 and "chunker_polynomial" in mine.stdout, mine.stderr
 
 
 def test_second_run_changes_nothing(lab, backups):
@@ -123,3 +166,4 @@ def test_a_failed_backup_is_an_error_in_the_journal(lab, backups):
     finally:
         lab.ssh("mail-1", "install -m 0400 /root/pw.keep /etc/provdc/backup/password && "
                 "rm /root/pw.keep")
+

@@ -3,11 +3,14 @@ file comparison on hand-written checksum listings."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import re
 from pathlib import Path
 
 import pytest
 
-from provdc.backup import drill, specs
+from provdc.backup import drill, secret, specs
 from provdc.errors import ProvdcError
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -30,16 +33,41 @@ HOSTVARS = {
 
 def test_each_backed_up_host_and_its_repository():
     found = specs.specs_of_hostvars(HOSTVARS)
-    assert found["repository"] == {"host": "backup-1", "address": "10.94.5.2", "port": 22,
-                                   "account": "provdc-backup", "root": "/srv/provdc-backup"}
+    assert found["repository"] == {
+        "host": "backup-1", "address": "10.94.5.2", "port": 22, "root": "/srv/provdc-backup",
+        "group": "provdc-backup-clients", "keys_dir": "/etc/ssh/provdc-backup-keys",
+        "sshd_dropin": "/etc/ssh/sshd_config.d/50-provdc-backup.conf"}
     assert set(found["hosts"]) == {"shared-db-1", "mail-1"}  # lgsp has no policy
     db = found["hosts"]["shared-db-1"]
     assert db["databases"] == ["csdl"] and db["paths"] == ["/etc/postgresql"]
     assert db["on_calendar"] == "hourly" and db["max_age_hours"] == 2
     assert db["retention_days"] == 90 and db["destinations"] == ["backup-zone", "offsite"]
-    assert db["repository"] == "sftp:provdc-backup@10.94.5.2:/srv/provdc-backup/shared-db-1"
+    # its own account, chrooted into its own directory: the repository is /repo inside it
+    assert db["account"] == "bk-shared-db-1" and db["chroot"] == "/srv/provdc-backup/shared-db-1"
+    assert db["repository"] == "sftp:bk-shared-db-1@10.94.5.2:/repo"
+    assert db["repository_path"] == "/srv/provdc-backup/shared-db-1/repo"
     mail = found["hosts"]["mail-1"]
     assert mail["retention_days"] == 30 and mail["destinations"] == ["backup-zone"]
+
+
+def test_accounts_are_names_useradd_takes():
+    assert specs.account("qlvb-1") == "bk-qlvb-1"
+    long = specs.account("phuong-2-soc-trang-may-chu-du-lieu-1")
+    odd = specs.account("Mail_01.lab")
+    for name in (long, odd):
+        assert re.fullmatch(r"[a-z][a-z0-9-]{0,31}", name) and len(name) <= 32, name
+    assert long != specs.account("phuong-2-soc-trang-may-chu-du-lieu-2")
+
+
+def test_host_passwords_are_derived_per_host():
+    # the formula the module documents, computed here with hashlib directly
+    master = "an-operator-password-0123"
+    want = base64.urlsafe_b64encode(hashlib.scrypt(
+        master.encode(), salt=b"provdc-backup/qlvb-1", n=16384, r=8, p=1, dklen=32)
+    ).decode().rstrip("=")
+    assert secret.host_password(master, "qlvb-1") == want
+    assert secret.host_password(master, "mail-1") != want
+    assert master not in want
 
 
 def test_policy_hosts_without_a_repository_host_are_refused():

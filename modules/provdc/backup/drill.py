@@ -14,8 +14,9 @@ From the controller, over SSH (the inventory's own connection settings):
    which the audit reads for the level's drill interval) and logged to the journal, which
    the SOC receives. The scratch directory is removed whatever happens.
 
-The repository password is given at run time (PROVDC_BACKUP_PASSWORD or --password-file)
-and reaches the repository host on SSH's standard input only.
+The operator's password is given at run time (PROVDC_BACKUP_PASSWORD or --password-file);
+the host's own repository password is derived from it here (provdc.backup.secret) and
+reaches the repository host on SSH's standard input only.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from provdc.backup import secret as backup_secret
 from provdc.backup import specs as backup_specs
 from provdc.errors import ProvdcError
 from provdc.hosts import inventory as host_inventory
@@ -92,13 +94,8 @@ def password(password_file: Path | None) -> str:
                               file=str(password_file), field="--password-file",
                               fix="give a readable file holding the repository password") from None
     else:
-        text = os.environ.get("PROVDC_BACKUP_PASSWORD", "").strip()
-    if len(text) < 16:
-        raise ProvdcError("no repository password of 16 characters or more was given",
-                          field="PROVDC_BACKUP_PASSWORD",
-                          fix="export PROVDC_BACKUP_PASSWORD (from your vault) or pass "
-                              "--password-file FILE")
-    return text
+        text = os.environ.get("PROVDC_BACKUP_PASSWORD", "")
+    return backup_secret.operator_password(text)
 
 
 def checksums(text: str) -> dict[str, tuple[float, str]]:
@@ -132,7 +129,8 @@ def run(inventory: str | Path, host: str, secret: str) -> DrillResult:
     remote = f"bash -s -- {shlex.quote(spec['repository_path'])} {shlex.quote(host)}"
     # bash reads its script from stdin line by line: the first line reads the next one, the
     # password, so it never appears on a command line or in a file of the project
-    script = "IFS= read -r PROVDC_PW\n" + secret + "\n" + REMOTE_SCRIPT.read_text()
+    script = ("IFS= read -r PROVDC_PW\n" + backup_secret.host_password(secret, host) + "\n"
+              + REMOTE_SCRIPT.read_text())
     restored = _ssh(hv, repo["host"], remote, script)
     if restored.returncode != 0:
         raise ProvdcError(f"the restore on {repo['host']} failed: "

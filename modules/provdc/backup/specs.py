@@ -3,11 +3,14 @@
 The Ansible role (playbooks/roles/backup) and the restore drill read these specs; nothing
 here touches a host. A host is backed up when its service has a `backup` policy; its
 repository is a directory of its own on the first inventory host of the repository service
-(operations.backup.repository_service), reached over SFTP.
+(operations.backup.repository_service), reached over SFTP with an account of its own that
+sshd chroots into that directory: one client cannot see, read or delete another's repository.
 """
 
 from __future__ import annotations
 
+import hashlib
+import re
 from pathlib import Path
 
 from provdc.errors import ProvdcError
@@ -16,7 +19,20 @@ from provdc.hosts.inventory import Inventory
 from provdc.topology import backup
 
 REPOSITORY_ROOT = "/srv/provdc-backup"
-ACCOUNT = "provdc-backup"
+CLIENTS_GROUP = "provdc-backup-clients"  # sshd's Match block: chroot, SFTP only
+KEYS_DIR = "/etc/ssh/provdc-backup-keys"  # root's: a client cannot change its own key line
+SFTP_PATH = "/repo"  # the repository as the client sees it, inside its chroot
+SSHD_DROPIN = "/etc/ssh/sshd_config.d/50-provdc-backup.conf"
+_USER_NAME = re.compile(r"[a-z][a-z0-9-]{0,28}")  # "bk-" + this: at most 32, as useradd takes
+
+
+def account(host: str) -> str:
+    """The host's own account on the repository host: `bk-<host>`, or for a name useradd
+    would refuse (too long, other characters), its first letters and a hash of it."""
+    if _USER_NAME.fullmatch(host):
+        return f"bk-{host}"
+    digest = hashlib.sha256(host.encode()).hexdigest()[:8]
+    return f"bk-{re.sub(r'[^a-z0-9-]', '-', host.lower())[:20].strip('-')}-{digest}"
 
 
 def specs(inv: Inventory) -> dict:
@@ -38,7 +54,8 @@ def specs(inv: Inventory) -> dict:
                 "zone's backup server), or run without the backed-up hosts")
     repo = repo_hosts[0]
     repository = {"host": repo, "address": str(inv.hosts[repo].address),
-                  "port": settings.port, "account": ACCOUNT, "root": REPOSITORY_ROOT}
+                  "port": settings.port, "root": REPOSITORY_ROOT, "group": CLIENTS_GROUP,
+                  "keys_dir": KEYS_DIR, "sshd_dropin": SSHD_DROPIN}
     return {"repository": repository,
             "hosts": {h: host_spec(h, policies[v.service], repository)
                       for h, v in sorted(backed.items())}}
@@ -46,7 +63,8 @@ def specs(inv: Inventory) -> dict:
 
 def host_spec(host: str, service, repository: dict) -> dict:
     policy = service.backup
-    path = f"{repository['root']}/{host}"
+    chroot = f"{repository['root']}/{host}"
+    user = account(host)
     return {
         "service": service.slug,
         "security_level": service.security_level,
@@ -58,11 +76,14 @@ def host_spec(host: str, service, repository: dict) -> dict:
         "retention_days": backup.retention_days(service),
         "drill_days": backup.level(service.security_level).drill_days,
         "destinations": backup.destinations(service),
-        "repository_path": path,
-        "repository": (f"sftp:{repository['account']}@{repository['address']}:{path}"
+        "account": user,
+        "chroot": chroot,  # root's, as sshd requires of a chroot
+        "repository_path": chroot + SFTP_PATH,  # on the repository host (the drill's)
+        "sftp_path": SFTP_PATH,
+        "repository": (f"sftp:{user}@{repository['address']}:{SFTP_PATH}"
                        if repository["port"] == 22 else
-                       f"sftp://{repository['account']}@{repository['address']}:"
-                       f"{repository['port']}/{path}"),
+                       f"sftp://{user}@{repository['address']}:{repository['port']}/"
+                       f"{SFTP_PATH}"),
     }
 
 

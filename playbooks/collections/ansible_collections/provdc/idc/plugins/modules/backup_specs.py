@@ -7,7 +7,8 @@ description:
   - Checks every host's C(provdc_*) variables against the host contract and the topology
     they name, then returns, for every host whose service has a C(backup) policy, what it
     backs up (paths, PostgreSQL databases), when (a systemd calendar), for how long, and
-    its repository on the first host of the repository service (SFTP).
+    its repository on the first host of the repository service (SFTP, an account of its own
+    chrooted into its own directory).
   - Runs on the controller, in the Python that runs Ansible, which must import the provdc
     package. A problem fails the task with one paragraph naming the inventory, the host, the
     variable and the fix, before any host is touched.
@@ -47,12 +48,14 @@ EXAMPLES = r"""
 
 RETURN = r"""
 repository:
-  description: The repository host (inventory name, address, SFTP port, account, root), or null.
+  description: "The repository host (inventory name, address, SFTP port, root, the clients'
+    group, the directory of their keys, sshd's drop-in), or null."
   returned: success
   type: dict
 hosts:
   description: "Per backed-up host: service, paths, databases, schedule, on_calendar,
-    max_age_hours, retention_days, drill_days, destinations, repository (restic URL)."
+    max_age_hours, retention_days, drill_days, destinations, account, chroot, repository_path
+    (on the repository host), sftp_path (inside the chroot), repository (restic URL)."
   returned: success
   type: dict
 """
