@@ -19,7 +19,9 @@ SETTINGS=${SETTINGS:-$(dirname "$TOPOLOGY")/lab-settings.yml}
 REPORTS=${REPORTS:-reports/demo}
 DOSSIER_SYSTEM=${DOSSIER_SYSTEM:-lgsp}
 
-step() { printf '\n\033[1m--- %s\033[0m\n' "$*"; }
+# Each step's heading carries the seconds since the demo started, so an operator (and the
+# benchmark table) can see where the time goes.
+step() { printf '\n\033[1m--- [%4d s] %s\033[0m\n' "$SECONDS" "$*"; }
 
 step "provdc validate $TOPOLOGY"
 provdc validate "$TOPOLOGY"
