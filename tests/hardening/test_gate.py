@@ -10,7 +10,8 @@ import sys
 import pytest
 
 from provdc.controls import catalogue
-from provdc.controls.gate import gate, probe_commands, verify
+from provdc.controls.checks import CONTAINER
+from provdc.controls.gate import gate, in_containers, probe_commands, probe_script, verify
 from provdc.controls.kinds import sysctl
 from provdc.controls.probe import MARK, command_key
 from provdc.errors import ProvdcError
@@ -41,6 +42,24 @@ def test_a_real_host_is_judged_on_its_runtime_state_too():
     persisted = batch_output({sysctl.CAT: (0, "kernel.randomize_va_space = 2")})
     answer = ask({"vm": {"output": persisted, "controls": ["VN-KRN-01"], "in_container": False}})
     assert answer == {"vm": ["VN-KRN-01"]}
+
+
+def test_the_probe_says_whether_the_host_is_a_container():
+    """probe.sh runs systemd-detect-virt too (exit 0 in a container): without an
+    in_container of its own, a host is judged as its probe said, so the role needs no round
+    trip more; where the probe did not say, the answer is None and the role asks the host."""
+    persisted = {sysctl.CAT: (0, "kernel.randomize_va_space = 2")}
+    container = batch_output({CONTAINER: (0, ""), **persisted})
+    vm = batch_output({CONTAINER: (1, ""), **persisted})
+    request = {"c": {"output": container, "controls": ["VN-KRN-01"]},
+               "vm": {"output": vm, "controls": ["VN-KRN-01"]},
+               "mute": {"output": "", "controls": []},
+               "told": {"output": vm, "controls": ["VN-KRN-01"], "in_container": True}}
+    assert in_containers(json.dumps({"hosts": request})) == {
+        "c": True, "vm": False, "mute": None, "told": True}
+    assert ask(request) == {"c": [], "vm": ["VN-KRN-01"], "mute": [], "told": []}
+    script = probe_script(catalogue())
+    assert script.index(CONTAINER) < script.index(sysctl.CAT)
 
 
 def test_no_output_means_every_selected_control_is_fixed():

@@ -18,4 +18,5 @@ class ActionModule(ControllerAction):
         catalogue = controls.load_catalogue()
         if args["verify"]:  # after the fixes: why each control still fails, per host
             return {"changed": False, "verdicts": gate.verify(catalogue, request)}
-        return {"changed": False, "failing": gate.gate(catalogue, request)}
+        return {"changed": False, "failing": gate.gate(catalogue, request),
+                "in_container": gate.in_containers(request)}

@@ -16,8 +16,9 @@ options:
   hosts:
     description:
       - Per host, C(output) (what C(probe.sh) printed), C(controls) (the ids of the host's
-        selected controls) and C(in_container) (true where global kernel settings are
-        read-only).
+        selected controls) and optionally C(in_container) (true where global kernel settings
+        are read-only; by default read from C(output), where C(probe.sh) answers
+        C(systemd-detect-virt --container)).
     type: dict
     required: true
   verify:
@@ -46,7 +47,6 @@ EXAMPLES = r"""
       lgsp-1:
         output: "{{ baseline_probe.stdout }}"
         controls: [VN-SSH-02, VN-KRN-01]
-        in_container: false
   run_once: true
   register: baseline_gate
 """
@@ -57,6 +57,13 @@ failing:
   returned: O(verify=false)
   type: dict
   sample: {lgsp-1: [VN-SSH-02]}
+in_container:
+  description:
+    - Per host, whether it is a container, as sent or as its C(output) says (null where
+      neither says, e.g. the probe did not run).
+  returned: O(verify=false)
+  type: dict
+  sample: {lgsp-1: true}
 verdicts:
   description:
     - Per host, C(failing) (control id to why it still fails, naming the file that decides)
