@@ -12,6 +12,7 @@ import re
 import shlex
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -167,3 +168,123 @@ def test_a_failed_backup_is_an_error_in_the_journal(lab, backups):
         lab.ssh("mail-1", "install -m 0400 /root/pw.keep /etc/provdc/backup/password && "
                 "rm /root/pw.keep")
 
+
+# --- the off-site copy, into a real moto server in the lab's core namespace ------------------
+
+MOTO_PORT = 9000  # inside the lab's own core namespace: nothing else listens there
+BUCKET = "pdc-backup"
+CREDS = {"AWS_ACCESS_KEY_ID": "lab-offsite-key", "AWS_SECRET_ACCESS_KEY": "lab-offsite-secret"}
+MAKE_BUCKET = f"""
+import boto3, sys
+s3 = boto3.client("s3", endpoint_url=sys.argv[1], region_name="ap-southeast-1",
+                  aws_access_key_id="x", aws_secret_access_key="y")
+s3.create_bucket(Bucket="{BUCKET}", ObjectLockEnabledForBucket=True,
+                 CreateBucketConfiguration={{"LocationConstraint": "ap-southeast-1"}})
+s3.put_object_lock_configuration(Bucket="{BUCKET}", ObjectLockConfiguration={{
+    "ObjectLockEnabled": "Enabled",
+    "Rule": {{"DefaultRetention": {{"Mode": "COMPLIANCE", "Days": 120}}}}}})
+"""
+LOCKS = f"""
+import boto3, json, sys
+s3 = boto3.client("s3", endpoint_url=sys.argv[1], region_name="ap-southeast-1",
+                  aws_access_key_id="x", aws_secret_access_key="y")
+keys = [o["Key"] for p in s3.get_paginator("list_objects_v2").paginate(Bucket="{BUCKET}")
+        for o in p.get("Contents", [])]
+modes = {{s3.head_object(Bucket="{BUCKET}", Key=k).get("ObjectLockMode") for k in keys[:20]}}
+print(json.dumps({{"keys": keys, "modes": sorted(m or "none" for m in modes)}}))
+"""
+
+
+@pytest.fixture(scope="module")
+def object_storage(lab, backups):
+    """moto on the BACKUP zone's gateway address, in the lab's core namespace (the lab's
+    stand-in for the cloud's object storage), with a bucket locked in COMPLIANCE mode."""
+    route = lab.core_exec(f"ip -4 -o route get {lab.host('backup-1').address}").stdout
+    address = re.search(r" src (\S+)", route).group(1)
+    endpoint = f"http://{address}:{MOTO_PORT}"
+    server = subprocess.Popen(["nsenter", f"--net=/run/netns/{lab.core_netns}", sys.executable,
+                               "-m", "moto.server", "-H", address, "-p", str(MOTO_PORT)],
+                              stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        for _ in range(60):
+            if lab.core_exec(f"{sys.executable} -c 'import urllib.request; urllib.request."
+                             f"urlopen(\"{endpoint}/moto-api/\")'", check=False).returncode == 0:
+                break
+            time.sleep(1)
+        lab.core_exec([sys.executable, "-c", MAKE_BUCKET, endpoint])
+        yield endpoint
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+
+
+@pytest.fixture(scope="module")
+def offsite(lab, object_storage):
+    play = lab.ansible_playbook(
+        PLAYBOOK, "--limit", "backup-1", "-e", f"backup_password={PASSWORD}",
+        "-e", f"backup_offsite_bucket={BUCKET}", "-e", f"backup_offsite_endpoint={object_storage}",
+        "-e", f"backup_offsite_access_key_id={CREDS['AWS_ACCESS_KEY_ID']}",
+        "-e", f"backup_offsite_secret_access_key={CREDS['AWS_SECRET_ACCESS_KEY']}")
+    assert play.returncode == 0, play.stdout[-3000:]
+    lab.ssh("qlvb-1", "systemctl start provdc-backup.service", timeout=600)  # QLVB's files now
+    run = lab.ssh("backup-1", "systemctl start provdc-offsite.service", check=False, timeout=600)
+    assert run.returncode == 0, lab.ssh("backup-1", "journalctl -t provdc-offsite -n 5").stdout
+    return object_storage
+
+
+def test_offsite_copy_is_scheduled_and_reported(lab, offsite):
+    assert lab.ssh("backup-1", "systemctl is-active provdc-offsite.timer").stdout.strip() \
+        == "active"
+    logged = lab.ssh("backup-1", "journalctl -t provdc-offsite -p info --no-pager -n 3").stdout
+    assert f"offsite ok bucket={BUCKET} repositories=3" in logged, logged  # level >= 3 only
+    creds = lab.ssh("backup-1", "stat -c '%U %a' /etc/provdc/backup/offsite-credentials.json")
+    assert creds.stdout.split() == ["root", "400"]
+
+
+def test_offsite_copy_is_locked_and_holds_only_level_3_hosts(lab, offsite):
+    found = json.loads(lab.core_exec([sys.executable, "-c", LOCKS, offsite]).stdout)
+    hosts = {k.split("/", 1)[0] for k in found["keys"]}
+    assert hosts == {"qlvb-1", "shared-db-1", "soc-collector-1"}  # mail is level 2
+    assert not [k for k in found["keys"] if "/locks/" in k]
+    assert found["modes"] == ["COMPLIANCE"]
+
+
+def test_offsite_copy_restores_with_restic_alone(lab, offsite):
+    pw = lab.ssh("qlvb-1", "cat /etc/provdc/backup/password").stdout
+    env = " ".join(f"{k}={v}" for k, v in CREDS.items())
+    restic = (f"{env} RESTIC_PASSWORD={shlex.quote(pw)} restic --no-lock "
+              f"-r s3:{offsite}/{BUCKET}/qlvb-1")
+    remote = json.loads(lab.ssh("backup-1", f"{restic} snapshots --json").stdout)
+    local = json.loads(lab.ssh("backup-1", f"RESTIC_PASSWORD={shlex.quote(pw)} restic "
+                               "--no-lock -r /srv/provdc-backup/qlvb-1/repo snapshots --json")
+                       .stdout)
+    assert {s["id"] for s in local} <= {s["id"] for s in remote}
+    lab.ssh("backup-1", f"rm -rf /var/tmp/offsite-check && {restic} restore latest --target "
+            "/var/tmp/offsite-check --include /srv/qlvb/van-ban/7.pdf", timeout=300)
+    restored = lab.ssh("backup-1", "sha256sum < /var/tmp/offsite-check/srv/qlvb/van-ban/7.pdf"
+                       " && rm -rf /var/tmp/offsite-check").stdout
+    assert restored == lab.ssh("qlvb-1", "sha256sum < /srv/qlvb/van-ban/7.pdf").stdout
+
+
+def test_audit_offsite_check_passes_on_the_repository_host(lab, offsite):
+    proof = lab.compliance("test_backup.py", "backup-1")
+    assert proof.returncode == 0, proof.stdout[-3000:]
+    assert "1 passed" in proof.stdout, proof.stdout[-2000:]
+
+
+def test_a_failed_offsite_copy_is_an_error_in_the_journal(lab, offsite):
+    conf = "/etc/provdc/backup/offsite.json"
+    lab.ssh("backup-1", f"cp {conf} /root/offsite.keep && sed -i "
+            f"'s/\"{BUCKET}\"/\"no-such-bucket\"/' {conf}")
+    try:
+        run = lab.ssh("backup-1", "systemctl start provdc-offsite.service", check=False)
+        assert run.returncode != 0
+        logged = lab.ssh("backup-1", "journalctl -t provdc-offsite -p err --no-pager -n 3").stdout
+        assert "offsite FAILED step=copy:" in logged and "NoSuchBucket" in logged, logged
+    finally:
+        lab.ssh("backup-1", f"install -m 0600 /root/offsite.keep {conf} && rm /root/offsite.keep")

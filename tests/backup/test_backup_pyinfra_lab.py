@@ -22,11 +22,17 @@ BIN = Path(sys.executable).parent
 PASSWORD = "lab-only-backup-password-0123456789"
 CLIENT = "soc-collector-1"
 LIMIT = ("--limit", CLIENT, "--limit", "backup-1")
+# the off-site settings, as given at run time (pyinfra: the environment; Ansible: the same
+# environment through the role's defaults); nothing here contacts the bucket
+OFFSITE = {"PROVDC_OFFSITE_BUCKET": "pdc-backup-pyinfra",
+           "PROVDC_OFFSITE_ENDPOINT": "http://object-storage.lab:9000",
+           "PROVDC_OFFSITE_ACCESS_KEY_ID": "lab-offsite-key",
+           "PROVDC_OFFSITE_SECRET_ACCESS_KEY": "lab-offsite-secret"}
 
 
 def pyinfra(lab, *args: str) -> tuple[subprocess.CompletedProcess, dict | None]:
     env = dict(os.environ, PROVDC_INVENTORY=str(lab.inventory), PROVDC_BACKUP_PASSWORD=PASSWORD,
-               PATH=f"{BIN}:{os.environ.get('PATH', '')}")
+               PATH=f"{BIN}:{os.environ.get('PATH', '')}", **OFFSITE)
     proc = subprocess.run([str(BIN / "pyinfra"), "playbooks/pyinfra/inventory.py",
                            "playbooks/pyinfra/backup.py", "--json", "-y", *args],
                           capture_output=True, text=True, cwd=REPO, env=env, timeout=1200)
@@ -63,6 +69,10 @@ def test_pyinfra_sets_up_the_client_and_its_account(lab, first_run):
     owner = lab.ssh("backup-1", f"stat -c '%U %a' /srv/provdc-backup/{CLIENT} "
                                 f"/srv/provdc-backup/{CLIENT}/repo").stdout.split("\n")
     assert owner[:2] == ["root 755", f"bk-{CLIENT} 700"], owner
+    assert lab.ssh("backup-1", "systemctl is-active provdc-offsite.timer").stdout.strip() \
+        == "active"
+    conf = json.loads(lab.ssh("backup-1", "cat /etc/provdc/backup/offsite.json").stdout)
+    assert conf["bucket"] == OFFSITE["PROVDC_OFFSITE_BUCKET"] and CLIENT in conf["repositories"]
 
 
 def test_its_backup_runs_and_the_drill_restores_it(lab, first_run):
@@ -82,12 +92,15 @@ def test_second_run_changes_nothing(lab, first_run):
     assert changed(doc, CLIENT) == [] and changed(doc, "backup-1") == []
 
 
-def test_the_ansible_role_finds_nothing_to_change(lab, first_run):
+def test_the_ansible_role_finds_nothing_to_change(lab, first_run, monkeypatch):
+    for name, value in OFFSITE.items():
+        monkeypatch.setenv(name, value)
     proc = lab.ansible_playbook("playbooks/backup.yml", "--check", "--limit", f"{CLIENT},backup-1",
                                 "-e", f"backup_password={PASSWORD}")
-    recap = re.search(rf"^{re.escape(CLIENT)}\s*: ok=\d+\s+changed=(\d+).*failed=(\d+)",
-                      proc.stdout, re.M)
-    assert recap and recap.groups() == ("0", "0"), proc.stdout[-4000:]
+    for name in (CLIENT, "backup-1"):
+        recap = re.search(rf"^{re.escape(name)}\s*: ok=\d+\s+changed=(\d+).*failed=(\d+)",
+                          proc.stdout, re.M)
+        assert recap and recap.groups() == ("0", "0"), proc.stdout[-4000:]
 
 
 def test_a_client_without_the_repository_host_in_the_run_is_refused(lab, first_run):

@@ -36,7 +36,9 @@ def test_each_backed_up_host_and_its_repository():
     assert found["repository"] == {
         "host": "backup-1", "address": "10.94.5.2", "port": 22, "root": "/srv/provdc-backup",
         "group": "provdc-backup-clients", "keys_dir": "/etc/ssh/provdc-backup-keys",
-        "sshd_dropin": "/etc/ssh/sshd_config.d/50-provdc-backup.conf"}
+        "sshd_dropin": "/etc/ssh/sshd_config.d/50-provdc-backup.conf",
+        # level 3 goes off-site, level 2 (mail) does not
+        "offsite": {"shared-db-1": "/srv/provdc-backup/shared-db-1/repo"}}
     assert set(found["hosts"]) == {"shared-db-1", "mail-1"}  # lgsp has no policy
     db = found["hosts"]["shared-db-1"]
     assert db["databases"] == ["csdl"] and db["paths"] == ["/etc/postgresql"]

@@ -56,9 +56,12 @@ def specs(inv: Inventory) -> dict:
     repository = {"host": repo, "address": str(inv.hosts[repo].address),
                   "port": settings.port, "root": REPOSITORY_ROOT, "group": CLIENTS_GROUP,
                   "keys_dir": KEYS_DIR, "sshd_dropin": SSHD_DROPIN}
-    return {"repository": repository,
-            "hosts": {h: host_spec(h, policies[v.service], repository)
-                      for h, v in sorted(backed.items())}}
+    hosts = {h: host_spec(h, policies[v.service], repository)
+             for h, v in sorted(backed.items())}
+    # the repositories the repository host copies to the write-once bucket
+    repository["offsite"] = {h: s["repository_path"] for h, s in hosts.items()
+                             if "offsite" in s["destinations"]}
+    return {"repository": repository, "hosts": hosts}
 
 
 def host_spec(host: str, service, repository: dict) -> dict:

@@ -21,6 +21,7 @@ repository host sets up the accounts of the clients in the run.
 from __future__ import annotations
 
 import io
+import json
 import os
 import shlex
 from functools import cache
@@ -31,7 +32,7 @@ from pyinfra import host, inventory, logger, state
 from pyinfra.api import OperationError, deploy, operation
 from pyinfra.operations import apt, files, server
 
-from provdc.backup import secret
+from provdc.backup import offsite, secret
 from provdc.backup import specs as backup_specs
 from provdc.errors import ProvdcError
 from provdc.pyinfra_engine import facts
@@ -46,6 +47,8 @@ CONF = "/etc/provdc/backup"
 KEY = f"{CONF}/id_ed25519"
 HOST_KEY = "/etc/ssh/ssh_host_ed25519_key.pub"
 UNITS = ("provdc-backup.service", "provdc-backup.timer")
+OFFSITE_UNITS = ("provdc-offsite.service", "provdc-offsite.timer")
+OFFSITE_CREDENTIALS = f"{CONF}/offsite-credentials.json"
 
 
 @cache
@@ -99,6 +102,8 @@ def backup(required: bool = True) -> None:
     phase(name="backup: every client's key exists")
     if repo is not None and host.name == repo["host"]:
         _repository(repo, {c: s for c, s in found["hosts"].items() if _in_run(c)})
+        if repo["offsite"]:
+            _offsite(repo)
     phase(name="backup: every client's account exists")
     if spec is not None:
         _client(spec, repo, secret.host_password(password, host.name))
@@ -147,6 +152,47 @@ def _repository(repo: dict, clients: dict[str, dict]) -> None:
                  when=ops.changed([dropin]))
     server.user(name="backup: the shared account of earlier versions is gone",
                 user="provdc-backup", present=False)
+
+
+def _setting(name: str, default: str = "") -> str:
+    """An off-site setting: --data backup_offsite_NAME, else PROVDC_OFFSITE_NAME (as the
+    role's defaults read them)."""
+    return str(host.data.get(f"backup_offsite_{name}")
+               or os.environ.get(f"PROVDC_OFFSITE_{name.upper()}") or default)
+
+
+def _offsite(repo: dict) -> None:
+    """The repository host's off-site copy, as the role's offsite.yml."""
+    bucket = _setting("bucket")
+    if not bucket:
+        host.log(f"off-site copy not set up: {', '.join(repo['offsite'])} must go off-site, "
+                 "but no bucket was given (PROVDC_OFFSITE_BUCKET)", log_func=logger.warning)
+        return
+    region = _setting("region", "ap-southeast-1")
+    conf = {"endpoint": _setting("endpoint", f"https://s3.{region}.amazonaws.com").strip(),
+            "region": region, "bucket": bucket, "credentials": OFFSITE_CREDENTIALS,
+            "repositories": repo["offsite"]}
+    creds = {"access_key_id": _setting("access_key_id"),
+             "secret_access_key": _setting("secret_access_key")}
+    wrong = offsite.problems(conf) + [f"no {k}" for k, v in creds.items() if not v]
+    if wrong:
+        stop(ProvdcError("the off-site copy's settings: " + "; ".join(wrong),
+                         field="PROVDC_OFFSITE_*", fix="set PROVDC_OFFSITE_BUCKET (the cloud "
+                         "stack's output backup_bucket), PROVDC_OFFSITE_ENDPOINT/REGION if not "
+                         "AWS's, and PROVDC_OFFSITE_ACCESS_KEY_ID/SECRET_ACCESS_KEY"))
+    files.directory(name="backup: configuration directory", path=CONF, user="root",
+                    group="root", mode="700")
+    ops.managed_file(name="backup: the off-site copy script", path="/usr/local/sbin/provdc-offsite",
+                     mode="0755", content=Path(offsite.__file__).read_bytes())
+    files.put(name="backup: the off-site credentials", src=io.StringIO(json.dumps(creds)),
+              dest=OFFSITE_CREDENTIALS, user="root", group="root", mode="400")
+    ops.managed_file(name="backup: what goes off-site, and where", path=f"{CONF}/offsite.json",
+                     mode="0600", content=json.dumps(conf, indent=4, sort_keys=True) + "\n")
+    made = [ops.managed_file(name=f"backup: {unit}", path=f"/etc/systemd/system/{unit}",
+                             mode="0644", content=render(f"{unit}.j2"))
+            for unit in OFFSITE_UNITS]
+    ops.unit(name="backup: the off-site timer runs", unit_name="provdc-offsite.timer",
+             enabled=True, running=True, daemon_reload=ops.changed(made))
 
 
 def _client(spec: dict, repo: dict, password: str) -> None:

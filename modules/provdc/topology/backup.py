@@ -48,6 +48,8 @@ REFERENCES = (
 # The oldest a last successful snapshot may be for its schedule: the interval plus the
 # timer's randomised delay and a run's own duration.
 MAX_AGE_HOURS = {"hourly": 2, "daily": 26, "weekly": 7 * 24 + 2}
+# The repository host's off-site copy runs daily (provdc-offsite.timer): as a daily backup.
+OFFSITE_MAX_AGE_HOURS = 26
 ON_CALENDAR = {"hourly": "hourly", "daily": "*-*-* 01:30:00", "weekly": "Sun *-*-* 01:30:00"}
 
 

@@ -6,8 +6,9 @@
 The timer is enabled and active; the last successful backup is younger than the policy's
 schedule allows; the repository is encrypted (restic: the repository's config is ciphertext,
 readable with the host's password file, which only root reads); the last restore drill
-passed and is younger than the security level's drill interval. Hosts without a policy are
-skipped. Ids, titles and references with their confidence (VN-BAK-01..04):
+passed and is younger than the security level's drill interval; on the repository host, when
+a policy sends backups off-site, the last off-site copy is younger than a day allows. Hosts
+without a policy are skipped. Ids, titles and references with their confidence (VN-BAK-01..05):
 `provdc/audit/checks.yml`.
 """
 
@@ -83,3 +84,29 @@ def test_backup_drill_is_recent(host, policy):
     assert drill["passed"], f"the last drill ({drill['finished']}) failed"
     assert age_days <= days, (f"the last drill was {age_days:.0f} days ago; level "
                               f"{policy.security_level} asks one every {days} days")
+
+
+@pytest.fixture
+def offsite_copies(host):
+    """The services this repository host copies off-site (skipped elsewhere)."""
+    get = getattr(host.backend, "get_variables", None)
+    service = (get() if get else {}).get("provdc_service")
+    topo = host_topology(host)
+    if service != topo.operations.backup.repository_service:
+        pytest.skip(f"service {service or '(none)'} does not hold the backup repositories")
+    sent = [s.slug for s in backup.backed_up(topo) if "offsite" in backup.destinations(s)]
+    if not sent:
+        pytest.skip("no backup policy sends copies off-site")
+    return sent
+
+
+def test_backup_offsite_copy_is_recent(host, offsite_copies):
+    record = host.file(f"{STATE}/offsite-last-success")
+    services = ", ".join(offsite_copies)
+    assert record.exists, (f"no off-site copy has ever succeeded here; {services} must be "
+                           "copied to the write-once bucket (provdc-offsite.timer)")
+    stamp = record.content_string.split()[0]
+    age_h = (time.time() - int(stamp)) / 3600
+    assert age_h <= backup.OFFSITE_MAX_AGE_HOURS, (
+        f"the last off-site copy is {age_h:.1f} h old; the daily copy allows "
+        f"{backup.OFFSITE_MAX_AGE_HOURS} h ({services})")
