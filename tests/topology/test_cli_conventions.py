@@ -131,8 +131,12 @@ def test_the_table_stays_the_default():
 def test_shell_completion_is_offered():
     result = runner.invoke(app, ["--help"], env={"COLUMNS": "200"})
     assert "--install-completion" in result.stdout and "--show-completion" in result.stdout
+    # Typer detects the shell from the process's ancestors (shellingham), which depend on
+    # who runs the tests (an xdist worker may have none it knows); its own test switch makes
+    # the shell the option's value instead.
+    env = {**os.environ, "_TYPER_COMPLETE_TEST_DISABLE_SHELL_DETECTION": "1"}
     script = subprocess.run([str(BIN / "provdc"), "--show-completion", "bash"],
-                            capture_output=True, text=True, timeout=60)
+                            capture_output=True, text=True, timeout=60, env=env)
     assert script.returncode == 0 and "_provdc_completion" in script.stdout
 
 
