@@ -67,8 +67,26 @@ for host, spec in json.load(sys.stdin)["hosts"].items():
     print(host, *names)')
 
 step "provdc audit -i $INVENTORY --out $REPORTS"
+# The lab has no object store: without PROVDC_OFFSITE_BUCKET the repository host's off-site
+# copy to write-once storage (VN-BAK-05) is skipped, and the audit gets a waiver for exactly
+# that, dated a week ahead and written beside the report, rather than a pass it did not earn
+# (tests/backup prove the copy against an S3 server with object lock).
+waivers=()
+if [[ -z ${PROVDC_OFFSITE_BUCKET:-} ]]; then
+  provdc backup specs -i "$INVENTORY" --format json | python3 -c '
+import datetime, json, sys, yaml
+repo = json.load(sys.stdin)["repository"]
+hosts = [repo["host"]] if repo and repo.get("offsite") else []
+expiry = datetime.date.today() + datetime.timedelta(days=7)
+print(yaml.safe_dump({"waivers": [{
+    "control": "VN-BAK-05", "hosts": hosts, "owner": "the provdc demo lab", "expiry": expiry,
+    "justification": "the lab has no object store for the off-site copy; give "
+                     "PROVDC_OFFSITE_BUCKET and its endpoint to site.yml to copy for real"}]
+    if hosts else []}, allow_unicode=True, sort_keys=False))' >"$REPORTS/lab-waivers.yml"
+  waivers=(--waivers "$REPORTS/lab-waivers.yml")
+fi
 audit=0
-provdc audit -i "$INVENTORY" --out "$REPORTS" || audit=$?
+provdc audit -i "$INVENTORY" --out "$REPORTS" "${waivers[@]}" || audit=$?
 ((audit == 0)) || status=$audit
 
 step "provdc dossier $DOSSIER_SYSTEM --topology $TOPOLOGY --audit $REPORTS/report.json"
