@@ -16,7 +16,9 @@ ROLES = ("baseline", "segmentation", "soc_agent", "soc_collector", "bandwidth", 
 PLAYBOOKS = ("site", "baseline", "segmentation", "soc", "bandwidth", "backup")
 PLUGINS = ("inventory/hosts.py", "action/segmentation_specs.py", "action/bandwidth_specs.py",
            "action/controls_gate.py", "action/soc_prepare.py", "filter/select_controls.py",
-           "modules/segmentation_specs.py", "modules/controls_gate.py")
+           "action/backup_specs.py", "filter/backup_host_password.py",
+           "modules/segmentation_specs.py", "modules/controls_gate.py",
+           "modules/backup_specs.py", "modules/baseline_fix.py", "module_utils/baseline_fix.py")
 
 
 def members(tarball: Path) -> set[str]:
@@ -35,8 +37,10 @@ def test_the_tarball_holds_the_roles_playbooks_and_plugins(built):
     assert {f"plugins/{p}" for p in PLUGINS} <= names
     # the roles' scripts are files in the tarball, not links back into a checkout
     with tarfile.open(built.collection) as tar:
-        script = tar.getmember("roles/segmentation/files/provdc-segmentation")
-        assert script.isfile() and script.size > 0
+        for path in ("roles/segmentation/files/provdc-segmentation",
+                     "roles/backup/files/provdc-backup", "roles/backup/files/provdc-offsite"):
+            script = tar.getmember(path)
+            assert script.isfile() and script.size > 0, path
     # nothing a collection role cannot use, nothing from a Python run
     assert not [n for n in names if "filter_plugins" in n or "__pycache__" in n]
 
