@@ -5,7 +5,8 @@ One lab for this module: `lgsp-1` (APP zone, security level 3) as a VM, `ntp-1` 
 as a container serving time the way the province's NTP host does (`local stratum 10`; with
 `chronyd -x`, since a container must not set the machine's clock). The tests run in file
 order and build on each other: the VM boots its own kernel on its planned address ->
-baseline.yml converges -> a second run changes nothing -> audit rules are loaded and locked,
+baseline.yml converges (from /tmp on the root file system, as on a stock server) -> a
+second run changes nothing -> /tmp is the hardened tmpfs -> audit rules are loaded and locked,
 kernel sysctls live, process accounting records, chrony follows the lab's NTP host -> the
 audit passes every control, none configuration-only, and names the VM a real kernel ->
 three controls that are configuration-only in a container are broken at runtime only (the
@@ -125,6 +126,13 @@ def test_qemu_runs_in_the_hosts_namespace_and_nothing_is_added_to_this_one(vmlab
     assert "vmtap0" not in here and "vmbr0" not in here
 
 
+def test_tmp_starts_on_the_root_file_system_as_on_a_stock_server(vmlab):
+    """No tmpfs in the image's fstab: VN-FS-04's fix meets /tmp as a plain directory in use
+    (libpam-tmpdir's /tmp/user/0, where the role's own module runs), as on a real server."""
+    assert vmlab.ssh(VM, "findmnt -n /tmp", check=False).returncode == 1  # not a mount
+    assert vmlab.ssh(VM, "findmnt -n -o TARGET -T /tmp").stdout.strip() == "/"
+
+
 def test_baseline_converges_on_the_vm(vmlab):
     proc, recap = vmlab.playbook()
     assert recap[VM]["failed"] == 0 and recap[VM]["unreachable"] == 0, proc.stdout[-4000:]
@@ -137,6 +145,15 @@ def test_a_second_run_changes_nothing(vmlab):
         pytest.skip("needs the converged VM")
     proc, recap = vmlab.playbook()
     assert recap[VM]["changed"] == 0 and recap[VM]["failed"] == 0, proc.stdout[-4000:]
+
+
+def test_tmp_is_the_hardened_tmpfs_at_runtime(vmlab):
+    if not vmlab.converged:
+        pytest.skip("needs the converged VM")
+    fstype, options = vmlab.ssh(VM, "findmnt -n -o FSTYPE,OPTIONS -M /tmp").stdout.split()
+    assert fstype == "tmpfs" and {"nodev", "nosuid", "noexec"} <= set(options.split(","))
+    assert vmlab.ssh(VM, "stat -c %a /tmp").stdout.strip() == "1777"
+    assert vmlab.result("VN-FS-04").status == "pass"
 
 
 def test_audit_rules_are_loaded_and_locked(vmlab):

@@ -64,7 +64,9 @@ VM_MASKED_UNITS = tuple(u for u in image_mod.MASKED_UNITS if u != "console-getty
 
 # The identity disk is found by its serial in sysfs, as soon as the kernel has probed it:
 # waiting for udev's by-id link instead failed on a loaded machine (udevd started after
-# the 90 s device timeout).
+# the 90 s device timeout). It is mounted under /run, not /tmp: with /tmp on the root file
+# system, systemd-tmpfiles-setup empties /tmp at boot (Debian's `D /tmp`) at the same
+# time, and removed the mount point before the mount now and then.
 IDENTITY_UNIT_TEXT = f"""\
 [Unit]
 Description=provdc lab: this VM's identity (host keys, address, operator key)
@@ -77,15 +79,27 @@ Type=oneshot
 RemainAfterExit=yes
 ExecStart=/bin/sh -ec 'for i in $$(seq 600); do for b in /sys/block/vd*; do \
 [ "$$(cat $$b/serial 2>/dev/null)" = {IDENTITY_SERIAL} ] && dev=/dev/$${{b##*/}}; done; \
-[ -z "$$dev" ] || break; sleep 0.5; done; d=$$(mktemp -d); mount -o ro $$dev $$d; \
-cp -a $$d/files/. /; umount $$d; rmdir $$d'
+[ -z "$$dev" ] || break; sleep 0.5; done; d=/run/provdc-lab-identity; mkdir -p $$d; \
+mount -o ro $$dev $$d; cp -a $$d/files/. /; umount $$d; rmdir $$d'
 
 [Install]
 WantedBy=sysinit.target
 """
 
+# The kernel's initramfs is built once, after every package is in: while apt installs,
+# `update-initramfs` is a stub (the real one diverted aside); otherwise the kernel's postinst
+# builds it and initramfs-tools' trigger builds it again. Run after the essential packages,
+# before the rest (kernel, initramfs-tools); VM_HOOKS' first puts the real one back.
+VM_ESSENTIAL_HOOKS = (
+    'chroot "$1" dpkg-divert --quiet --local --rename --add /usr/sbin/update-initramfs',
+    "printf '#!/bin/sh\\nexit 0\\n' > \"$1/usr/sbin/update-initramfs\" && "
+    'chmod 755 "$1/usr/sbin/update-initramfs"',
+)
 # Run in the tree after mmdebstrap, before mkfs (any change here changes the cache key).
 VM_HOOKS = (
+    'rm "$1/usr/sbin/update-initramfs" && chroot "$1" dpkg-divert --quiet --local --rename '
+    '--remove /usr/sbin/update-initramfs && '
+    'chroot "$1" update-initramfs -c -k "$(ls "$1/lib/modules")"',
     'rm -f "$1"/etc/ssh/ssh_host_*',
     ': > "$1/etc/machine-id"',
     'rm -f "$1/var/lib/dbus/machine-id"',
@@ -95,11 +109,9 @@ VM_HOOKS = (
     ': > "$1/etc/hostname"',
     'rm -f "$1/etc/resolv.conf" && : > "$1/etc/resolv.conf"',
     'rm -rf "$1"/var/cache/apt/*.bin',
-    # /tmp a tmpfs from the first boot (Debian 13's default), without the hardening options
-    # VN-FS-04 adds. Mounting a tmpfs over a /tmp in use would hide the files beneath it,
-    # and the baseline's own fix module runs from /tmp/user/0 (libpam-tmpdir).
-    "printf '/dev/vda / ext4 rw,errors=remount-ro 0 1\\ntmpfs /tmp tmpfs defaults,mode=1777 0 0"
-    "\\n' > \"$1/etc/fstab\"",
+    # The root file system alone, as on a stock Debian 12 server: /tmp is a directory on it
+    # until VN-FS-04 mounts its tmpfs (over a /tmp in use, the baseline's own module's).
+    "printf '/dev/vda / ext4 rw,errors=remount-ro 0 1\\n' > \"$1/etc/fstab\"",
 )
 RECIPE_VERSION = "1"
 
@@ -136,6 +148,7 @@ def cache_key(pkgs: list[str] | None = None) -> str:
         "version": RECIPE_VERSION,
         "suite": image_mod.SUITE,
         "packages": sorted(pkgs if pkgs is not None else packages()),
+        "essential_hooks": list(VM_ESSENTIAL_HOOKS),
         "hooks": list(VM_HOOKS),
         "unit": IDENTITY_UNIT_TEXT,
         "options": list(image_mod.MMDEBSTRAP_OPTIONS),
@@ -210,6 +223,7 @@ def _build(tmp: Path, pkgs: list[str], log) -> float:
     start = time.monotonic()
     tree, logfile = tmp / "rootfs", tmp / "build.log"
     _run_logged(["mmdebstrap", *image_mod.MMDEBSTRAP_OPTIONS, "--include=" + ",".join(pkgs),
+                 *[f"--essential-hook={hook}" for hook in VM_ESSENTIAL_HOOKS],
                  *[f"--customize-hook={hook}" for hook in VM_HOOKS],
                  image_mod.SUITE, str(tree), *image_mod._mirror_args()], logfile, "mmdebstrap")
     unit = tree / "etc/systemd/system" / IDENTITY_UNIT
