@@ -7,8 +7,11 @@ needed and taken down afterwards unless it was already up), then measures in the
 
 - `ansible-playbook playbooks/baseline.yml`: first run and no-op re-run (wall time); with
   `--ungated` also the no-op re-run with `baseline_check_first=false` (every fix task runs);
-- the compliance suite (`pytest --pyargs provdc.audit.compliance.test_baseline`, as `provdc
-  audit` runs it): host-controls/s;
+- the compliance suite's baseline scope exactly as `provdc audit` runs it
+  (`provdc.audit.run.run_suite`: `-n WORKERS --dist loadgroup`, each host's tests on one
+  worker, read in one batched round trip): host-controls/s; with `--audit-parts` also its
+  start-up (the same command with every test deselected) and the audit with 1 (no xdist),
+  2 and N workers;
 - the floor: every check command of every host in ONE batched SSH call per host (the same
   commands the suite runs, in parallel threads) — the cost of the checks without pytest;
 - with `--lynis`: the Lynis hardening index of one host before and after the role.
@@ -23,7 +26,9 @@ import os
 import re
 import subprocess
 import sys
+import tempfile
 import time
+import xml.etree.ElementTree as ET
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -32,6 +37,7 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "modules"))
 
+from provdc.audit.run import SUITE, run_suite, scope_files  # noqa: E402
 from provdc.controls import catalogue  # noqa: E402
 from provdc.controls.checks import Probe, commands_for  # noqa: E402
 from provdc.lab import runtime  # noqa: E402
@@ -75,6 +81,8 @@ def main() -> int:
     ap.add_argument("--ungated", action="store_true",
                     help="also time a no-op re-run without the check-first gate")
     ap.add_argument("--workers", type=int, default=4)
+    ap.add_argument("--audit-parts", action="store_true",
+                    help="also time the audit's start-up and the audit with 1, 2 and N workers")
     args = ap.parse_args()
 
     name = os.environ.get("PROVDC_LAB_NAME", "bench-hardening")
@@ -140,12 +148,7 @@ def run(lab: LabHandle, inv: Path, names: list[str], args, lynis: bool) -> list[
         rows.append(f"| no-op re-run without the gate, every fix task (changed={changed}) | "
                     f"{t5:.1f} s ({t5 / t2:.1f} × gated no-op) |")
 
-    suite = [sys.executable, "-m", "pytest", "--pyargs",
-             "provdc.audit.compliance.test_baseline", "-q", "-p", "no:cacheprovider",
-             "--hosts=ansible://all", f"--ansible-inventory={inv}", "-n", str(args.workers)]
-    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}")
-    t3, p3 = timed(lambda: subprocess.run(suite, cwd=REPO, env=env, capture_output=True,
-                                          text=True))
+    t3, outcome = timed(lambda: audit(inv, args.workers))
     commands = commands_for(controls)
 
     def floor(host: str) -> None:
@@ -154,15 +157,45 @@ def run(lab: LabHandle, inv: Path, names: list[str], args, lynis: bool) -> list[
     with ThreadPoolExecutor(args.workers) as pool:
         t4, _ = timed(lambda: list(pool.map(floor, names)))
     hc = n * len(controls)
-    rows.append(f"| audit (pytest suite, -n {args.workers}): {p3.stdout.strip().splitlines()[-1]}"
-                f" | {t3:.1f} s, {hc / t3:.1f} host-controls/s |")
+    rows.append(f"| audit (`provdc audit`'s suite, baseline scope, -n {args.workers} --dist "
+                f"loadgroup): {outcome} | {t3:.1f} s, {hc / t3:.1f} host-controls/s |")
     rows.append(f"| floor: one batched SSH call per host, {args.workers} in parallel | "
-                f"{t4:.1f} s, {hc / t4:.1f} host-controls/s (suite = {t3 / t4:.1f} × floor) |")
+                f"{t4:.1f} s, {hc / t4:.1f} host-controls/s (audit = {t3 / t4:.1f} × floor) |")
+    if args.audit_parts:
+        t6, _ = timed(lambda: audit_startup(inv, args.workers))
+        rows.append(f"| the audit's start-up: the same command, every test deselected | {t6:.1f} s "
+                    f"({t6 / t3:.0%} of the audit) |")
+        for workers in sorted({1, 2, n} - {args.workers}):  # 1: no xdist at all
+            t7, outcome = timed(lambda w=workers: audit(inv, w))
+            rows.append(f"| the same audit with {workers} worker(s): {outcome} | {t7:.1f} s "
+                        f"({t7 / t4:.1f} × floor) |")
     if lynis:
         hard, warnings = lynis_index(lab, names[0])
         rows.append(f"| Lynis hardening index, fresh → after baseline.yml | {fresh} → {hard} |")
         rows.append(f"| Lynis warnings left | {'; '.join(warnings) or 'none'} |")
     return rows
+
+
+def audit(inv: Path, workers: int) -> str:
+    """The baseline scope run as `provdc audit` runs it; its junit tally ("720 passed")."""
+    with tempfile.TemporaryDirectory(prefix="hardening-bench-") as out:
+        files = run_suite(inv, Path(out), workers=workers, scope=["baseline"])
+        suite = ET.parse(files.junit).getroot()
+        suite = suite if suite.tag == "testsuite" else suite.find("testsuite")
+        tests, failed = int(suite.get("tests")), int(suite.get("failures")) + int(
+            suite.get("errors"))
+        return f"{tests - failed - int(suite.get('skipped'))} passed, {failed} failed"
+
+
+def audit_startup(inv: Path, workers: int) -> None:
+    """What the audit pays before its first check: pytest, the plugins and xdist's workers
+    starting and collecting (run_suite's command with every test deselected; exit status 5,
+    no tests ran)."""
+    subprocess.run([sys.executable, "-m", "pytest", *map(str, scope_files(["baseline"])), "-q",
+                    "-c", str(SUITE / "pytest.ini"), "--rootdir", str(SUITE), "-p",
+                    "no:cacheprovider", "-p", "provdc.audit.plugin", "--hosts=ansible://all",
+                    f"--ansible-inventory={inv}", "-n", str(workers), "--dist", "loadgroup",
+                    "-k", "provdc_deselects_every_test"], capture_output=True)
 
 
 if __name__ == "__main__":
