@@ -32,6 +32,7 @@ import os
 import re
 import signal
 import sys
+import textwrap
 import time
 from pathlib import Path
 
@@ -217,7 +218,8 @@ def render(res: dict) -> str:
                      f"{up['vm']:.1f} s ({up['accel'].upper()})",
                      f"{up['vm'] / up['container']:.0f} ×"])
         if "guest_boot" in up:
-            rows.append(["VM boot, its own account (`systemd-analyze time`)", "-",
+            rows.append(["VM start-up to its last unit (`systemd-analyze time`; SSH answers "
+                         "before)", "-",
                          up["guest_boot"], ""])
         rows.append(["memory of the VM (QEMU resident), after boot", "~11 MB per container",
                      f"{up['rss_mb']:.0f} MB", ""])
@@ -239,29 +241,40 @@ def render(res: dict) -> str:
                      f"**{ly['vm']['index']}** ({ly['vm']['minutes']:.0f} min)", ""])
     table = markdown_table(["", "container host", "VM host", "VM / container"], rows)
     img = res.get("image", {})
-    text = (f"\n`benchmarks/vm_bench.py` ({res['date']}, load average {res['load']:.0f} at "
-            f"start, 2 cores; every figure in the table from this one run, level-3 APP hosts "
-            f"`{CT}` (container) and `{VM}` (VM), catalogue of {res.get('controls', '?')} "
-            f"controls):\n\n{table}\n")
+    text = "\n" + _wrap(
+        f"`benchmarks/vm_bench.py` ({res['date']}, load average {res['load']:.0f} at start, "
+        f"2 cores; every figure in the table from this one run, level-3 APP hosts `{CT}` "
+        f"(container) and `{VM}` (VM), catalogue of {res.get('controls', '?')} controls):"
+    ) + f"\n\n{table}\n"
     if img:
-        text += (f"\nThe VM image (`{img['key']}`, {img['packages']} packages and a kernel): "
-                 f"built in {img['build_seconds']:.0f} s on {img['built_at'][:10]} (not in "
-                 f"this run); a {vm_mod.DISK_SIZE} sparse `disk.raw` with {img['written_mb']} "
-                 f"MB written, + {img['kernel_initrd_mb']} MB kernel and initrd; each VM "
-                 f"writes a qcow2 overlay on it. {BUILD_NOTE}\n")
+        why_tcg = f" ({img['accel_reason'].rstrip('.')})" if img.get("accel_reason") else ""
+        text += "\n" + _wrap(
+            f"The VM image (`{img['key']}`, {img['packages']} packages and a kernel): built in "
+            f"{img['build_seconds']:.0f} s on {img['built_at'][:10]} (not in this run); a "
+            f"{vm_mod.DISK_SIZE} sparse `disk.raw` with {img['written_mb']} MB written, + "
+            f"{img['kernel_initrd_mb']} MB kernel and initrd; each VM writes a qcow2 overlay "
+            f"on it. Accelerator: {res.get('up', {}).get('accel', '?').upper()}{why_tcg}. "
+            f"{BUILD_NOTE}") + "\n"
     if "lynis" in res:
         text += _lynis_text(res["lynis"]["vm"])
     return text
 
 
+def _wrap(text: str, indent: str = "") -> str:
+    return textwrap.fill(text, width=95, subsequent_indent=indent, break_on_hyphens=False,
+                         break_long_words=False)
+
+
 def _lynis_text(ly: dict) -> str:
-    lines = [f"\nLynis on the hardened VM: {len(ly['warnings'])} warning(s) and "
-             f"{len(ly['suggestions'])} suggestion(s) left, each with why it stays:\n"]
+    lines = ["\n" + _wrap(f"Lynis on the hardened VM: {len(ly['warnings'])} warning(s) and "
+                          f"{len(ly['suggestions'])} suggestion(s) left, each with why it "
+                          f"stays:") + "\n"]
     for kind, found in (("warning", ly["warnings"]), ("suggestion", ly["suggestions"])):
         for test, text, details in found:
             detail = f" [{details}]" if details and details != "-" else ""
             why = WHY.get(test, "*not reviewed yet*")
-            lines.append(f"- {kind} **{test}** {text.rstrip('.')}{detail}: {why}.")
+            lines.append(_wrap(f"- {kind} **{test}** {text.rstrip('.')}{detail}: {why}.",
+                               indent="  "))
     return "\n".join(lines) + "\n"
 
 
@@ -282,7 +295,9 @@ def image_facts() -> dict:
             "build_seconds": recipe["build_seconds"], "built_at": recipe["built_at"],
             "written_mb": round(img.disk.stat().st_blocks * 512 / 2**20),
             "kernel_initrd_mb": round((img.kernel.stat().st_size
-                                       + img.initrd.stat().st_size) / 2**20)}
+                                       + img.initrd.stat().st_size) / 2**20),
+            "accel_reason": json.loads((img.root / "accel.json").read_text())["reason"]
+            if (img.root / "accel.json").is_file() else ""}
 
 
 def measure(name: str, res: dict, args) -> None:
