@@ -93,12 +93,16 @@ def container_in_output(output: str) -> bool | None:
     return found[checks.CONTAINER][0] == 0 if found else None
 
 
+def _in_container(host: GateHost) -> bool | None:
+    """As sent, else as its probe output says (None: neither says)."""
+    if host.in_container is not None:
+        return host.in_container
+    return container_in_output(host.output)
+
+
 def _judged(host: GateHost) -> dict:
-    """The host as the checks read it: in a container as sent, else as its probe said."""
-    data = host.model_dump()
-    if data["in_container"] is None:
-        data["in_container"] = bool(container_in_output(host.output))
-    return data
+    """The host as the checks read it (not known to be a container: not one)."""
+    return {**host.model_dump(), "in_container": bool(_in_container(host))}
 
 
 class GateRequest(BaseModel):
@@ -130,9 +134,7 @@ def gate(cat: Catalogue, request_text: str) -> dict[str, list[str]]:
 def in_containers(request_text: str) -> dict[str, bool | None]:
     """{name: whether the host is a container}, as sent or as its probe output says (None:
     neither says, and the role asks the host itself)."""
-    return {name: host.in_container if host.in_container is not None
-            else container_in_output(host.output)
-            for name, host in _request(request_text).hosts.items()}
+    return {name: _in_container(host) for name, host in _request(request_text).hosts.items()}
 
 
 def verify(cat: Catalogue, request_text: str) -> dict[str, dict]:
