@@ -26,10 +26,15 @@ CONF = "/etc/provdc/backup"
 STATE = "/var/lib/provdc-backup"
 
 
+def _service(host) -> str | None:
+    """The host's provdc_service, from its inventory variables."""
+    get = getattr(host.backend, "get_variables", None)
+    return (get() if get else {}).get("provdc_service")
+
+
 @pytest.fixture
 def policy(host):
-    get = getattr(host.backend, "get_variables", None)
-    service = (get() if get else {}).get("provdc_service")
+    service = _service(host)
     topo = host_topology(host)
     found = next((s for s in topo.services if s.slug == service and s.backup), None)
     if found is None:
@@ -89,8 +94,7 @@ def test_backup_drill_is_recent(host, policy):
 @pytest.fixture
 def offsite_copies(host):
     """The services this repository host copies off-site (skipped elsewhere)."""
-    get = getattr(host.backend, "get_variables", None)
-    service = (get() if get else {}).get("provdc_service")
+    service = _service(host)
     topo = host_topology(host)
     if service != topo.operations.backup.repository_service:
         pytest.skip(f"service {service or '(none)'} does not hold the backup repositories")
