@@ -6,6 +6,6 @@ The operator's password is given at run time, never kept in the project.
         playbooks/pyinfra/backup.py [--dry]
 """
 
-from provdc.pyinfra_engine.deploy import backup
+from provdc.pyinfra_engine.backup import backup
 
 backup()

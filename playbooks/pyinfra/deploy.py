@@ -5,7 +5,8 @@ PROVDC_BACKUP_PASSWORD, as site.yml does).
     pyinfra playbooks/pyinfra/inventory.py playbooks/pyinfra/deploy.py [--dry] [--diff]
 """
 
-from provdc.pyinfra_engine.deploy import backup, bandwidth, baseline
+from provdc.pyinfra_engine.backup import backup
+from provdc.pyinfra_engine.deploy import bandwidth, baseline
 
 baseline()
 bandwidth()

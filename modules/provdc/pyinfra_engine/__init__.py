@@ -14,6 +14,7 @@ items, templates and OS variables are the Ansible role's own:
                live sysctl, remount, PAM profiles, units, HTB apply on a host or in the
                lab's core namespace...);
 - `deploy`     the `@deploy`s `baseline()` and `bandwidth()`;
+- `backup`     the `@deploy` `backup()`, from the backup role's specs, script and templates;
 - `inventory`  a pyinfra inventory derived from any Ansible inventory (lab or cloud).
 
 Entry points ops teams run live in `playbooks/pyinfra/` (see README, pyinfra section).

@@ -247,11 +247,4 @@ def _shape_here(device: str, spec_text: str) -> None:
                   spec_path=spec_path)
 
 
-def backup(required: bool = True) -> None:
-    """The backups (provdc.pyinfra_engine.backup, which builds on this module)."""
-    from provdc.pyinfra_engine.backup import backup as backup_deploy
-
-    backup_deploy(required=required)
-
-
-__all__ = ["baseline", "bandwidth", "backup"]
+__all__ = ["baseline", "bandwidth"]
