@@ -14,6 +14,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -121,3 +122,78 @@ def test_the_suite_tells_its_progress_host_by_host_under_xdist(tmp_path):
     assert hosts_done(lines) == (3, 3)
     assert hosts_done(tests + [line for line in lines if "gone-2" in line and
                                line.startswith("done ")]) == (1, 3)
+
+
+class _SilentServer:
+    """A loopback listener that accepts and never answers (an SSH server that hangs before
+    its banner): it counts the connections open at the same time, the most it saw and all
+    it accepted."""
+
+    def __init__(self):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(64)
+        self.port = self.sock.getsockname()[1]
+        self.accepted, self.most = 0, 0
+        self.open: list[socket.socket] = []
+        self.lock = threading.Lock()
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self):
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:  # closed: the test is over
+                return
+            with self.lock:
+                self.open = [c for c in self.open if _still_open(c)] + [conn]
+                self.accepted += 1
+                self.most = max(self.most, len(self.open))
+
+    def close(self):
+        self.sock.close()
+        for conn in self.open:
+            conn.close()
+
+
+def _still_open(conn: socket.socket) -> bool:
+    """Whether the client still holds the connection: read what it sent (its banner) until
+    nothing is left (open) or the end of the stream (it gave up)."""
+    conn.setblocking(False)
+    try:
+        while conn.recv(4096):
+            pass
+        return False
+    except BlockingIOError:  # nothing more to read, not closed
+        return True
+    except OSError:
+        return False
+
+
+def test_the_audit_reads_every_host_at_once_and_each_once(tmp_path):
+    """Without xdist the suite reads all hosts before its first test, several at a time, in
+    one round trip each (the container test and the facts ride in the batch): four hosts that
+    hang are four connections open together, and never a second one for any of them."""
+    server = _SilentServer()
+    names = ["hang-1", "hang-2", "hang-3", "hang-4"]
+    inventory = tmp_path / "hosts.yml"
+    inventory.write_text(yaml.safe_dump({"all": {"hosts": {name: {
+        "ansible_host": "127.0.0.1", "ansible_port": server.port, "ansible_user": "root",
+        "provdc_security_level": 3,
+        "ansible_ssh_common_args": "-o ConnectTimeout=8 -o ConnectionAttempts=1 "
+                                   "-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null "
+                                   "-o BatchMode=yes -o ControlMaster=no -o ControlPath=none"}
+        for name in names}}}))
+    try:
+        run = subprocess.run([str(BIN / "provdc"), "audit", "-i", str(inventory), "--out",
+                              str(tmp_path / "audit"), "--scope", "baseline", "--workers", "1",
+                              "--format", "json"],
+                             capture_output=True, text=True, timeout=600,
+                             env=dict(os.environ, PATH=f"{BIN}:{os.environ['PATH']}"))
+    finally:
+        server.close()
+    assert run.returncode == 3, run.stdout + run.stderr
+    doc = json.loads(run.stdout)
+    assert doc["unreachable"] == names
+    assert server.most == len(names), (server.most, server.accepted)
+    assert server.accepted == len(names)

@@ -201,7 +201,8 @@ EXPECT = {"audit-out-is-file": ["--out", "not a directory"],
           "lab-up-sites": ["atlantis"], "render-device-newline": ["--device"],
           "render-leaf": ["--leaf"], "seg-operator-from": ["--operator-from"],
           "bootstrap-endpoint-lookalike": ["--endpoint"], "bootstrap-region": ["--region"],
-          "lab-exec-name": ["--name"], "cloud-audit-level": ["--level"]}
+          "lab-exec-name": ["--name"], "cloud-audit-level": ["--level"],
+          "audit-workers": ["--workers"]}
 
 
 def _cases() -> list:

@@ -39,7 +39,10 @@ def audit_cmd(
     out_dir: Path = typer.Option(Path("reports/audit"), "--out", help="where the reports go"),
     waivers: Path = typer.Option(None, "--waivers", help="waivers YAML (control, hosts, "
                                  "justification, owner, expiry)"),
-    workers: int = typer.Option(4, "--workers", help="parallel pytest workers (xdist)"),
+    workers: int = typer.Option(
+        1, "--workers", min=1, max=64,
+        help="pytest processes (xdist). 1 reads every host at once in threads and suits a "
+        "small controller; more pay off only with spare cores"),
     scope: str = typer.Option("", "--scope", help="audit only these concerns, comma-separated: "
                               "baseline, bandwidth, segmentation, soc (default: all)"),
     auditor: str = typer.Option(None, "--auditor", help="who runs the audit, as the report's "

@@ -80,7 +80,7 @@ def scope_files(scope: list[str] | None) -> list[Path]:
 
 
 def run_suite(inventory: Path, out: Path, limit: str | None = None,
-              workers: int = 4, scope: list[str] | None = None,
+              workers: int = 1, scope: list[str] | None = None,
               tell: Progress | None = None) -> AuditFiles:
     suite_files = scope_files(scope)
     out.mkdir(parents=True, exist_ok=True)
@@ -136,7 +136,7 @@ def _has_xdist() -> bool:
     return True
 
 
-def audit(inventory: Path, out: Path, waivers: list[Waiver], workers: int = 4,
+def audit(inventory: Path, out: Path, waivers: list[Waiver], workers: int = 1,
           scope: list[str] | None = None, auditor: str | None = None,
           baseline: tuple[Path, dict] | None = None, tell: Progress | None = None) -> dict:
     """Run the suite, write the reports and their manifest; `baseline` is an earlier

@@ -11,12 +11,21 @@ from __future__ import annotations
 
 import functools
 import json
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
 from provdc.audit.provenance import FACT_COMMANDS, host_facts
 from provdc.controls import catalogue
-from provdc.controls.checks import HostContext, Probe, commands_for, evaluate, host_context
+from provdc.controls.checks import (
+    CONTAINER,
+    HostContext,
+    Probe,
+    commands_for,
+    evaluate,
+    host_context,
+)
 from provdc.controls.model import Control
 from provdc.topology.schema import Topology
 from provdc.topology.validate import load
@@ -26,6 +35,8 @@ FACTS = "provdc_facts"  # the host's facts (provenance), recorded on every test
 
 # one probe and context per host for the whole run (an audit only reads)
 _hosts: dict[str, tuple[Probe, HostContext]] = {}
+# hosts read at once before the first test: the floor's parallelism (SSH waits overlap)
+PREFETCH_THREADS = 8
 
 
 def control_params() -> list:
@@ -54,13 +65,23 @@ def _probe(host) -> tuple[str, Probe, HostContext]:
     name = host_name(host)
     if name not in _hosts:
         probe = Probe(host)
-        # every check's command, and the host's facts for the report's provenance, in one
-        # round trip instead of one per check
-        probe.prefetch([*commands_for(catalogue().controls), *FACT_COMMANDS.values()])
+        # every check's command, the host context's container test and the host's facts
+        # for the report's provenance, in one round trip instead of one per check
+        probe.prefetch([*commands_for(catalogue().controls), CONTAINER,
+                        *FACT_COMMANDS.values()])
         ctx = (HostContext(in_container=False, level=0) if probe.unreachable is not None
                else host_context(probe, host_variables(host)))
         _hosts[name] = (probe, ctx)
     return (name, *_hosts[name])
+
+
+def prefetch_hosts(hosts: Iterable) -> None:
+    """Read every host's batch now, several at a time: the tests then only evaluate cached
+    output, and the run waits for the slowest hosts once instead of for each host in turn."""
+    distinct = {host_name(h): h for h in hosts}
+    if distinct:
+        with ThreadPoolExecutor(min(PREFETCH_THREADS, len(distinct))) as pool:
+            list(pool.map(_probe, distinct.values()))
 
 
 def record_facts(host, record_property) -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from provdc.audit.plugin import host_from_nodeid
-from provdc.audit.suite import record_facts
+from provdc.audit.suite import prefetch_hosts, record_facts
 
 HERE = Path(__file__).resolve().parent
 
@@ -33,6 +33,16 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if HERE in Path(str(item.path)).resolve().parents:
             item.add_marker(skip)
+
+
+def pytest_collection_finish(session):
+    """Without xdist, read every selected host at once before the first test. A worker of
+    xdist does not know which hosts it will be sent, so there each host is read when its
+    first test runs."""
+    if session.config.getoption("hosts", None) and not hasattr(session.config, "workerinput"):
+        params = (getattr(item, "callspec", None) for item in session.items)
+        prefetch_hosts(p.params["_testinfra_host"] for p in params
+                       if p is not None and "_testinfra_host" in p.params)
 
 
 @pytest.fixture(autouse=True)
