@@ -8,12 +8,14 @@ needed and taken down afterwards unless it was already up), then measures in the
 - `ansible-playbook playbooks/baseline.yml`: first run and no-op re-run (wall time); with
   `--ungated` also the no-op re-run with `baseline_check_first=false` (every fix task runs);
 - the compliance suite's baseline scope exactly as `provdc audit` runs it
-  (`provdc.audit.run.run_suite`: `-n WORKERS --dist loadgroup`, each host's tests on one
-  worker, read in one batched round trip): host-controls/s; with `--audit-parts` also its
-  start-up (the same command with every test deselected) and the audit with 1 (no xdist),
-  2 and N workers;
+  (`provdc.audit.run.run_suite`; by default one pytest process that reads every host in
+  one batched round trip each, `PREFETCH_THREADS` at a time, before its first test; with
+  `--workers N` xdist's `-n N --dist loadgroup`): host-controls/s; with `--audit-parts` also
+  its start-up (the same command with every test deselected) and the audit with 1, 2 and N
+  workers;
 - the floor: every check command of every host in ONE batched SSH call per host (the same
-  commands the suite runs, in parallel threads) — the cost of the checks without pytest;
+  commands the suite runs, as many hosts at a time as the suite reads) — the cost of the
+  checks without pytest;
 - with `--lynis`: the Lynis hardening index of one host before and after the role.
 
 Prints a Markdown table row set for benchmarks/README.md (hardening section).
@@ -38,6 +40,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "modules"))
 
 from provdc.audit.run import SUITE, run_suite, scope_files  # noqa: E402
+from provdc.audit.suite import PREFETCH_THREADS  # noqa: E402
 from provdc.controls import catalogue  # noqa: E402
 from provdc.controls.checks import Probe, commands_for  # noqa: E402
 from provdc.lab import runtime  # noqa: E402
@@ -80,7 +83,7 @@ def main() -> int:
                     help="seconds per ansible-playbook run (50 fresh hosts on 2 cores: ~45 min)")
     ap.add_argument("--ungated", action="store_true",
                     help="also time a no-op re-run without the check-first gate")
-    ap.add_argument("--workers", type=int, default=4)
+    ap.add_argument("--workers", type=int, default=1, help="as `provdc audit --workers`")
     ap.add_argument("--audit-parts", action="store_true",
                     help="also time the audit's start-up and the audit with 1, 2 and N workers")
     args = ap.parse_args()
@@ -154,12 +157,12 @@ def run(lab: LabHandle, inv: Path, names: list[str], args, lynis: bool) -> list[
     def floor(host: str) -> None:
         Probe(_Ssh(lab, host)).prefetch(commands)
 
-    with ThreadPoolExecutor(args.workers) as pool:
+    with ThreadPoolExecutor(PREFETCH_THREADS) as pool:
         t4, _ = timed(lambda: list(pool.map(floor, names)))
     hc = n * len(controls)
-    rows.append(f"| audit (`provdc audit`'s suite, baseline scope, -n {args.workers} --dist "
-                f"loadgroup): {outcome} | {t3:.1f} s, {hc / t3:.1f} host-controls/s |")
-    rows.append(f"| floor: one batched SSH call per host, {args.workers} in parallel | "
+    rows.append(f"| audit (`provdc audit`'s suite, baseline scope, {_workers(args.workers)}): "
+                f"{outcome} | {t3:.1f} s, {hc / t3:.1f} host-controls/s |")
+    rows.append(f"| floor: one batched SSH call per host, {PREFETCH_THREADS} hosts at a time | "
                 f"{t4:.1f} s, {hc / t4:.1f} host-controls/s (audit = {t3 / t4:.1f} × floor) |")
     if args.audit_parts:
         t6, _ = timed(lambda: audit_startup(inv, args.workers))
@@ -167,13 +170,18 @@ def run(lab: LabHandle, inv: Path, names: list[str], args, lynis: bool) -> list[
                     f"({t6 / t3:.0%} of the audit) |")
         for workers in sorted({1, 2, n} - {args.workers}):  # 1: no xdist at all
             t7, outcome = timed(lambda w=workers: audit(inv, w))
-            rows.append(f"| the same audit with {workers} worker(s): {outcome} | {t7:.1f} s "
+            rows.append(f"| the same audit, {_workers(workers)}: {outcome} | {t7:.1f} s "
                         f"({t7 / t4:.1f} × floor) |")
     if lynis:
         hard, warnings = lynis_index(lab, names[0])
         rows.append(f"| Lynis hardening index, fresh → after baseline.yml | {fresh} → {hard} |")
         rows.append(f"| Lynis warnings left | {'; '.join(warnings) or 'none'} |")
     return rows
+
+
+def _workers(workers: int) -> str:
+    return ("one process, hosts read in threads" if workers == 1
+            else f"-n {workers} --dist loadgroup")
 
 
 def audit(inv: Path, workers: int) -> str:
@@ -194,7 +202,8 @@ def audit_startup(inv: Path, workers: int) -> None:
     subprocess.run([sys.executable, "-m", "pytest", *map(str, scope_files(["baseline"])), "-q",
                     "-c", str(SUITE / "pytest.ini"), "--rootdir", str(SUITE), "-p",
                     "no:cacheprovider", "-p", "provdc.audit.plugin", "--hosts=ansible://all",
-                    f"--ansible-inventory={inv}", "-n", str(workers), "--dist", "loadgroup",
+                    f"--ansible-inventory={inv}",
+                    *(["-n", str(workers), "--dist", "loadgroup"] if workers > 1 else []),
                     "-k", "provdc_deselects_every_test"], capture_output=True)
 
 

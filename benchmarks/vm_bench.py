@@ -203,9 +203,28 @@ def lynis_wait(lab: LabHandle, started: tuple[str, str, float]) -> dict:
     found = re.search(r"^hardening_index=(\d+)", dat, re.M)
     if not found:
         raise SystemExit(f"Lynis on {host} wrote no hardening index (unit {state})")
+    log = lab.ssh(host, "cat /var/log/lynis.log", timeout=300).stdout
     return {"index": int(found.group(1)), "minutes": round(took / 60, 1),
             "version": (re.findall(r"^lynis_version=(\S+)", dat, re.M) or ["?"])[0],
-            "warnings": _findings(dat, "warning"), "suggestions": _findings(dat, "suggestion")}
+            "warnings": _findings(dat, "warning"), "suggestions": _findings(dat, "suggestion"),
+            **_points(log)}
+
+
+def _points(log: str) -> dict:
+    """From Lynis's log: the points it counted (earned, possible) and every item where it
+    gave fewer than possible, as [test id, earned, possible, test description]."""
+    test, title, short = "", "", []
+    for line in log.splitlines():
+        found = re.search(r"Performing test ID ([A-Z]+-\d+) \((.*)\)", line)
+        if found:
+            test, title = found.groups()
+        partial = re.search(r"assigned partial number of hardening points \((\d+) of (\d+)\)",
+                            line)
+        if partial:
+            short.append([test, int(partial.group(1)), int(partial.group(2)), title])
+    totals = re.findall(r"Currently having (\d+) points \(out of (\d+)\)", log)
+    earned, possible = map(int, totals[-1]) if totals else (0, 0)
+    return {"points": [earned, possible], "short": short}
 
 
 def _findings(dat: str, kind: str) -> list[list[str]]:
@@ -280,6 +299,13 @@ def _lynis_text(ly: dict, ct: dict | None) -> str:
         f"answers that a container cannot (suggestions the container has and the VM has "
         f"not): {', '.join(gone) or 'none'}. {len(ly['warnings'])} warning(s) and "
         f"{len(ly['suggestions'])} suggestion(s) left, each with why it stays:") + "\n"]
+    if ly.get("short"):
+        earned, possible = ly["points"]
+        lines.append(_wrap(
+            f"Points: {earned} of {possible} ({earned * 100 // possible} %). Where Lynis gave "
+            "fewer than it could (test: earned/possible):") + "\n")
+        lines.append(_wrap(", ".join(f"{t} {got}/{top} ({title})"
+                                     for t, got, top, title in ly["short"])) + "\n")
     for kind, found in (("warning", ly["warnings"]), ("suggestion", ly["suggestions"])):
         for test, text, details in found:
             detail = f" [{details}]" if details and details != "-" else ""

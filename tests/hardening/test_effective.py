@@ -279,7 +279,7 @@ def test_the_first_install_line_in_kmods_order_decides_a_module():
 
 def test_a_profile_scripts_looser_umask_overrides_login_defs():
     control = CAT.by_id["VN-AUTH-05"]
-    defs = "ENCRYPT_METHOD SHA512\nUMASK 027\n"
+    defs = "ENCRYPT_METHOD SHA512\nSHA_CRYPT_MIN_ROUNDS 5000\nUMASK 027\n"
 
     def failing(umask_lines: str):
         probe = Probe(Replies({"cat /etc/login.defs 2>/dev/null": defs,
