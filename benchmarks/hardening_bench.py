@@ -39,7 +39,7 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "modules"))
 
-from provdc.audit.run import SUITE, run_suite, scope_files  # noqa: E402
+from provdc.audit.run import SUITE, run_suite, scope_files, xdist_args  # noqa: E402
 from provdc.audit.suite import PREFETCH_THREADS  # noqa: E402
 from provdc.controls import catalogue  # noqa: E402
 from provdc.controls.checks import Probe, commands_for  # noqa: E402
@@ -203,7 +203,7 @@ def audit_startup(inv: Path, workers: int) -> None:
                     "-c", str(SUITE / "pytest.ini"), "--rootdir", str(SUITE), "-p",
                     "no:cacheprovider", "-p", "provdc.audit.plugin", "--hosts=ansible://all",
                     f"--ansible-inventory={inv}",
-                    *(["-n", str(workers), "--dist", "loadgroup"] if workers > 1 else []),
+                    *xdist_args(workers),
                     "-k", "provdc_deselects_every_test"], capture_output=True)
 
 

@@ -34,12 +34,7 @@ def closed_loopback_port() -> int:
 
 
 def test_an_unreachable_host_is_not_checked_and_not_scored(tmp_path):
-    inventory = tmp_path / "hosts.yml"
-    inventory.write_text(yaml.safe_dump({"all": {"hosts": {"gone-1": {
-        "ansible_host": "127.0.0.1", "ansible_port": closed_loopback_port(),
-        "ansible_user": "root", "provdc_security_level": 3,
-        "ansible_ssh_common_args": "-o ConnectTimeout=5 -o StrictHostKeyChecking=no "
-                                   "-o UserKnownHostsFile=/dev/null -o BatchMode=yes"}}}}))
+    inventory = _unreachable_inventory(tmp_path / "hosts.yml", ["gone-1"])
     out = tmp_path / "audit"
     run = subprocess.run([str(BIN / "provdc"), "audit", "-i", "hosts.yml", "--out", "audit",
                           "--scope", "baseline", "--workers", "1", "--auditor", "kiem.tra"],
@@ -73,12 +68,14 @@ def test_an_unreachable_host_is_not_checked_and_not_scored(tmp_path):
         assert f"{name}: OK" in check.stdout, name
 
 
-def _unreachable_inventory(path: Path, names: list[str]) -> Path:
-    port = closed_loopback_port()
+def _unreachable_inventory(path: Path, names: list[str], port: int | None = None,
+                           ssh_args: str = "-o ConnectTimeout=5") -> Path:
+    """Hosts on a loopback port (by default one where nothing listens) SSH cannot use."""
+    port = port or closed_loopback_port()
     path.write_text(yaml.safe_dump({"all": {"hosts": {name: {
         "ansible_host": "127.0.0.1", "ansible_port": port, "ansible_user": "root",
         "provdc_security_level": 3,
-        "ansible_ssh_common_args": "-o ConnectTimeout=5 -o StrictHostKeyChecking=no "
+        "ansible_ssh_common_args": f"{ssh_args} -o StrictHostKeyChecking=no "
                                    "-o UserKnownHostsFile=/dev/null -o BatchMode=yes"}
         for name in names}}}))
     return path
@@ -176,14 +173,10 @@ def test_the_audit_reads_every_host_at_once_and_each_once(tmp_path):
     hang are four connections open together, and never a second one for any of them."""
     server = _SilentServer()
     names = ["hang-1", "hang-2", "hang-3", "hang-4"]
-    inventory = tmp_path / "hosts.yml"
-    inventory.write_text(yaml.safe_dump({"all": {"hosts": {name: {
-        "ansible_host": "127.0.0.1", "ansible_port": server.port, "ansible_user": "root",
-        "provdc_security_level": 3,
-        "ansible_ssh_common_args": "-o ConnectTimeout=8 -o ConnectionAttempts=1 "
-                                   "-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null "
-                                   "-o BatchMode=yes -o ControlMaster=no -o ControlPath=none"}
-        for name in names}}}))
+    inventory = _unreachable_inventory(
+        tmp_path / "hosts.yml", names, port=server.port,
+        ssh_args="-o ConnectTimeout=8 -o ConnectionAttempts=1 -o ControlMaster=no "
+                 "-o ControlPath=none")
     try:
         run = subprocess.run([str(BIN / "provdc"), "audit", "-i", str(inventory), "--out",
                               str(tmp_path / "audit"), "--scope", "baseline", "--workers", "1",

@@ -97,9 +97,7 @@ def run_suite(inventory: Path, out: Path, limit: str | None = None,
         f"--junitxml={files.junit}",
         f"--hosts=ansible://{limit or 'all'}", f"--ansible-inventory={inventory}",
     ]
-    if workers > 1 and _has_xdist():
-        # a host's tests stay on one worker (the suite's conftest groups them by host)
-        cmd += ["-n", str(workers), "--dist", "loadgroup"]
+    cmd += xdist_args(workers)
     # Run from the caller's directory, so relative paths (-i, provdc_topology) mean what they
     # say; PYTHONSAFEPATH keeps that directory off sys.path (in xdist's workers too): a
     # provdc/ or pytest.py in it must not stand in for the real ones.
@@ -126,6 +124,15 @@ def _follow(suite: subprocess.Popen, ticks: Path, tell: Progress | None) -> None
         time.sleep(0.5)
         if tell and ticks.exists():
             tell(*hosts_done(ticks.read_text(encoding="utf-8").splitlines()))
+
+
+def xdist_args(workers: int) -> list[str]:
+    """pytest's arguments for `workers` processes: none for one (the suite then reads every
+    host in threads itself), else xdist with a host's tests kept on one worker (the suite's
+    conftest groups them by host)."""
+    if workers > 1 and _has_xdist():
+        return ["-n", str(workers), "--dist", "loadgroup"]
+    return []
 
 
 def _has_xdist() -> bool:
