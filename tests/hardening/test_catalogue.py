@@ -125,6 +125,16 @@ def test_a_bad_parameter_names_the_field(tmp_path):
         load_catalogue(path)
 
 
+def test_a_systemd_reader_needs_a_systemd_drop_in_it_knows(tmp_path):
+    """`effective: systemd` names the component from the drop-in's directory: a path
+    outside /etc/systemd/NAME.conf.d/ (or an unknown NAME) would read the wrong program."""
+    for path in ("/etc/coredump-60.conf", "/etc/systemd/logind.conf.d/60-provdc.conf"):
+        bad = _write(tmp_path, "path: /etc/systemd/coredump.conf.d/60-provdc.conf",
+                     f"path: {path}")
+        with pytest.raises(ProvdcError, match=r"controls\[VN-KRN-08\]\.check.*effective"):
+            load_catalogue(bad)
+
+
 def test_adding_a_control_of_an_existing_kind_is_one_entry(tmp_path):
     entry = """
   - id: VN-NET-10

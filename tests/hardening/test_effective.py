@@ -134,8 +134,8 @@ def test_journald_takes_the_last_assignment_in_cat_config_order():
     cat = ("# /etc/systemd/journald.conf\n[Journal]\n#Storage=auto\n"
            f"# {ours}\n{content}\n"
            "# /etc/systemd/journald.conf.d/99-vendor.conf\n[Journal]\nStorage=volatile\n")
-    probe = Probe(Replies({file_content.JOURNALD_CAT: cat}))
-    evidence = file_content.effective_journald(content, probe, ours)
+    probe = Probe(Replies({file_content.systemd_cat("journald"): cat}))
+    evidence = file_content.effective_systemd(content, probe, ours)
     bad = [e for e in evidence if not e.ok]
     assert [e.item for e in bad] == ["journald Storage"]
     assert bad[0].actual == "volatile (decided by /etc/systemd/journald.conf.d/99-vendor.conf)"
@@ -246,12 +246,12 @@ def test_overrides_name_only_lines_that_may_be_disabled_alone():
     ours_j = "/etc/systemd/journald.conf.d/60-provdc.conf"
     journald = CAT.by_id["VN-LOG-09"].check.content
     cat = f"# {ours_j}\n{journald}\n# /usr/lib/systemd/journald.conf.d/99-pkg.conf\nStorage=auto\n"
-    [bad] = [e for e in file_content.effective_journald(
-        journald, Probe(Replies({file_content.JOURNALD_CAT: cat})), ours_j) if not e.ok]
+    [bad] = [e for e in file_content.effective_systemd(
+        journald, Probe(Replies({file_content.systemd_cat("journald"): cat})), ours_j) if not e.ok]
     assert bad.override is None  # a package's file under /usr: never edited
     cat = cat.replace("/usr/lib/", "/etc/")
-    [bad] = [e for e in file_content.effective_journald(
-        journald, Probe(Replies({file_content.JOURNALD_CAT: cat})), ours_j) if not e.ok]
+    [bad] = [e for e in file_content.effective_systemd(
+        journald, Probe(Replies({file_content.systemd_cat("journald"): cat})), ours_j) if not e.ok]
     assert bad.override.then.startswith("systemctl restart systemd-journald")
     assert re.search(bad.override.pattern, "Storage=auto", re.M)
 

@@ -3,7 +3,7 @@ data: `checks.yml`, package data beside this file.
 
 Each check has an id of the controls' shape (`VN-SEG-01`), a family of its own, a bilingual
 title and rationale, a severity, references with their confidence, and the name of the one
-compliance test that checks it. `metadata()` gives every id the report can meet (the 72
+compliance test that checks it. `metadata()` gives every id the report can meet (the 73
 controls and these checks) in one shape, so the report, the waivers, the scores, the OSCAL
 export and the diff treat a check exactly like a control.
 """

@@ -3,12 +3,12 @@ banner, a sudoers file).
 
 Effective state: where the consuming program reads the file among others (its include
 order), `effective` names how it does, and the check also judges what the program ends up
-with, whoever wrote it: sudo's Defaults (sudoers then sudoers.d in sudo's order), journald's
-configuration (`systemd-analyze cat-config`), apt's (`apt-config dump`), pam_limits' limits
-(limits.conf then limits.d), or the variables a root login shell has after every profile
-script. The file and line that decide are named.
+with, whoever wrote it: sudo's Defaults (sudoers then sudoers.d in sudo's order), a systemd
+component's configuration (journald's, systemd-coredump's: `systemd-analyze cat-config`),
+apt's (`apt-config dump`), pam_limits' limits (limits.conf then limits.d), or the variables a
+root login shell has after every profile script. The file and line that decide are named.
 
-Foreign drift: the catalogue's `foreign` file (a later sudoers, journald or apt file, a
+Foreign drift: the catalogue's `foreign` file (a later sudoers, systemd or apt file, a
 profile script read before ours, a later limits.d file); a plain file such as a banner has
 none (it is read alone).
 """
@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from provdc.controls.base import (
     STATE,
@@ -51,9 +51,18 @@ SUDOERS_DEFAULTS = r"""for f in /etc/sudoers $(ls /etc/sudoers.d 2>/dev/null | L
     grep -v -e '~$' -e '[.]' | sed 's|^|/etc/sudoers.d/|'); do
   [ -f "$f" ] && grep -HnE '^[[:space:]]*Defaults' "$f"
 done 2>/dev/null"""
-# journald's configuration as it reads it: journald.conf then its drop-ins, each file under
-# a "# /path" header (later assignments win).
-JOURNALD_CAT = "systemd-analyze cat-config systemd/journald.conf 2>&1"
+# A systemd component's configuration as it reads it: NAME.conf then its drop-ins from /etc,
+# /run and /usr/lib in systemd's order, each file under a "# /path" header (later assignments
+# win). The component is named by our drop-in's directory, /etc/systemd/NAME.conf.d/.
+SYSTEMD_DROPIN = re.compile(r"^/etc/systemd/(?P<name>[a-z]+)\.conf\.d/[^/\s]+\.conf$")
+# What makes a changed setting take effect, per component (systemd-coredump reads its
+# configuration at each crash: nothing to restart).
+SYSTEMD_THEN = {"journald": "systemctl restart systemd-journald.service", "coredump": ""}
+
+
+def systemd_cat(name: str) -> str:
+    return f"systemd-analyze cat-config systemd/{name}.conf 2>&1"
+
 # apt's merged configuration, and every file of apt.conf.d that assigns something, in apt's
 # (lexical) order with line numbers, to name the file that decided.
 APT_DUMP = "apt-config dump 2>&1"
@@ -93,8 +102,17 @@ class Params(Strict):
     # a service to restart when the file changes (handler name)
     notify: Literal["journald", "chrony", "none"] = "none"
     # how the consuming program reads the file among others (see the module's docstring)
-    effective: Literal["sudoers", "journald", "apt", "login_shell", "limits", "none"] = "none"
+    effective: Literal["sudoers", "systemd", "apt", "login_shell", "limits", "none"] = "none"
     foreign: ForeignFile | None = None
+
+    @model_validator(mode="after")
+    def _systemd_dropin(self) -> Params:
+        found = SYSTEMD_DROPIN.match(self.path)
+        if self.effective == "systemd" and not (found and found["name"] in SYSTEMD_THEN):
+            raise ValueError(
+                f"effective: systemd reads /etc/systemd/NAME.conf.d/*.conf for NAME in "
+                f"{', '.join(sorted(SYSTEMD_THEN))}; {self.path} is not one")
+        return self
 
 
 PARAMS = (Params,)
@@ -115,19 +133,20 @@ def check(control: Control, probe: Probe, runtime: bool) -> list[Evidence]:
     return ev
 
 
-def effective_journald(content: str, probe: Probe, ours: str) -> list[Evidence]:
-    """Each key our drop-in sets, as journald ends up with it (the last assignment in
-    `systemd-analyze cat-config` order) and the file that decided."""
+def effective_systemd(content: str, probe: Probe, ours: str) -> list[Evidence]:
+    """Each key our drop-in sets, as the systemd component ends up with it (the last
+    assignment in `systemd-analyze cat-config` order) and the file that decided."""
+    name = SYSTEMD_DROPIN.match(ours)["name"]
     last: dict[str, tuple[str, str]] = {}
-    current = "journald.conf"
-    for line in probe.out(JOURNALD_CAT).splitlines():
+    current = f"{name}.conf"
+    for line in probe.out(systemd_cat(name)).splitlines():
         if line.startswith("# /"):
             current = line[2:].strip()
         elif "=" in line and not line.lstrip().startswith(("#", ";", "[")):
             key, _, value = line.partition("=")
             last[key.strip()] = (value.strip(), current)
-    return [_decided(f"journald {key}", want, *last.get(key, ("not set", "no file")), ours,
-                     _assigning(key, "="), then="systemctl restart systemd-journald.service")
+    return [_decided(f"{name} {key}", want, *last.get(key, ("not set", "no file")), ours,
+                     _assigning(key, "="), then=SYSTEMD_THEN[name])
             for key, want in assignments(content, "=")]
 
 
@@ -261,7 +280,7 @@ def effective_limits(content: str, probe: Probe, ours: str) -> list[Evidence]:
     return ev
 
 
-READERS = {"sudoers": effective_sudoers, "journald": effective_journald, "apt": effective_apt,
+READERS = {"sudoers": effective_sudoers, "systemd": effective_systemd, "apt": effective_apt,
            "login_shell": effective_login_shell, "limits": effective_limits}
 
 
