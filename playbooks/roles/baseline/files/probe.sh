@@ -3,7 +3,7 @@
 # and the container test, read-only, each output framed by markers for the gate.
 printf '\n@@provdc-probe e7647251236871f7 begin\n'; ( systemd-detect-virt --container --quiet ); printf '\n@@provdc-probe e7647251236871f7 rc=%s\n' $?
 printf '\n@@provdc-probe 01fbacfdae77b281 begin\n'; ( modprobe --showconfig 2>/dev/null | grep -E '^(install|blacklist) ' ); printf '\n@@provdc-probe 01fbacfdae77b281 rc=%s\n' $?
-printf '\n@@provdc-probe 5bccee860738f413 begin\n'; ( for m in cramfs freevxfs hfs hfsplus jffs2 udf; do printf '@@mod %s\n' "$m"; modprobe -n -v "$m" 2>&1; done ); printf '\n@@provdc-probe 5bccee860738f413 rc=%s\n' $?
+printf '\n@@provdc-probe 498798f7382f89d0 begin\n'; ( for m in cramfs freevxfs hfs hfsplus jffs2 squashfs udf; do printf '@@mod %s\n' "$m"; modprobe -n -v "$m" 2>&1; done ); printf '\n@@provdc-probe 498798f7382f89d0 rc=%s\n' $?
 printf '\n@@provdc-probe d4efed45a1cac93f begin\n'; ( grep -HnE '^[[:space:]]*install[[:space:]]' /etc/modprobe.d/*.conf /run/modprobe.d/*.conf /usr/local/lib/modprobe.d/*.conf /lib/modprobe.d/*.conf /usr/lib/modprobe.d/*.conf 2>/dev/null ); printf '\n@@provdc-probe d4efed45a1cac93f rc=%s\n' $?
 printf '\n@@provdc-probe cf3a98b7f94fe77b begin\n'; ( cat /proc/modules ); printf '\n@@provdc-probe cf3a98b7f94fe77b rc=%s\n' $?
 printf '\n@@provdc-probe 9150e213f8dfc34c begin\n'; ( for m in usb-storage; do printf '@@mod %s\n' "$m"; modprobe -n -v "$m" 2>&1; done ); printf '\n@@provdc-probe 9150e213f8dfc34c rc=%s\n' $?
