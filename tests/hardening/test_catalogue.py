@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 from provdc.controls import CATALOGUE_PATH, catalogue, kinds, load_catalogue
 from provdc.controls.ansible import render_role
@@ -83,11 +84,15 @@ def test_generated_role_files_are_up_to_date():
 
 
 def test_every_control_has_a_toggle_and_ids_in_the_task_tags():
-    defaults = (ROLE / "defaults" / "main.yml").read_text()
-    tasks = (ROLE / "tasks" / "main.yml").read_text()
+    """Read from the generated files as Ansible reads them: the toggle in defaults, and the
+    control's id, family and kind among the tags the include applies to its kind's file."""
+    defaults = yaml.safe_load((ROLE / "defaults" / "main.yml").read_text())
+    files = yaml.safe_load((ROLE / "vars" / "main.yml").read_text())["baseline_task_files"]
     for c in catalogue().controls:
-        assert f"\n{c.toggle}: true" in defaults, c.id
-        assert f"- {c.id}\n" in tasks, c.id
+        assert defaults[c.toggle] is True, c.id
+        [served] = [f for f in files if c.kind in f["kinds"]]
+        assert {c.id, c.kind, c.id.split("-")[1].lower()} <= set(served["tags"]), c.id
+        assert (ROLE / "tasks" / f"{served['file']}.yml").is_file(), c.id
 
 
 def _write(tmp_path: Path, old: str, new: str) -> Path:
@@ -149,8 +154,10 @@ def test_adding_a_control_of_an_existing_kind_is_one_entry(tmp_path):
     cat = load_catalogue(path)
     new = cat.by_id["VN-NET-10"]
     files = render_role(cat, tmp_path / "role")
-    assert "VN-NET-10" in next(t for p, t in files.items() if p.name == "main.yml"
-                               and p.parent.name == "tasks")
+    role_vars = yaml.safe_load(next(t for p, t in files.items() if p.name == "main.yml"
+                                    and p.parent.name == "vars"))
+    [sysctl] = [f for f in role_vars["baseline_task_files"] if "sysctl" in f["kinds"]]
+    assert "VN-NET-10" in sysctl["tags"]
     assert breaker(new, True).run and commands_for([new])
 
 

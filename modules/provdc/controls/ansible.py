@@ -7,11 +7,12 @@ to date):
 - `vars/main.yml`: `baseline_controls`, each control with its fix items already worked out
   (the exact line, regexp, argv or file content), so the hand-written task file of each kind
   is a plain loop and all kind logic lives here, next to the check;
-- `tasks/main.yml`: one include per kind, tagged with the kind, the families and every
-  control id of that kind, so `--tags VN-SSH-02` runs exactly that control; it runs only
-  when the gate (`controls/gate.py`) found one of those controls failing on the host; then
-  `verify.yml`, which checks the fixed controls again and stops a host where a setting
-  written elsewhere still overrides a fix;
+- `tasks/main.yml`: `prepare.yml`, then one include looping over the kinds' task files
+  that have a control the gate (`controls/gate.py`) found failing on the host
+  (`baseline_task_files` in vars: their order, kinds and tags), each file's tasks tagged
+  with its kinds, families and every control id of those kinds, so `--tags VN-SSH-02` runs
+  exactly that control; then `verify.yml`, which checks the fixed controls again and stops
+  a host where a setting written elsewhere still overrides a fix;
 - `files/probe.sh`: the audit's check commands in one batch, the gate's input;
 
 and copies each kind's own files from its folder (provdc.controls.kinds): `tasks.yml` as
@@ -83,58 +84,77 @@ def render_vars(cat: Catalogue) -> str:
             "pam_configs": kinds.pam_profile.CONFIGS_DIR,
         },
         "baseline_always_run_kinds": kinds.ALWAYS_RUN,
+        "baseline_task_files": task_files(cat),
         "baseline_controls": [control_vars(c) for c in cat.controls],
     }
     return HEADER + _dump(data)
 
 
-def render_tasks(cat: Catalogue) -> str:
+def task_files(cat: Catalogue) -> list[dict]:
+    """The kinds' task files in the order they run (kinds.ORDER: packages first, the host
+    firewall last), each with the kinds it serves and the tags its tasks get: `baseline`,
+    the families, the file and kind names and every control id of those kinds, so that
+    `--tags VN-SSH-02` or `--tags ssh` runs them and `--skip-tags VN-SSH-02` skips them."""
     by_kind = cat.by_kind()
     missing = set(by_kind) - set(kinds.ORDER)
     if missing:
         raise ValueError(f"kinds without a place in kinds.ORDER: {sorted(missing)}")
+    files: dict[str, dict] = {}
+    for kind in (k for k in kinds.ORDER if k in by_kind):
+        name = kinds.folder_name(kind)
+        entry = files.setdefault(name, {"file": name, "kinds": [], "tags": []})
+        entry["kinds"].append(kind)
+        entry["tags"] += ([name] if name != kind and name not in entry["tags"] else [])
+        entry["tags"] += [kind, *(c.id for c in by_kind[kind])]
+    for entry in files.values():
+        ids = [t for t in entry["tags"] if t.startswith("VN-")]
+        families = sorted({i.split("-")[1].lower() for i in ids})
+        entry["tags"] = ["baseline", *families, *entry["tags"]]
+    return list(files.values())
+
+
+# The kinds' task files that have a failing control on this host (baseline_due, from the
+# gate), in baseline_task_files' order. One looped include instead of a gated include per
+# file: a host where only the firewall is due costs one task, not one skipped task per kind
+# (each skipped task is still a worker process per host, the no-op's main cost at 50 hosts).
+DUE_FILES = (
+    "{%- set out = [] -%}"
+    "{%- for f in baseline_task_files if f.kinds | intersect(baseline_due) -%}"
+    "{%- set _ = out.append(f) -%}"
+    "{%- endfor -%}"
+    "{{ out }}"
+)
+
+
+def render_tasks(cat: Catalogue) -> str:
+    task_files(cat)  # every kind has its place in the order
     tasks: list[dict] = [
         {
             "name": "Baseline | prepare: OS variables, container detection, control selection",
             "ansible.builtin.include_tasks": {"file": "prepare.yml", "apply": {"tags": ["always"]}},
             "tags": ["always"],
-        }
+        },
+        {
+            # the include itself always runs: the selection (prepare) already honours
+            # --tags, and the tags applied to each file's tasks make --skip-tags work
+            "name": "Baseline | fix each kind with a failing control (tags: its families, "
+                    "kinds and control ids)",
+            "ansible.builtin.include_tasks": {"file": "{{ item.file }}.yml",
+                                              "apply": {"tags": "{{ item.tags }}"}},
+            "loop": DUE_FILES,
+            "loop_control": {"label": "{{ item.file }}: {{ item.tags | select('match', 'VN-')"
+                                      " | join(' ') }}"},
+            "tags": ["always"],
+        },
+        {
+            "name": "Baseline | verify: the fixed controls pass, or the host stops naming the "
+                    "setting that overrides them",
+            "ansible.builtin.include_tasks": {"file": "verify.yml", "apply": {"tags": ["always"]}},
+            "tags": ["always"],
+            # nothing was failing, nothing was fixed: nothing to check again
+            "when": "not ansible_check_mode and baseline_failing | length > 0",
+        },
     ]
-    files_done: dict[str, dict] = {}
-    for kind in kinds.ORDER:
-        if kind not in by_kind:
-            continue
-        task_file = kinds.folder_name(kind)
-        ids = [c.id for c in by_kind[kind]]
-        if task_file in files_done:  # a shared file: extend the include's tags
-            entry = files_done[task_file]
-            entry["tags"] += [kind, *ids]
-            entry["ansible.builtin.include_tasks"]["apply"]["tags"] = entry["tags"]
-            entry["name"] += " " + " ".join(ids)
-            entry["_kinds"].append(kind)
-            continue
-        tags = [task_file, kind, *ids] if task_file != kind else [kind, *ids]
-        entry = {
-            "name": f"{task_file.capitalize()} | " + " ".join(ids),
-            "ansible.builtin.include_tasks": {"file": f"{task_file}.yml", "apply": {"tags": tags}},
-            "tags": tags,
-            "_kinds": [kind],
-        }
-        files_done[task_file] = entry
-        tasks.append(entry)
-    for entry in tasks[1:]:
-        families = sorted({i.split("-")[1].lower() for i in entry["tags"] if i.startswith("VN-")})
-        entry["tags"] = ["baseline", *families, *entry["tags"]]
-        entry["ansible.builtin.include_tasks"]["apply"]["tags"] = entry["tags"]
-        served = entry.pop("_kinds")
-        entry["when"] = f"baseline_due | intersect({served}) | length > 0"
-    tasks.append({
-        "name": "Baseline | verify: the fixed controls pass, or the host stops naming the "
-                "setting that overrides them",
-        "ansible.builtin.include_tasks": {"file": "verify.yml", "apply": {"tags": ["always"]}},
-        "tags": ["always"],
-        "when": "not ansible_check_mode",
-    })
     return HEADER + _dump(tasks)
 
 
