@@ -155,6 +155,10 @@ def test_converge_with_one_host_unreachable_then_rerun(twins):
 def test_second_run_changes_nothing(twins):
     proc, recap = twins.playbook("--limit", B)
     assert recap[B]["changed"] == 0 and recap[B]["failed"] == 0, proc.stdout[-3000:]
+    # a compliant host runs the selection, the probe and the always-run firewall only
+    ran = set(re.findall(r"^included: \S+/roles/baseline/tasks/(\w+)\.yml for", proc.stdout,
+                         re.M))
+    assert ran == {"prepare", "nftables_input"}, ran
 
 
 def test_a_rerun_fixes_only_the_kinds_the_checks_flag(twins):
@@ -173,6 +177,19 @@ def test_a_rerun_fixes_only_the_kinds_the_checks_flag(twins):
     assert ran == {"prepare", "file_mode", "key_value", "nftables_input", "verify",
                    "verify_round"}, ran
     assert [c for c, r in twins.results(B).items() if r.status != "pass"] == []
+
+
+def test_a_run_limited_by_tags_keeps_the_other_controls_in_a_shared_file(twins):
+    """The sshd drop-in holds five controls' options. An admin deletes one line of it; a
+    run limited to that control rewrites the file with all five (a full run afterwards
+    changes nothing), not with the tagged control's options alone."""
+    twins.ssh(B, f"sed -i '/^MaxAuthTries /d' {SSHD_DROPIN}")
+    proc, recap = twins.playbook("--limit", B, "--tags", "VN-SSH-04")
+    assert recap[B]["failed"] == 0 and recap[B]["changed"] > 0, proc.stdout[-3000:]
+    dropin = twins.ssh(B, f"cat {SSHD_DROPIN}").stdout
+    assert "MaxAuthTries 3" in dropin and "Ciphers " in dropin and "LogLevel " in dropin
+    proc, recap = twins.playbook("--limit", B)
+    assert recap[B]["changed"] == 0 and recap[B]["failed"] == 0, proc.stdout[-3000:]
 
 
 def test_a_disabled_but_running_rsyslog_is_fixed_into_one_daemon(twins):

@@ -58,6 +58,21 @@ def test_only_filter_is_like_tags():
                                          if c.family == "KRN"}
 
 
+def test_a_limited_run_renders_every_applicable_control_into_shared_files():
+    """`only` (like --tags) limits what is fixed, not what a shared file holds: the sshd
+    drop-in of a run limited to VN-SSH-02 still carries VN-SSH-03's ciphers, and is the
+    file a full run writes."""
+    limited = selection.select({}, [], "Debian", True, only=["VN-SSH-02"])
+    full = selection.select({}, [], "Debian", True)
+    assert ids(limited) == {"VN-SSH-02"}
+    template = kinds.BY_KIND["sshd_option"].TEMPLATE
+    text = selection.render(template, limited, {})
+    assert "# VN-SSH-03" in text and "Ciphers " in text
+    assert text == selection.render(template, full, {})
+    off = selection.select({"baseline_vn_ssh_03": False}, [], "Debian", True, only=["ssh"])
+    assert "Ciphers " not in selection.render(template, off, {})  # a toggle still removes it
+
+
 def test_other_os_family_gets_nothing():
     assert selection.select({}, [], "other", True).selected == []
 
@@ -85,7 +100,7 @@ def test_templates_render_the_same_bytes_as_ansible(tmp_path):
     data = {**LAB_DC, "baseline_sshd_extra_options": {"MaxSessions": 4}}
     variables = {
         "baseline_catalogue_version": catalogue().version,
-        "baseline_selected": sel.selected, "baseline_fix": sel.fix,
+        "baseline_in_scope": sel.in_scope, "baseline_fix": sel.fix,
         "baseline_sshd_extra_options": data["baseline_sshd_extra_options"],
         "ansible_python_interpreter": sys.executable,
     }

@@ -31,6 +31,9 @@ class Selection:
     level: int
     in_container: bool
     selected: list[dict] = field(default_factory=list)
+    # every applicable control whatever `only` names: the aggregate files are rendered from
+    # it (baseline_in_scope of prepare.yml), so a limited run keeps the others' settings
+    in_scope: list[dict] = field(default_factory=list)
 
     @property
     def ids(self) -> dict[str, list[str]]:
@@ -80,9 +83,11 @@ def select(data: dict, groups: list[str], os_family: str, in_container: bool,
     not exempt, OS family listed, named by `only` (control ids, kinds or families, like
     --tags) when given."""
     out = Selection(security_level(data), in_container)
-    chosen = applicability.select(catalogue().controls, level=out.level, groups=groups,
-                                  os_family=os_family, toggles=data, wanted=only or [])
-    out.selected = [control_vars(c) for c in chosen]
+    applying = applicability.select(catalogue().controls, level=out.level, groups=groups,
+                                    os_family=os_family, toggles=data)
+    out.in_scope = [control_vars(c) for c in applying]
+    out.selected = [v for c, v in zip(applying, out.in_scope, strict=True)
+                    if applicability.named(c, only or [])]
     return out
 
 
@@ -114,7 +119,7 @@ def render(template: str, sel: Selection, data: dict) -> str:
     return _templates().get_template(template).render(
         ansible_managed=ANSIBLE_MANAGED,
         baseline_catalogue_version=catalogue().version,
-        baseline_selected=sel.selected,
+        baseline_in_scope=sel.in_scope,
         baseline_fix=sel.fix,
         baseline_sshd_extra_options=data.get("baseline_sshd_extra_options") or {},
     )
