@@ -120,10 +120,10 @@ WHY: dict[str, str] = {
                  "a login shell's limit; the hard limit 0 for every session (VN-KRN-04), "
                  "`fs.suid_dumpable` 0 (VN-KRN-03) and systemd-coredump's `Storage=none` "
                  "(VN-KRN-08) already keep core dumps from being written",
-    "FILE-6374": "one mount point lacks one of Lynis's options (it asks noexec on /dev and "
-                 "/boot, separate /var/log and /var/log/audit); the catalogue sets CIS's "
-                 "options on /tmp and /dev/shm (VN-FS-04/05); partitions belong to a real "
-                 "server's installation",
+    "FILE-6374": "/dev lacks `noexec`: systemd mounts the kernel's devtmpfs there with "
+                 "`nosuid` only, and CIS asks nothing of /dev; every mount point Lynis finds "
+                 "has the options it wants otherwise (/tmp and /dev/shm: VN-FS-04/03); "
+                 "separate /home, /var, /var/log are a real server's partitioning",
     "SSH-7440": "`AllowUsers`/`AllowGroups` name the province's administrators, which only "
                 "the agency knows; SSH is reachable from the MGMT zone only (VN-NET-09 and "
                 "the segmentation role)",
@@ -353,9 +353,11 @@ def _lynis_text(ly: dict, ct: dict | None) -> str:
                            indent="  "))
     if ly.get("short"):
         earned, possible = ly["points"]
+        need = max(0, -(-LYNIS_AIM * possible // 100) - earned)  # Lynis rounds down
         lines.append("\n" + _wrap(
-            f"Points: {earned} of {possible} ({earned * 100 // possible} %). Where Lynis gave "
-            "fewer than it could (test: earned/possible):") + "\n")
+            f"Points: {earned} of {possible} ({earned * 100 // possible} %; {LYNIS_AIM} "
+            f"needs {need} more). Where Lynis gave fewer than it could (test: "
+            "earned/possible):") + "\n")
         lines.append(_wrap(", ".join(f"{t} {got}/{top} ({title})"
                                      for t, got, top, title in ly["short"])) + "\n")
         told = {f[0] for f in ly["suggestions"]}
