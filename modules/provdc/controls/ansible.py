@@ -127,12 +127,20 @@ DUE_FILES = (
 
 
 def render_tasks(cat: Catalogue) -> str:
-    task_files(cat)  # every kind has its place in the order
+    every_tag = list(dict.fromkeys(t for f in task_files(cat) for t in f["tags"]))
     tasks: list[dict] = [
         {
             "name": "Baseline | prepare: OS variables, container detection, control selection",
             "ansible.builtin.include_tasks": {"file": "prepare.yml", "apply": {"tags": ["always"]}},
             "tags": ["always"],
+        },
+        {
+            # the looped include's tags are known only at run time: this step shows them to
+            # --list-tags and --list-tasks (a meta task runs on the controller, no worker)
+            "name": "Baseline | the controls this role manages, as the tags --tags and "
+                    "--skip-tags take (runs nothing)",
+            "ansible.builtin.meta": "noop",
+            "tags": every_tag,
         },
         {
             # the include itself always runs: the selection (prepare) already honours
