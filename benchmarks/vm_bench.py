@@ -349,7 +349,7 @@ def _lynis_text(ly: dict, ct: dict | None) -> str:
                                f"{_why(test)}.", indent="  "))
     for key, want, got in ly.get("sysctl_differs", []):
         lines.append(_wrap(f"- KRNL-6000 sysctl `{key}` is {got}, Lynis's profile asks "
-                           f"{want}: {SYSCTL_WHY.get(key, '*not reviewed yet*')}.",
+                           f"{want}: {_why(key, SYSCTL_WHY)}.",
                            indent="  "))
     if ly.get("short"):
         earned, possible = ly["points"]
@@ -367,8 +367,9 @@ def _lynis_text(ly: dict, ct: dict | None) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _why(test: str) -> str:
-    return WHY.get(test, "*not reviewed yet*")
+def _why(item: str, reasons: dict[str, str] = WHY) -> str:
+    """Why a Lynis item (a test id, or a sysctl key with SYSCTL_WHY) stays as it is."""
+    return reasons.get(item, "*not reviewed yet*")
 
 
 def save(res: dict, write: bool) -> None:
