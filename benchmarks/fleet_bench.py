@@ -301,7 +301,7 @@ ANSIBLE, PYINFRA, DEVSEC_ENGINE = "Ansible", "pyinfra", "dev-sec os+ssh_hardenin
 
 def table(results: dict[int, dict], conditions: str) -> str:
     rows = []
-    for n, by_engine in results.items():
+    for n, by_engine in sorted(results.items()):
         floor = by_engine.get("raw batched SSH (floor)")
         for engine, (first, again, changed, rechanged, busy) in by_engine.items():
             ratios = ([f"{first / floor[0]:.1f}", f"{again / floor[1]:.1f}"] if floor
@@ -311,7 +311,7 @@ def table(results: dict[int, dict], conditions: str) -> str:
     head = ["hosts", "engine", "first converge (s)", "× floor", "no-op re-run (s)", "× floor",
             "changes first / re-run", "load avg"]
     return (f"Measured {date.today()} with `python benchmarks/fleet_bench.py --sizes "
-            f"{','.join(map(str, results))} --write` on the shared 2-core machine "
+            f"{','.join(map(str, sorted(results)))} --write` on the shared 2-core machine "
             f"({conditions}). One run each (the machine is shared; re-run for "
             "medians). Changes are counted per engine's own unit: Ansible tasks "
             "changed (ours and dev-sec's), pyinfra operations changed, floor files "
@@ -325,7 +325,7 @@ def targets(results: dict[int, dict]) -> str:
     """Our Ansible role against pyinfra (first converge <= 3x, no-op <= 2x) and against
     dev-sec on the same number of hosts (below it: ratio < 1)."""
     rows = []
-    for n, by_engine in results.items():
+    for n, by_engine in sorted(results.items()):
         ours, py, dev = (by_engine.get(e) for e in (ANSIBLE, PYINFRA, DEVSEC_ENGINE))
         rows.append([n, against(ours, py, 0, 3), against(ours, py, 1, 2),
                      against(ours, dev, 0, 1), against(ours, dev, 1, 1)])
@@ -344,7 +344,8 @@ def against(ours: tuple | None, other: tuple | None, i: int, limit: float) -> st
 def main() -> int:
     global LOGS, DEVSEC
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", default="1,10,50", help="comma-separated host counts")
+    parser.add_argument("--sizes", default="1,10,50", help="comma-separated host counts, "
+                        "measured in this order (the table lists them smallest first)")
     parser.add_argument("--engines", default="raw,ansible,pyinfra,dev-sec",
                         help="comma-separated subset of raw (the floor), ansible, pyinfra, "
                              "dev-sec")
