@@ -32,8 +32,10 @@ to change), and the lab goes down. Engines run in the order floor, Ansible, pyin
 
       cd DIR/devsec-debs && apt-get download libpam-passwdqc libpasswdqc1
 
-  Its playbook and ansible.cfg are written into DIR/devsec-work, with the three settings a
-  lab container needs (DEVSEC_VARS) and the same connection tuning as ours. The one package
+  Its playbook, group_vars and ansible.cfg are written into DIR/devsec-work, with the three
+  settings a lab container needs (DEVSEC_VARS), forwarding left alone on the site gateways
+  (DEVSEC_GATEWAY_VARS, as our catalogue exempts them) and the same connection tuning as
+  ours. The one package
   it installs that the lab image lacks (libpam-passwdqc: lab hosts reach no archive) is
   installed from DIR/devsec-debs on each host before the clock starts, as if the image
   had it.
@@ -192,6 +194,13 @@ DEVSEC_VARS = {
     # the benchmark (and the lab) log in as root with a key
     "ssh_permit_root_login": "without-password",
 }
+# Site gateways route their agency hosts' traffic: dev-sec's defaults turn forwarding off
+# (net.ipv4.ip_forward and net.ipv6.conf.all.forwarding 0), which cut every agency host
+# behind a gateway off mid-run in the first 50-host run. Our catalogue exempts gateways
+# from VN-NET-01; dev-sec is told to leave the same two keys alone there.
+DEVSEC_GATEWAY_VARS = {"sysctl_unsupported_entries": [
+    *DEVSEC_VARS["sysctl_unsupported_entries"],
+    "net.ipv4.ip_forward", "net.ipv6.conf.all.forwarding"]}
 
 
 def devsec_files(root: Path) -> tuple[Path, Path]:
@@ -199,9 +208,12 @@ def devsec_files(root: Path) -> tuple[Path, Path]:
     import json
 
     work = root / "devsec-work"
-    work.mkdir(parents=True, exist_ok=True)
+    (work / "group_vars").mkdir(parents=True, exist_ok=True)
+    # group_vars next to the playbook (play vars would outrank the gateways' own)
+    (work / "group_vars" / "all.json").write_text(json.dumps(DEVSEC_VARS, indent=2))
+    (work / "group_vars" / "gateways.json").write_text(json.dumps(DEVSEC_GATEWAY_VARS,
+                                                                  indent=2))
     play = [{"name": "dev-sec os_hardening and ssh_hardening", "hosts": "all",
-             "vars": DEVSEC_VARS,
              "roles": ["devsec.hardening.os_hardening", "devsec.hardening.ssh_hardening"]}]
     (work / "devsec.yml").write_text(json.dumps(play, indent=2) + "\n")  # JSON is YAML
     (work / "ansible.cfg").write_text(
@@ -406,8 +418,11 @@ How each engine was tuned (its fastest settings that keep its semantics):
   does not skip; `ssh_host_key_files`: the host's ed25519 and ECDSA keys;
   `molecule_yml.driver.name: docker`: its own switch that skips the auditd restart a
   container refuses) and `ssh_permit_root_login: without-password` (the bench logs in as
-  root with a key). libpam-passwdqc, the one package it installs that the lab image lacks,
-  is installed before the clock starts (the hosts reach no archive).
+  root with a key); on the site gateways (from 11 hosts up) the two forwarding keys are
+  added to `sysctl_unsupported_entries`: its defaults turn forwarding off, which cut the
+  agency hosts behind them off (our catalogue exempts gateways from VN-NET-01).
+  libpam-passwdqc, the one package it installs that the lab image lacks, is installed
+  before the clock starts (the hosts reach no archive).
 - **floor**: N OpenSSH sessions in parallel through the lab's ssh_config (ControlPersist).
 
 """
