@@ -16,6 +16,7 @@ ROLES = ("baseline", "segmentation", "soc_agent", "soc_collector", "bandwidth", 
 PLAYBOOKS = ("site", "baseline", "segmentation", "soc", "bandwidth", "backup")
 PLUGINS = ("inventory/hosts.py", "action/segmentation_specs.py", "action/bandwidth_specs.py",
            "action/controls_gate.py", "action/soc_prepare.py", "filter/select_controls.py",
+           "filter/named_controls.py",
            "action/backup_specs.py", "filter/backup_host_password.py",
            "modules/segmentation_specs.py", "modules/controls_gate.py",
            "modules/backup_specs.py", "modules/baseline_fix.py", "module_utils/baseline_fix.py")

@@ -67,6 +67,7 @@ def test_ansible_doc_reads_the_installed_plugins(installed):
                        ("module", "provdc.idc.controls_gate"),
                        ("module", "provdc.idc.soc_prepare"),
                        ("filter", "provdc.idc.select_controls"),
+                       ("filter", "provdc.idc.named_controls"),
                        ("role", "provdc.idc.bandwidth")):
         proc = installed.run("ansible-doc", "-t", kind, name)
         assert proc.returncode == 0 and str(installed.tree) in proc.stdout, (name, proc.stderr)

@@ -192,6 +192,23 @@ def test_a_run_limited_by_tags_keeps_the_other_controls_in_a_shared_file(twins):
     assert recap[B]["changed"] == 0 and recap[B]["failed"] == 0, proc.stdout[-3000:]
 
 
+def test_a_skipped_control_is_left_alone_and_the_rest_of_its_kind_is_fixed(twins):
+    """An admin's chmod drifts two controls of one kind. `--skip-tags VN-FILE-01` leaves
+    /etc/passwd's mode alone, still fixes /etc/shadow's (VN-FILE-02) and succeeds: the check
+    after the fixes covers the controls the run selected. (Ansible's tag match on a task
+    holding the whole kind skipped both, and that check then failed the host.) A run for
+    the family fixes the one left."""
+    twins.ssh(B, "chmod g+w /etc/passwd /etc/shadow")
+    proc, recap = twins.playbook("--limit", B, "--skip-tags", "VN-FILE-01")
+    assert recap[B]["failed"] == 0 and recap[B]["changed"] > 0, proc.stdout[-3000:]
+    results = twins.results(B)
+    assert results["VN-FILE-02"].status == "pass", results["VN-FILE-02"].summary()
+    assert results["VN-FILE-01"].status == "fail", results["VN-FILE-01"].summary()
+    proc, recap = twins.playbook("--limit", B, "--tags", "file")
+    assert recap[B]["failed"] == 0 and recap[B]["changed"] > 0, proc.stdout[-3000:]
+    assert [c for c, r in twins.results(B).items() if r.status != "pass"] == []
+
+
 def test_a_disabled_but_running_rsyslog_is_fixed_into_one_daemon(twins):
     """`systemctl disable rsyslog` leaves it running; enabling it again can make systemd 252
     forget that it runs (its syslog.service alias comes back), and enable-then-start then

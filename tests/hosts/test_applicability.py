@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from provdc.controls import catalogue
-from provdc.controls.applicability import not_applicable_reason, select
+from provdc.controls.applicability import names_of, not_applicable_reason, pick, select
 from provdc.controls.fix import control_vars
 from provdc.errors import ProvdcError
 
@@ -44,3 +44,18 @@ def test_a_toggle_that_is_not_a_boolean_is_an_input_error():
     ssh02 = next(c for c in CONTROLS if c.id == "VN-SSH-02")
     with pytest.raises(ProvdcError, match=ssh02.toggle):
         select(CONTROLS, level=3, groups=[], os_family="Debian", toggles={ssh02.toggle: "maybe"})
+
+
+def test_a_run_names_controls_by_id_kind_family_or_task_file_alike_in_both_shapes():
+    for obj, d in zip(CONTROLS, AS_ROLE_DICTS, strict=True):
+        assert names_of(obj) == names_of(d), obj.id
+    ids = [c.id for c in pick(CONTROLS, ["services"])]
+    assert ids == [c.id for c in CONTROLS if c.kind in ("service_enabled", "service_disabled")]
+
+
+def test_skipping_drops_the_named_controls_alone():
+    file01 = next(c for c in CONTROLS if c.id == "VN-FILE-01")
+    kept = pick(CONTROLS, [], ["VN-FILE-01"])
+    assert file01 not in kept and len(kept) == len(CONTROLS) - 1
+    assert pick(CONTROLS, ["all"], []) == CONTROLS == pick(CONTROLS, [], [])
+    assert pick(CONTROLS, ["ssh"], ["ssh"]) == [] == pick(CONTROLS, [], ["baseline"])

@@ -53,23 +53,41 @@ def test_gateways_are_exempt_where_the_catalogue_says():
 
 
 def test_only_filter_is_like_tags():
-    sel = selection.select({}, [], "Debian", True, only=["VN-SSH-02", "krn"])
+    sel = selection.select({"baseline_only": "VN-SSH-02,krn"}, [], "Debian", True)
     assert ids(sel) == {"VN-SSH-02"} | {c.id for c in catalogue().controls
                                          if c.family == "KRN"}
+    # a task file names the kinds it serves, as Ansible's --tags packages does
+    packages = selection.select({"baseline_only": ["packages"]}, [], "Debian", True)
+    assert {c["kind"] for c in packages.selected} == {"package_present", "package_absent"}
+
+
+def test_skip_filter_is_like_skip_tags_control_by_control():
+    """baseline_skip=VN-FILE-01 drops that control alone: the other file modes are still
+    fixed and verified (Ansible's --skip-tags used to drop the kind's whole task file)."""
+    everything = selection.select({}, [], "Debian", True)
+    sel = selection.select({"baseline_skip": "VN-FILE-01"}, [], "Debian", True)
+    assert ids(everything) - ids(sel) == {"VN-FILE-01"}
+    assert "VN-FILE-02" in sel.ids["file_mode"]
+    both = selection.select({"baseline_only": "file", "baseline_skip": ["VN-FILE-01"]},
+                            [], "Debian", True)
+    assert ids(both) == {c.id for c in catalogue().controls if c.family == "FILE"} - {
+        "VN-FILE-01"}
+    assert selection.select({"baseline_skip": "baseline"}, [], "Debian", True).selected == []
 
 
 def test_a_limited_run_renders_every_applicable_control_into_shared_files():
     """`only` (like --tags) limits what is fixed, not what a shared file holds: the sshd
     drop-in of a run limited to VN-SSH-02 still carries VN-SSH-03's ciphers, and is the
     file a full run writes."""
-    limited = selection.select({}, [], "Debian", True, only=["VN-SSH-02"])
+    limited = selection.select({"baseline_only": "VN-SSH-02"}, [], "Debian", True)
     full = selection.select({}, [], "Debian", True)
     assert ids(limited) == {"VN-SSH-02"}
     template = kinds.BY_KIND["sshd_option"].TEMPLATE
     text = selection.render(template, limited, {})
     assert "# VN-SSH-03" in text and "Ciphers " in text
     assert text == selection.render(template, full, {})
-    off = selection.select({"baseline_vn_ssh_03": False}, [], "Debian", True, only=["ssh"])
+    off = selection.select({"baseline_vn_ssh_03": False, "baseline_only": ["ssh"]}, [],
+                           "Debian", True)
     assert "Ciphers " not in selection.render(template, off, {})  # a toggle still removes it
 
 
@@ -81,6 +99,8 @@ def test_other_os_family_gets_nothing():
     ({"provdc_security_level": 7}, "provdc_security_level"),
     ({"provdc_security_level": "high"}, "provdc_security_level"),
     ({"baseline_vn_ssh_02": "maybe"}, "baseline_vn_ssh_02"),
+    ({"baseline_only": "VN-SSH-2"}, "baseline_only"),  # misspelt: would select nothing
+    ({"baseline_skip": ["VN-FILE-01", "sshd"]}, "baseline_skip"),
 ])
 def test_bad_host_data_is_one_clear_error(data, field):
     with pytest.raises(ProvdcError) as err:
@@ -125,3 +145,41 @@ def test_templates_render_the_same_bytes_as_ansible(tmp_path):
         ours = selection.render(template, sel, data)
         assert (tmp_path / kind).read_text() == ours, kind
     assert "MaxSessions 4" in (tmp_path / "sshd_option").read_text()
+
+
+@pytest.mark.parametrize("tags", [
+    ["--skip-tags", "VN-FILE-01"],
+    ["--tags", "file,packages", "--skip-tags", "VN-FILE-02"],
+    ["--tags", "VN-SSH-02,krn"],
+])
+def test_the_roles_selection_follows_the_run_tags_as_pyinfra_does(tmp_path, tags):
+    """The role's own prepare.yml (real ansible-playbook, local connection, no host touched:
+    the probe is off) selects, for a run's --tags and --skip-tags, the controls pyinfra
+    selects for the same names in baseline_only / baseline_skip."""
+    out = tmp_path / "selected.json"
+    play = [{"hosts": "localhost", "connection": "local", "gather_facts": False, "tasks": [
+        {"ansible.builtin.include_role": {"name": "baseline", "tasks_from": "prepare",
+                                          "apply": {"tags": ["always"]}}, "tags": ["always"]},
+        {"ansible.builtin.copy": {"dest": str(out), "content": "{{ baseline_selected | "
+                                  "map(attribute='id') | list | to_json }}"},
+         "tags": ["always"]}]}]
+    (tmp_path / "play.yml").write_text(yaml.safe_dump(play))
+    facts = {"ansible_os_family": "Debian", "ansible_distribution": "Debian",
+             "ansible_distribution_major_version": "12", "baseline_check_first": False,
+             "provdc_security_level": 3, "ansible_python_interpreter": sys.executable}
+    repo = ROLE.parents[2]
+    env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_LOCALHOST_WARNING="False",
+               ANSIBLE_INVENTORY_UNPARSED_WARNING="False",
+               ANSIBLE_ROLES_PATH=str(repo / "playbooks" / "roles"),
+               ANSIBLE_COLLECTIONS_PATH=str(repo / "playbooks" / "collections"))
+    proc = subprocess.run([str(Path(sys.executable).parent / "ansible-playbook"), "-i",
+                           "localhost,", "-e", json.dumps(facts), *tags,
+                           str(tmp_path / "play.yml")],
+                          capture_output=True, text=True, env=env, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    data = {"provdc_security_level": 3}
+    for flag, value in zip(tags[::2], tags[1::2], strict=True):
+        data["baseline_only" if flag == "--tags" else "baseline_skip"] = value
+    want = [c["id"] for c in selection.select(data, [], "Debian", True).selected]
+    assert json.loads(out.read_text()) == want
+    assert want and len(want) < len(ALL)

@@ -92,9 +92,10 @@ def render_vars(cat: Catalogue) -> str:
 
 def task_files(cat: Catalogue) -> list[dict]:
     """The kinds' task files in the order they run (kinds.ORDER: packages first, the host
-    firewall last), each with the kinds it serves and the tags its tasks get: `baseline`,
-    the families, the file and kind names and every control id of those kinds, so that
-    `--tags VN-SSH-02` or `--tags ssh` runs them and `--skip-tags VN-SSH-02` skips them."""
+    firewall last), each with the kinds it serves and the names a run's tags may give its
+    controls: `baseline`, the families, the file and kind names and every control id of
+    those kinds (applicability.names_of). `--list-tags` shows them; the selection in
+    prepare.yml, not Ansible's tag match, decides which controls a file's tasks fix."""
     by_kind = cat.by_kind()
     missing = set(by_kind) - set(kinds.ORDER)
     if missing:
@@ -143,12 +144,13 @@ def render_tasks(cat: Catalogue) -> str:
             "tags": every_tag,
         },
         {
-            # the include itself always runs: the selection (prepare) already honours
-            # --tags, and the tags applied to each file's tasks make --skip-tags work
+            # the include and the files' tasks always run: the selection (prepare) honours
+            # --tags and --skip-tags control by control, which a tag on a task holding a
+            # whole kind cannot (skipping VN-SSH-02 would skip every SSH option)
             "name": "Baseline | fix each kind with a failing control (tags: its families, "
                     "kinds and control ids)",
             "ansible.builtin.include_tasks": {"file": "{{ item.file }}.yml",
-                                              "apply": {"tags": "{{ item.tags }}"}},
+                                              "apply": {"tags": ["always"]}},
             "loop": DUE_FILES,
             "loop_control": {"label": "{{ item.file }}: {{ item.tags | select('match', 'VN-')"
                                       " | join(' ') }}"},

@@ -3,10 +3,12 @@
 A control applies when the host's security level reaches the control's, the host is in no
 group the control exempts (site gateways forward packets, for example) and its OS family is
 one the control is written for. The engines also honour the control's toggle
-(`baseline_vn_ssh_02: false`) and a selection (`--tags` / `baseline_only`); the audit does
-not: an auditor judges every applicable control, and a turned-off one is waived, not hidden.
+(`baseline_vn_ssh_02: false`) and a run's selection (`--tags` and `--skip-tags`, pyinfra's
+`baseline_only` and `baseline_skip`); the audit does not: an auditor judges every applicable
+control, and a turned-off one is waived, not hidden.
 
-The role reaches this module through the collection's filter `provdc.idc.select_controls`
+The role reaches this module through the collection's filters `provdc.idc.select_controls`
+and `provdc.idc.named_controls`
 (`playbooks/collections/ansible_collections/provdc/idc/plugins/filter/`), pyinfra through
 `provdc.pyinfra_engine.selection`, the audit through `provdc.controls.checks`.
 """
@@ -16,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from provdc.controls import kinds
 from provdc.errors import ProvdcError
 
 TRUE_WORDS = {"1", "true", "yes", "on", "y", "t"}
@@ -56,20 +59,53 @@ def as_bool(value: object, name: str) -> bool:
                       fix=f"set {name} to true or false")
 
 
+def names_of(control: Any) -> set[str]:
+    """What a run's tags name a control by: its id, its kind, its family (lowercase) and its
+    kind's task file in the role (`packages` for package_present and package_absent)."""
+    kind = _get(control, "kind")
+    return {_get(control, "id"), kind, str(_get(control, "family")).lower(),
+            kinds.folder_name(kind)}
+
+
+def known_names(controls: Iterable[Any]) -> set[str]:
+    """Every name a selection may use: the controls' names and the words for all of them."""
+    return set().union(EVERYTHING, *(names_of(c) for c in controls))
+
+
+def _words(values: Iterable[str]) -> set[str]:
+    return {str(v).strip() for v in values if str(v).strip()}
+
+
 def named(control: Any, wanted: Iterable[str]) -> bool:
-    """Is the control named by a selection of ids, kinds or families (like --tags)?"""
-    wanted = {str(w).strip() for w in wanted if str(w).strip()}
-    if not wanted or wanted & EVERYTHING:
-        return True
-    return bool(wanted & {_get(control, "id"), _get(control, "kind"),
-                          str(_get(control, "family")).lower()})
+    """Is the control named by a selection of ids, kinds, families or task files (like
+    --tags)? No selection, `all` or `baseline` names every control."""
+    wanted = _words(wanted)
+    return not wanted or bool(wanted & EVERYTHING) or bool(wanted & names_of(control))
+
+
+def skipped(control: Any, skip: Iterable[str]) -> bool:
+    """Is the control named by --skip-tags? Only a name skips (`baseline` skips them all);
+    an empty list skips nothing."""
+    return bool(_words(skip) & (names_of(control) | {"baseline"}))
+
+
+def pick(controls: Iterable[Any], wanted: Iterable[str] = (),
+         skip: Iterable[str] = ()) -> list[Any]:
+    """The controls a run names (--tags) and does not skip (--skip-tags), in the order given.
+    The engines fix and verify these; the shared files still hold every applicable
+    control's settings (a skipped control's line is not removed from the sshd drop-in: its
+    toggle is what leaves a control unmanaged)."""
+    wanted, skip = list(wanted), list(skip)
+    return [c for c in controls if named(c, wanted) and not skipped(c, skip)]
 
 
 def select(controls: Iterable[Any], *, level: int, groups: Iterable[str], os_family: str,
-           toggles: Mapping[str, object], wanted: Iterable[str] = ()) -> list[Any]:
+           toggles: Mapping[str, object], wanted: Iterable[str] = (),
+           skip: Iterable[str] = ()) -> list[Any]:
     """The controls an engine applies on this host, in catalogue order."""
-    groups, wanted = list(groups), list(wanted)
-    return [c for c in controls
-            if as_bool(toggles.get(_get(c, "toggle"), True), _get(c, "toggle"))
-            and not_applicable_reason(c, level=level, groups=groups, os_family=os_family) is None
-            and named(c, wanted)]
+    groups = list(groups)
+    applying = [c for c in controls
+                if as_bool(toggles.get(_get(c, "toggle"), True), _get(c, "toggle"))
+                and not_applicable_reason(c, level=level, groups=groups,
+                                          os_family=os_family) is None]
+    return pick(applying, wanted, skip)

@@ -57,11 +57,6 @@ def _data() -> dict:
     return host.data.dict()
 
 
-def _only() -> list[str]:
-    raw = host.data.get("baseline_only") or ""
-    return raw.split(",") if isinstance(raw, str) else list(raw)
-
-
 # --- baseline ------------------------------------------------------------------------------
 
 
@@ -86,8 +81,7 @@ def baseline() -> None:
         stop(exc)
     platform = host.get_fact(facts.HostPlatform)
     try:
-        sel = selection.select(data, list(host.groups), platform.family, platform.in_container,
-                               _only())
+        sel = selection.select(data, list(host.groups), platform.family, platform.in_container)
         osv = selection.os_vars(platform.distribution, platform.major, platform.family)
     except ProvdcError as exc:
         stop(exc)

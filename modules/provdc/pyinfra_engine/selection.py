@@ -70,24 +70,46 @@ def security_level(data: dict) -> int:
     return level
 
 
+# --data baseline_only=VN-SSH-02,ssh and baseline_skip=VN-FILE-01: the run's --tags and
+# --skip-tags (a comma-separated string from the command line, a list from an inventory)
+RUN_NAMES = {"baseline_only": "--tags", "baseline_skip": "--skip-tags"}
+
+
+def run_names(data: dict, key: str) -> list[str]:
+    raw = data.get(key) or []
+    words = raw.split(",") if isinstance(raw, str) else raw
+    return [str(w).strip() for w in words if str(w).strip()]
+
+
 def check_data(data: dict) -> None:
-    """Every input the selection reads, checked before any host is contacted."""
+    """Every input the selection reads, checked before any host is contacted: a misspelt
+    name in baseline_only would otherwise select nothing and report success."""
     security_level(data)
-    for control in catalogue().controls:
+    controls = catalogue().controls
+    for control in controls:
         as_bool(data.get(control.toggle, True), control.toggle)
+    known = applicability.known_names(controls)
+    for key, like in RUN_NAMES.items():
+        unknown = [w for w in run_names(data, key) if w not in known]
+        if unknown:
+            raise ProvdcError(
+                f"'{unknown[0]}' names no control", field=key,
+                fix=f"name controls as {like} does: an id (VN-SSH-02), a kind (sshd_option), "
+                "a family (ssh) or a task file (packages); `provdc controls list` shows them")
 
 
-def select(data: dict, groups: list[str], os_family: str, in_container: bool,
-           only: list[str] | None = None) -> Selection:
+def select(data: dict, groups: list[str], os_family: str, in_container: bool) -> Selection:
     """The role's selection (provdc.controls.applicability): toggle on, level high enough,
-    not exempt, OS family listed, named by `only` (control ids, kinds or families, like
-    --tags) when given."""
+    not exempt, OS family listed; of those, the ones named by baseline_only and not by
+    baseline_skip (control ids, kinds, families or task files, like --tags and
+    --skip-tags) are fixed and verified."""
     out = Selection(security_level(data), in_container)
     applying = applicability.select(catalogue().controls, level=out.level, groups=groups,
                                     os_family=os_family, toggles=data)
     out.in_scope = [control_vars(c) for c in applying]
-    out.selected = [v for c, v in zip(applying, out.in_scope, strict=True)
-                    if applicability.named(c, only or [])]
+    named = {c.id for c in applicability.pick(applying, run_names(data, "baseline_only"),
+                                              run_names(data, "baseline_skip"))}
+    out.selected = [v for v in out.in_scope if v["id"] in named]
     return out
 
 
