@@ -9,10 +9,11 @@ to date):
   is a plain loop and all kind logic lives here, next to the check;
 - `tasks/main.yml`: `prepare.yml`, then one include looping over the kinds' task files
   that have a control the gate (`controls/gate.py`) found failing on the host
-  (`baseline_task_files` in vars: their order, kinds and tags), each file's tasks tagged
-  with its kinds, families and every control id of those kinds, so `--tags VN-SSH-02` runs
-  exactly that control; then `verify.yml`, which checks the fixed controls again and stops
-  a host where a setting written elsewhere still overrides a fix;
+  (`baseline_task_files` in vars: their order, kinds and the names their controls answer
+  to), each file's tasks tagged `always`: the selection in prepare.yml reads the run's
+  tags, so `--tags VN-SSH-02` fixes exactly that control and `--skip-tags VN-SSH-02` every
+  other; then `verify.yml`, which checks the fixed controls again and stops a host where a
+  setting written elsewhere still overrides a fix;
 - `files/probe.sh`: the audit's check commands in one batch, the gate's input;
 
 and copies each kind's own files from its folder (provdc.controls.kinds): `tasks.yml` as
