@@ -101,6 +101,7 @@ def test_other_os_family_gets_nothing():
     ({"baseline_vn_ssh_02": "maybe"}, "baseline_vn_ssh_02"),
     ({"baseline_only": "VN-SSH-2"}, "baseline_only"),  # misspelt: would select nothing
     ({"baseline_skip": ["VN-FILE-01", "sshd"]}, "baseline_skip"),
+    ({"baseline_only": 2}, "baseline_only"),  # an inventory's bare number
 ])
 def test_bad_host_data_is_one_clear_error(data, field):
     with pytest.raises(ProvdcError) as err:

@@ -77,7 +77,8 @@ RUN_NAMES = {"baseline_only": "--tags", "baseline_skip": "--skip-tags"}
 
 def run_names(data: dict, key: str) -> list[str]:
     raw = data.get(key) or []
-    words = raw.split(",") if isinstance(raw, str) else raw
+    words = (raw.split(",") if isinstance(raw, str)
+             else raw if isinstance(raw, list | tuple) else [raw])  # a lone number: a name
     return [str(w).strip() for w in words if str(w).strip()]
 
 
