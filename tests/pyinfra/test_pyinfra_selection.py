@@ -184,3 +184,16 @@ def test_the_roles_selection_follows_the_run_tags_as_pyinfra_does(tmp_path, tags
     want = [c["id"] for c in selection.select(data, [], "Debian", True).selected]
     assert json.loads(out.read_text()) == want
     assert want and len(want) < len(ALL)
+
+
+def test_pyinfra_stops_on_a_misspelt_control_name_before_any_operation(tmp_path):
+    """The real pyinfra command line, as an operator types it: `baseline_only=VN-SSH-2`
+    (a digit short) stops the deploy with one paragraph and exit 2 while operations are
+    still being prepared (--dry: nothing would be applied to this machine either way)."""
+    proc = subprocess.run([str(Path(sys.executable).parent / "pyinfra"), "@local",
+                           str(ROLE.parents[2] / "playbooks" / "pyinfra" / "baseline.py"),
+                           "--dry", "-y", "--data", "baseline_only=VN-SSH-2"],
+                          capture_output=True, text=True, cwd=tmp_path, timeout=300)
+    assert proc.returncode == 2, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert "baseline_only: 'VN-SSH-2' names no control" in proc.stderr
+    assert "Traceback" not in proc.stdout + proc.stderr
