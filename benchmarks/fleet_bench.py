@@ -35,10 +35,9 @@ to change), and the lab goes down. Engines run in the order floor, Ansible, pyin
   Its playbook, group_vars and ansible.cfg are written into DIR/devsec-work, with the three
   settings a lab container needs (DEVSEC_VARS), forwarding left alone on the site gateways
   (DEVSEC_GATEWAY_VARS, as our catalogue exempts them) and the same connection tuning as
-  ours. The one package
-  it installs that the lab image lacks (libpam-passwdqc: lab hosts reach no archive) is
-  installed from DIR/devsec-debs on each host before the clock starts, as if the image
-  had it.
+  ours. The one package it installs that the lab image lacks (libpam-passwdqc: lab hosts
+  reach no archive) is installed from DIR/devsec-debs on each host before the clock
+  starts, as if the image had it.
 """
 
 from __future__ import annotations

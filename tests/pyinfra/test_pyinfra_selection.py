@@ -30,6 +30,17 @@ def ids(sel: selection.Selection) -> set[str]:
     return {c["id"] for c in sel.selected}
 
 
+def ansible_playbook(tmp_path: Path, play: list, *args: str,
+                     **env: str) -> subprocess.CompletedProcess:
+    """A real ansible-playbook run of `play` against localhost (local connection)."""
+    (tmp_path / "play.yml").write_text(yaml.safe_dump(play))
+    env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_LOCALHOST_WARNING="False",
+               ANSIBLE_INVENTORY_UNPARSED_WARNING="False", **env)
+    return subprocess.run([str(Path(sys.executable).parent / "ansible-playbook"), "-i",
+                           "localhost,", *args, str(tmp_path / "play.yml")],
+                          capture_output=True, text=True, env=env, cwd=tmp_path)
+
+
 def test_level_selects_by_min_level():
     low = selection.select({"provdc_security_level": 1}, [], "Debian", True)
     high = selection.select({"provdc_security_level": 5}, [], "Debian", True)
@@ -134,13 +145,7 @@ def test_templates_render_the_same_bytes_as_ansible(tmp_path):
              for kind, template in templates.items()]
     play = [{"hosts": "localhost", "connection": "local", "gather_facts": False,
              "tasks": tasks}]
-    (tmp_path / "play.yml").write_text(yaml.safe_dump(play))
-    env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_LOCALHOST_WARNING="False",
-               ANSIBLE_INVENTORY_UNPARSED_WARNING="False")
-    proc = subprocess.run([str(Path(sys.executable).parent / "ansible-playbook"), "-i",
-                           "localhost,", "-e", f"@{tmp_path / 'vars.json'}",
-                           str(tmp_path / "play.yml")],
-                          capture_output=True, text=True, env=env, cwd=tmp_path)
+    proc = ansible_playbook(tmp_path, play, "-e", f"@{tmp_path / 'vars.json'}")
     assert proc.returncode == 0, proc.stdout[-2000:]
     for kind, template in templates.items():
         ours = selection.render(template, sel, data)
@@ -164,19 +169,13 @@ def test_the_roles_selection_follows_the_run_tags_as_pyinfra_does(tmp_path, tags
         {"ansible.builtin.copy": {"dest": str(out), "content": "{{ baseline_selected | "
                                   "map(attribute='id') | list | to_json }}"},
          "tags": ["always"]}]}]
-    (tmp_path / "play.yml").write_text(yaml.safe_dump(play))
     facts = {"ansible_os_family": "Debian", "ansible_distribution": "Debian",
              "ansible_distribution_major_version": "12", "baseline_check_first": False,
              "provdc_security_level": 3, "ansible_python_interpreter": sys.executable}
     repo = ROLE.parents[2]
-    env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_LOCALHOST_WARNING="False",
-               ANSIBLE_INVENTORY_UNPARSED_WARNING="False",
-               ANSIBLE_ROLES_PATH=str(repo / "playbooks" / "roles"),
-               ANSIBLE_COLLECTIONS_PATH=str(repo / "playbooks" / "collections"))
-    proc = subprocess.run([str(Path(sys.executable).parent / "ansible-playbook"), "-i",
-                           "localhost,", "-e", json.dumps(facts), *tags,
-                           str(tmp_path / "play.yml")],
-                          capture_output=True, text=True, env=env, cwd=tmp_path)
+    proc = ansible_playbook(tmp_path, play, "-e", json.dumps(facts), *tags,
+                            ANSIBLE_ROLES_PATH=str(repo / "playbooks" / "roles"),
+                            ANSIBLE_COLLECTIONS_PATH=str(repo / "playbooks" / "collections"))
     assert proc.returncode == 0, proc.stdout[-3000:]
     data = {"provdc_security_level": 3}
     for flag, value in zip(tags[::2], tags[1::2], strict=True):

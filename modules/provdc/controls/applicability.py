@@ -100,12 +100,11 @@ def pick(controls: Iterable[Any], wanted: Iterable[str] = (),
 
 
 def select(controls: Iterable[Any], *, level: int, groups: Iterable[str], os_family: str,
-           toggles: Mapping[str, object], wanted: Iterable[str] = (),
-           skip: Iterable[str] = ()) -> list[Any]:
+           toggles: Mapping[str, object], wanted: Iterable[str] = ()) -> list[Any]:
     """The controls an engine applies on this host, in catalogue order."""
     groups = list(groups)
     applying = [c for c in controls
                 if as_bool(toggles.get(_get(c, "toggle"), True), _get(c, "toggle"))
                 and not_applicable_reason(c, level=level, groups=groups,
                                           os_family=os_family) is None]
-    return pick(applying, wanted, skip)
+    return pick(applying, wanted)

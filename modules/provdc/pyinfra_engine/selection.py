@@ -108,9 +108,8 @@ def select(data: dict, groups: list[str], os_family: str, in_container: bool) ->
     applying = applicability.select(catalogue().controls, level=out.level, groups=groups,
                                     os_family=os_family, toggles=data)
     out.in_scope = [control_vars(c) for c in applying]
-    named = {c.id for c in applicability.pick(applying, run_names(data, "baseline_only"),
-                                              run_names(data, "baseline_skip"))}
-    out.selected = [v for v in out.in_scope if v["id"] in named]
+    out.selected = applicability.pick(out.in_scope, run_names(data, "baseline_only"),
+                                      run_names(data, "baseline_skip"))
     return out
 
 
