@@ -131,9 +131,18 @@ def test_the_confirmed_table_survives_an_nftables_restart(lab, applied):
 
 
 def test_verify_opens_every_flow_and_closes_every_forbidden_pair(lab, applied):
-    proc = subprocess.run([*PROVDC, "segmentation", "verify", "-i", str(lab.inventory),
-                           "--format", "json"], capture_output=True, text=True, cwd=ROOT,
-                          timeout=600)
+    # The database host runs PostgreSQL as Debian configures it: on loopback only, port 5432.
+    # The proof's own listener takes the host's address beside it (it once bound the
+    # wildcard, found the port taken and reported the database NOT SERVING to every source).
+    lab.ssh("shared-db-1", "systemctl start postgresql")
+    try:
+        listening = lab.ssh("shared-db-1", "ss -Hltn 'sport = :5432'").stdout
+        assert "127.0.0.1:5432" in listening and "0.0.0.0:5432" not in listening, listening
+        proc = subprocess.run([*PROVDC, "segmentation", "verify", "-i", str(lab.inventory),
+                               "--format", "json"], capture_output=True, text=True, cwd=ROOT,
+                              timeout=600)
+    finally:
+        lab.ssh("shared-db-1", "systemctl stop postgresql")
     report = json.loads(proc.stdout)
     bad = [p for p in report["probes"] if not p["pass"]]
     assert proc.returncode == 0 and report["ok"], bad
@@ -145,6 +154,9 @@ def test_verify_opens_every_flow_and_closes_every_forbidden_pair(lab, applied):
         "regulation: APP -> Internet-side edge: egress control",
         "regulation: commune -> MGMT SSH: administration only from MGMT"}
     assert all(p["result"] != "open" and p["listener_ok"] for p in named)
+    database = [p for p in report["probes"] if p["dst"] == "shared-db-1" and p["port"] == 5432]
+    assert {p["expect"] for p in database} == {"open", "closed"}
+    assert all(p["listener_ok"] for p in database)
     # a flow that opened really arrived from its source (the listener saw that address)
     assert all(p["arrived"] in (True, None) for p in report["probes"]
                if p["expect"] == "open")

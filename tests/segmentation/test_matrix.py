@@ -224,3 +224,27 @@ def test_verify_probes_the_measurement_ports_on_the_allowed_side(small):
         ("agency", "dc", 5201), ("agency", "dc", 5299), ("dc", "agency", 5201),
         ("dc", "agency", 5299)}
     assert set(measured.values()) == {"open"}
+
+
+def test_a_failed_probe_shows_in_bold_red_in_the_grid_not_as_markup(small):
+    from rich.console import Console
+
+    from provdc.segmentation import verify
+
+    plan, untested = verify.plan_probes(small, verify.actors(small, {}))
+    db = next(p for p in plan if p["expect"] == "closed" and p["port"] == 5432)
+    results = {str(i): "open" if p is db else ("open" if p["expect"] == "open" else "timeout")
+               for i, p in enumerate(plan)}
+    for i, p in enumerate(plan):
+        p["id"] = str(i)
+    local: dict = {}  # every listener reached itself on every port
+    for p in plan:
+        local.setdefault(p["dst"], {"local": {}})["local"][f"{p['proto']}/{p['port']}"] = "open"
+    report = verify.report(plan, results, {}, local, untested, "t-seg", 1.0)
+    assert report["failed"] == 1
+    console = Console(record=True, width=400, color_system="truecolor")
+    for table in verify.tables(report):
+        console.print(table)
+    text, styled = console.export_text(clear=False), console.export_text(styles=True)
+    assert "!5432✓" in text and "[bold red]" not in text and "[/]" not in text
+    assert "\x1b[1;31m!5432✓" in styled  # bold red, as the operator's terminal shows it

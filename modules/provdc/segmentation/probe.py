@@ -2,9 +2,9 @@
 file to each host as a `python3 -c` argument (stdin stays free as the listener's lifeline).
 
     probe.py listen B64JSON   {"address": A, "ports": [["tcp", 443], ["udp", 123]]}
-        binds every port (a port already served, e.g. sshd's 22, is used as it is), checks
-        each one locally, prints {"ready": ...}, then records every connection until stdin
-        closes and prints {"seen": [[proto, port, source], ...]}.
+        binds every port on A (a port already served there, e.g. sshd's 22, is used as it
+        is), checks each one locally, prints {"ready": ...}, then records every connection
+        until stdin closes and prints {"seen": [[proto, port, source], ...]}.
     probe.py connect B64JSON  {"timeout": T, "probes": [{"id", "dst", "proto", "port"}]}
         tries them all at once; prints {id: open | refused | unreachable | timeout}.
 """
@@ -28,12 +28,15 @@ def _arg(text: str) -> dict:
     return json.loads(base64.b64decode(text))
 
 
-def _bind(proto: str, port: int):
+def _bind(address: str, proto: str, port: int):
+    # On the address the probes aim at, not the wildcard: a service listening on loopback
+    # only (a database for its local clients) leaves that address free, and the port must
+    # still answer the proof; one already listening there or on every address answers it.
     kind = socket.SOCK_STREAM if proto == "tcp" else socket.SOCK_DGRAM
     s = socket.socket(socket.AF_INET, kind)
     s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
-        s.bind(("0.0.0.0", port))
+        s.bind((address, port))
     except OSError as exc:
         s.close()
         if exc.errno == errno.EADDRINUSE:
@@ -76,7 +79,7 @@ def _try(dst: str, proto: str, port: int, timeout: float) -> str:
 def listen(spec: dict) -> None:
     socks, ports = {}, {}
     for proto, port in spec["ports"]:
-        s = _bind(proto, port)
+        s = _bind(spec["address"], proto, port)
         if s is None:
             ports[f"{proto}/{port}"] = "existing"
         else:

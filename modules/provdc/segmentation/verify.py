@@ -31,6 +31,7 @@ from pathlib import Path
 
 from netaddr import IPAddress, IPNetwork
 from rich.table import Table
+from rich.text import Text
 
 from provdc.console import PlainTable
 from provdc.errors import ProvdcError
@@ -356,6 +357,17 @@ def report(plan, results, seen, local, untested, lab, seconds) -> dict:
     }
 
 
+def _grid_cell(probes: list[dict]) -> Text:
+    """`443✓ 22✗`: each port open or not, a failed probe marked `!` in bold red (a styled
+    Text: the table prints strings as text, so markup in a string would show as is)."""
+    cell = Text()
+    for i, p in enumerate(probes):
+        mark = f"{p['port']}{'✓' if p['result'] == 'open' else '✗'}"
+        cell.append(" " if i else "")
+        cell.append(mark if p["pass"] else f"!{mark}", style=None if p["pass"] else "bold red")
+    return cell
+
+
 def tables(report: dict) -> list[Table]:
     srcs = list(dict.fromkeys(p["src_label"] for p in report["probes"]))
     dsts = list(dict.fromkeys(p["dst_label"] for p in report["probes"]))
@@ -370,10 +382,7 @@ def tables(report: dict) -> list[Table]:
         row = []
         for d in dsts:
             cell = [p for p in report["probes"] if p["src_label"] == s and p["dst_label"] == d]
-            row.append(" ".join(
-                f"{'' if p['pass'] else '[bold red]!'}{p['port']}"
-                f"{'✓' if p['result'] == 'open' else '✗'}{'' if p['pass'] else '[/]'}"
-                for p in sorted(cell, key=lambda p: p["port"])))
+            row.append(_grid_cell(sorted(cell, key=lambda p: p["port"])))
         grid.add_row(s, *row)
     out = [grid]
     bad = [p for p in report["probes"] if not p["pass"]]
