@@ -275,6 +275,20 @@ def test_compliance_checks_pass_and_catch_drift(soc):
                     f"queue.saveOnShutdown=\"on\"/' {forward}")
 
 
+def test_the_connection_check_fails_an_agent_that_cannot_reach_the_collector(soc):
+    """The connection check sends its first probes for every agent at once and waits only
+    once; it still fails an agent with no session once the reconnect time is over."""
+    soc.ssh.run(soc.collector.name, "systemctl stop syslog.socket rsyslog.service")
+    try:
+        down = run_compliance(soc, "-k", "agent_connected")
+    finally:
+        soc.ssh.run(soc.collector.name, "systemctl start rsyslog.service")
+    assert down.returncode == 1 and "1 failed" in down.stdout, down.stdout[-2000:]
+    assert "no session to" in down.stdout, down.stdout[-2000:]
+    up = run_compliance(soc, "-k", "agent_connected")
+    assert up.returncode == 0 and "1 passed" in up.stdout, up.stdout[-2000:]
+
+
 @pytest.mark.parametrize("check, path, line, named", [
     # a vendor agent's rsyslog snippet sorted before ours that drops auth events
     ("disk_queue", "/etc/rsyslog.d/10-vendor.conf", "auth,authpriv.* stop",

@@ -19,10 +19,11 @@ from __future__ import annotations
 
 import re
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from provdc.audit.suite import host_topology
+from provdc.audit.suite import PREFETCH_THREADS, host_name, host_topology
 from provdc.topology import retention
 
 TLS = "/etc/provdc/soc/tls"
@@ -187,24 +188,55 @@ def test_soc_forwarding_over_relp_tls_with_a_disk_queue(agent, topology):
     assert not dropped, f"auth events discarded before the forward: {'; '.join(dropped)}"
 
 
-def test_soc_agent_connected_to_the_collector(agent, topology):
+PROBE_EVENT = "logger -p authpriv.info provdc-soc-compliance: connection probe"
+
+
+@pytest.fixture(scope="session")
+def first_probes(request) -> dict[str, float]:
+    """Every agent this session checks gets its first probe event at once, when the first
+    connection check runs: each check then waits only what is left of PROBE_EVERY_S since
+    its own host's probe, instead of every host sleeping in turn (18 hosts: 36 s, 300
+    hosts: 10 min). Host name -> when its probe was sent."""
+    agents = {}
+    for item in request.session.items:
+        host = getattr(item, "callspec", None) and item.callspec.params.get("_testinfra_host")
+        if (item.originalname == "test_soc_agent_connected_to_the_collector" and host
+                and not is_collector(host)):
+            agents[host_name(host)] = host
+
+    def send(host) -> float:
+        host.run(PROBE_EVENT)
+        return time.monotonic()
+
+    if not agents:
+        return {}
+    with ThreadPoolExecutor(min(PREFETCH_THREADS, len(agents))) as pool:
+        return dict(zip(agents, pool.map(send, agents.values()), strict=True))
+
+
+def test_soc_agent_connected_to_the_collector(agent, topology, first_probes):
     """The agent reaches the collector as soon as it has something to send.
 
     rsyslog connects when an event is due, not before, and learns that its session died
     (the collector restarted) only from a write that fails: the first event after the
     restart goes into the half-closed session (RELP keeps it until acknowledged and resends
     it on reconnect), the next one fails, the action is suspended and reconnects after its
-    resume interval. So an idle agent may have no session at check time; the check sends a
-    probe every PROBE_EVERY_S and gives the agent AGENT_RECONNECT_S to be connected."""
+    resume interval. So an idle agent may have no session at check time; the check looks
+    PROBE_EVERY_S after a probe event (the first one sent with every other agent's), sends
+    another while it finds none, and gives the agent AGENT_RECONNECT_S to be connected."""
     port = topology.operations.syslog_port
     target = directive(agent.file(FORWARD).content_string, "target")
     deadline = time.monotonic() + AGENT_RECONNECT_S
+    sent = first_probes.pop(host_name(agent), None)
     while True:
-        agent.run("logger -p authpriv.info provdc-soc-compliance: connection probe")
-        time.sleep(PROBE_EVERY_S)
+        if sent is None:
+            agent.run(PROBE_EVENT)
+            sent = time.monotonic()
+        time.sleep(max(0.0, sent + PROBE_EVERY_S - time.monotonic()))
         established = agent.run(f"ss -Htn state established '( dport = :{port} )'").stdout
         if f"{target}:{port}" in established or time.monotonic() > deadline:
             break
+        sent = None
     assert f"{target}:{port}" in established, \
         f"no session to {target}:{port} within {AGENT_RECONNECT_S} s of probe events"
 
