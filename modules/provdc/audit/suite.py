@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -75,13 +75,25 @@ def _probe(host) -> tuple[str, Probe, HostContext]:
     return (name, *_hosts[name])
 
 
-def prefetch_hosts(hosts: Iterable) -> None:
-    """Read every host's batch now, several at a time: the tests then only evaluate cached
-    output, and the run waits for the slowest hosts once instead of for each host in turn."""
+def item_host(item):
+    """The testinfra host a collected test runs against (None for a test without one)."""
+    callspec = getattr(item, "callspec", None)
+    return callspec.params.get("_testinfra_host") if callspec is not None else None
+
+
+def at_once(hosts: Iterable, work: Callable) -> dict:
+    """WORK(host) for each distinct host, several at a time, so the run waits for the
+    slowest hosts once instead of for each host in turn: {host name: what WORK returned}."""
     distinct = {host_name(h): h for h in hosts}
-    if distinct:
-        with ThreadPoolExecutor(min(PREFETCH_THREADS, len(distinct))) as pool:
-            list(pool.map(_probe, distinct.values()))
+    if not distinct:
+        return {}
+    with ThreadPoolExecutor(min(PREFETCH_THREADS, len(distinct))) as pool:
+        return dict(zip(distinct, pool.map(work, distinct.values()), strict=True))
+
+
+def prefetch_hosts(hosts: Iterable) -> None:
+    """Read every host's batch now: the tests then only evaluate cached output."""
+    at_once(hosts, _probe)
 
 
 def record_facts(host, record_property) -> None:

@@ -360,12 +360,10 @@ def report(plan, results, seen, local, untested, lab, seconds) -> dict:
 def _grid_cell(probes: list[dict]) -> Text:
     """`443✓ 22✗`: each port open or not, a failed probe marked `!` in bold red (a styled
     Text: the table prints strings as text, so markup in a string would show as is)."""
-    cell = Text()
-    for i, p in enumerate(probes):
-        mark = f"{p['port']}{'✓' if p['result'] == 'open' else '✗'}"
-        cell.append(" " if i else "")
-        cell.append(mark if p["pass"] else f"!{mark}", style=None if p["pass"] else "bold red")
-    return cell
+    return Text(" ").join(
+        Text(f"{'' if p['pass'] else '!'}{p['port']}{'✓' if p['result'] == 'open' else '✗'}",
+             style="" if p["pass"] else "bold red")
+        for p in probes)
 
 
 def tables(report: dict) -> list[Table]:

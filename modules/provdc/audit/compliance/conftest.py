@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from provdc.audit.plugin import host_from_nodeid
-from provdc.audit.suite import prefetch_hosts, record_facts
+from provdc.audit.suite import item_host, prefetch_hosts, record_facts
 
 HERE = Path(__file__).resolve().parent
 
@@ -40,9 +40,7 @@ def pytest_collection_finish(session):
     xdist does not know which hosts it will be sent, so there each host is read when its
     first test runs."""
     if session.config.getoption("hosts", None) and not hasattr(session.config, "workerinput"):
-        params = (getattr(item, "callspec", None) for item in session.items)
-        prefetch_hosts(p.params["_testinfra_host"] for p in params
-                       if p is not None and "_testinfra_host" in p.params)
+        prefetch_hosts(h for h in map(item_host, session.items) if h is not None)
 
 
 @pytest.fixture(autouse=True)

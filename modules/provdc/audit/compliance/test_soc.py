@@ -19,11 +19,10 @@ from __future__ import annotations
 
 import re
 import time
-from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from provdc.audit.suite import PREFETCH_THREADS, host_name, host_topology
+from provdc.audit.suite import at_once, host_name, host_topology, item_host
 from provdc.topology import retention
 
 TLS = "/etc/provdc/soc/tls"
@@ -197,21 +196,15 @@ def first_probes(request) -> dict[str, float]:
     connection check runs: each check then waits only what is left of PROBE_EVERY_S since
     its own host's probe, instead of every host sleeping in turn (18 hosts: 36 s, 300
     hosts: 10 min). Host name -> when its probe was sent."""
-    agents = {}
-    for item in request.session.items:
-        host = getattr(item, "callspec", None) and item.callspec.params.get("_testinfra_host")
-        if (item.originalname == "test_soc_agent_connected_to_the_collector" and host
-                and not is_collector(host)):
-            agents[host_name(host)] = host
+    agents = [host for item in request.session.items
+              if item.originalname == "test_soc_agent_connected_to_the_collector"
+              and (host := item_host(item)) is not None and not is_collector(host)]
 
     def send(host) -> float:
         host.run(PROBE_EVENT)
         return time.monotonic()
 
-    if not agents:
-        return {}
-    with ThreadPoolExecutor(min(PREFETCH_THREADS, len(agents))) as pool:
-        return dict(zip(agents, pool.map(send, agents.values()), strict=True))
+    return at_once(agents, send)
 
 
 def test_soc_agent_connected_to_the_collector(agent, topology, first_probes):
